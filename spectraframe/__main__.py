@@ -1,0 +1,5 @@
+import sys
+
+from spectraframe.cli import main
+
+sys.exit(main())

@@ -1,0 +1,85 @@
+"""Frame files: reading with clear errors, conversion to RGB, folder listing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from spectraframe.errors import SpectraFrameError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def to_rgb_uint8(image: Image.Image, source: str = "image") -> np.ndarray:
+    """Convert a PIL image of any mode to an (H, W, 3) uint8 array, saying what was converted."""
+    mode = image.mode
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        log.warning("%s has an alpha channel (%s); it is dropped (composited on black is not done)", source, mode)
+        image = image.convert("RGBA").convert("RGB")
+    elif mode in ("L", "1"):
+        log.warning("%s is grayscale; it is converted to RGB by repeating the channel", source)
+        image = image.convert("RGB")
+    elif mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        log.warning("%s has %s samples; they are scaled to 8 bits", source, mode)
+        array = np.asarray(image).astype(np.float64)
+        peak = 65535.0 if mode.startswith("I") else max(float(array.max()), 1.0)
+        gray = np.clip(np.round(array / peak * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    elif mode != "RGB":
+        log.warning("%s is in mode %s; it is converted to RGB", source, mode)
+        image = image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as (H, W, 3) uint8 RGB. Grayscale and alpha inputs are converted with a warning."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpectraFrameError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return to_rgb_uint8(image, source=str(path))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise SpectraFrameError(f"cannot read image {path}: {exc}. Is it a complete PNG/JPEG file?") from exc
+
+
+def write_image(path: str | Path, image: np.ndarray) -> None:
+    """Write an (H, W, 3) uint8 RGB array; the folder is created if needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"write_image expects (H, W, 3) uint8, got {image.shape} {image.dtype}")
+    Image.fromarray(image).save(path)
+
+
+def list_frames(folder: str | Path) -> list[Path]:
+    """The image files of a folder, in sorted (temporal) order. An empty folder is an error."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SpectraFrameError(f"frame folder not found: {folder}")
+    frames = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not frames:
+        raise SpectraFrameError(
+            f"no frames in {folder}: expected image files ({', '.join(IMAGE_SUFFIXES)})"
+        )
+    return frames
+
+
+def read_frames(paths: Sequence[str | Path]) -> list[np.ndarray]:
+    """Read the frames of one clip, checking that they all have the same size."""
+    frames = [read_image(p) for p in paths]
+    first_shape = frames[0].shape
+    for path, frame in zip(paths, frames, strict=True):
+        if frame.shape != first_shape:
+            raise SpectraFrameError(
+                f"frames of one clip differ in size: {paths[0]} is {first_shape[1]}x{first_shape[0]}, "
+                f"{path} is {frame.shape[1]}x{frame.shape[0]}"
+            )
+    return frames
