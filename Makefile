@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(VENV)/bin/spectraframe info --preset paper
 
 bench: $(STAMP)
-	$(PY) -m benchmarks.run_all
+	$(PY) -m benchmarks.run_all $(BENCH)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check spectraframe tests benchmarks

@@ -1,0 +1,1 @@
+"""`make bench`: speed and quality measurements (never timed tests)."""
