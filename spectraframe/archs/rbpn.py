@@ -1,0 +1,243 @@
+"""Recurrent Back-Projection Network (Haris et al., CVPR 2019).
+
+Module and parameter names follow the published RBPN code, so its checkpoints load without renaming.
+Reads top to bottom: blocks -> DBPN single-image branch -> RBPN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+
+# Projection (de)convolution geometry per scale: kernel, stride, padding.
+PROJECTION_GEOMETRY: dict[int, tuple[int, int, int]] = {2: (6, 2, 2), 4: (8, 4, 2), 8: (12, 8, 2)}
+
+
+@dataclass(frozen=True)
+class RBPNConfig:
+    """Everything that fixes the generator's shape. Defaults are the published configuration."""
+
+    scale: int = 4
+    num_frames: int = 7
+    base_filter: int = 256
+    feat: int = 64
+    num_stages: int = 3
+    n_resblock: int = 5
+    # Add a bicubic upsampling of the target to the output (no parameters); the paper model does not.
+    residual: bool = False
+
+    def __post_init__(self) -> None:
+        if self.scale not in PROJECTION_GEOMETRY:
+            raise ValueError(f"scale must be one of {sorted(PROJECTION_GEOMETRY)}, got {self.scale}")
+        if self.num_frames < 2:
+            raise ValueError(f"num_frames counts the target and its neighbours: at least 2, got {self.num_frames}")
+        if self.num_stages < 1 or self.n_resblock < 0:
+            raise ValueError("num_stages must be >= 1 and n_resblock >= 0")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RBPNConfig:
+        known = {k: values[k] for k in cls.__dataclass_fields__ if k in values}
+        return cls(**known)
+
+
+PRESETS: dict[str, RBPNConfig] = {
+    "paper": RBPNConfig(),
+}
+
+
+# --- blocks ------------------------------------------------------------------------------------
+
+
+class ConvBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, padding: int, act: bool = True):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, kernel, stride, padding, bias=True)
+        self.act = nn.PReLU() if act else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.conv(x)
+        return self.act(out) if self.act is not None else out
+
+
+class DeconvBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, padding: int):
+        super().__init__()
+        self.deconv = nn.ConvTranspose2d(cin, cout, kernel, stride, padding, bias=True)
+        self.act = nn.PReLU()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.deconv(x))
+
+
+class ResnetBlock(nn.Module):
+    """act(conv1(x)) -> conv2 -> + x -> act, one PReLU shared by both activations."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, 1, 1, bias=True)
+        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1, bias=True)
+        self.act = nn.PReLU()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.conv2(self.act(self.conv1(x))) + x)
+
+
+class UpBlock(nn.Module):
+    """Up-projection: h0 = deconv(x); l0 = conv(h0); h1 = deconv(l0 - x); return h1 + h0."""
+
+    def __init__(self, channels: int, kernel: int, stride: int, padding: int):
+        super().__init__()
+        self.up_conv1 = DeconvBlock(channels, channels, kernel, stride, padding)
+        self.up_conv2 = ConvBlock(channels, channels, kernel, stride, padding)
+        self.up_conv3 = DeconvBlock(channels, channels, kernel, stride, padding)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h0 = self.up_conv1(x)
+        l0 = self.up_conv2(h0)
+        return self.up_conv3(l0 - x) + h0
+
+
+class DownBlock(nn.Module):
+    """Down-projection: l0 = conv(x); h0 = deconv(l0); l1 = conv(h0 - x); return l1 + l0."""
+
+    def __init__(self, channels: int, kernel: int, stride: int, padding: int):
+        super().__init__()
+        self.down_conv1 = ConvBlock(channels, channels, kernel, stride, padding)
+        self.down_conv2 = DeconvBlock(channels, channels, kernel, stride, padding)
+        self.down_conv3 = ConvBlock(channels, channels, kernel, stride, padding)
+
+    def forward(self, x: Tensor) -> Tensor:
+        l0 = self.down_conv1(x)
+        h0 = self.down_conv2(l0)
+        return self.down_conv3(h0 - x) + l0
+
+
+def residual_stack(channels: int, n_resblock: int, tail: nn.Module) -> nn.Sequential:
+    """n residual blocks then a tail layer; indices match the published `res_feat*` names."""
+    return nn.Sequential(*[ResnetBlock(channels) for _ in range(n_resblock)], tail)
+
+
+# --- single-image branch ------------------------------------------------------------------------
+
+
+class DBPNS(nn.Module):
+    """DBPN-S: 1x1 reduction, alternating up/down projections, 1x1 fusion of all up-projection outputs."""
+
+    def __init__(self, base_filter: int, feat: int, num_stages: int, scale: int):
+        super().__init__()
+        kernel, stride, padding = PROJECTION_GEOMETRY[scale]
+        self.num_stages = num_stages
+        self.feat1 = ConvBlock(base_filter, feat, 1, 1, 0)
+        for i in range(1, num_stages + 1):
+            self.add_module(f"up{i}", UpBlock(feat, kernel, stride, padding))
+            if i < num_stages:
+                self.add_module(f"down{i}", DownBlock(feat, kernel, stride, padding))
+        self.output = ConvBlock(num_stages * feat, feat, 1, 1, 0, act=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.up1(self.feat1(x))
+        ups = [h]
+        for i in range(2, self.num_stages + 1):
+            h = getattr(self, f"up{i}")(getattr(self, f"down{i - 1}")(h))
+            ups.append(h)
+        # The published model concatenates the newest first: (h3, h2, h1).
+        return self.output(torch.cat(ups[::-1], dim=1))
+
+
+# --- the generator ------------------------------------------------------------------------------
+
+
+class RBPN(nn.Module):
+    """RBPN generator.
+
+    forward(target (B,3,h,w), neighbours (B,F-1,3,h,w), flows (B,F-1,2,h,w)) -> (B,3,h*s,w*s).
+    Neighbours come in the order t-k .. t-1, t+1 .. t+k; flows go from the target to each neighbour
+    in LR pixels. Inputs are RGB in [0, 1].
+    """
+
+    def __init__(self, config: RBPNConfig | None = None, **overrides):
+        super().__init__()
+        config = config or RBPNConfig()
+        if overrides:
+            config = RBPNConfig.from_dict({**config.to_dict(), **overrides})
+        self.config = config
+        c = config
+        kernel, stride, padding = PROJECTION_GEOMETRY[c.scale]
+        self.feat0 = ConvBlock(3, c.base_filter, 3, 1, 1)
+        self.feat1 = ConvBlock(8, c.base_filter, 3, 1, 1)
+        self.DBPN = DBPNS(c.base_filter, c.feat, c.num_stages, c.scale)
+        self.res_feat1 = residual_stack(
+            c.base_filter, c.n_resblock, DeconvBlock(c.base_filter, c.feat, kernel, stride, padding)
+        )
+        self.res_feat2 = residual_stack(c.feat, c.n_resblock, ConvBlock(c.feat, c.feat, 3, 1, 1))
+        self.res_feat3 = residual_stack(c.feat, c.n_resblock, ConvBlock(c.feat, c.base_filter, kernel, stride, padding))
+        self.output = ConvBlock((c.num_frames - 1) * c.feat, 3, 3, 1, 1, act=False)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # As the published code: Kaiming-normal (de)convolutions, zero biases.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
+                nn.init.kaiming_normal_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def check_inputs(self, target: Tensor, neighbours: Tensor, flows: Tensor) -> None:
+        n = self.config.num_frames - 1
+        b, _, h, w = target.shape
+        if neighbours.shape != (b, n, 3, h, w):
+            raise ValueError(
+                f"neighbours must be {(b, n, 3, h, w)} for a {n + 1}-frame model, got {tuple(neighbours.shape)}"
+            )
+        if flows.shape != (b, n, 2, h, w):
+            raise ValueError(f"flows must be {(b, n, 2, h, w)}, got {tuple(flows.shape)}")
+
+    def forward(self, target: Tensor, neighbours: Tensor, flows: Tensor) -> Tensor:
+        self.check_inputs(target, neighbours, flows)
+        b, n, _, h, w = neighbours.shape
+        state = self.feat0(target)
+        # The per-neighbour encoders do not depend on the recurrence: run them as one batch.
+        pairs = torch.cat([target.unsqueeze(1).expand(b, n, 3, h, w), neighbours, flows], dim=2)
+        projected = self.res_feat1(self.feat1(pairs.reshape(b * n, 8, h, w)))
+        projected = projected.reshape(b, n, *projected.shape[1:])
+        hr_features = []
+        for j in range(n):
+            h0 = self.DBPN(state)
+            hr = h0 + self.res_feat2(h0 - projected[:, j])
+            hr_features.append(hr)
+            state = self.res_feat3(hr)
+        out = self.output(torch.cat(hr_features, dim=1))
+        if self.config.residual:
+            from spectraframe.degradation import bicubic_upsample
+
+            out = out + bicubic_upsample(target, self.config.scale)
+        return out
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def generator_flops(config: RBPNConfig, lr_height: int, lr_width: int) -> int:
+    """FLOPs (multiply and add counted apart) of one forward pass for one output frame.
+
+    Counted by torch's FLOP counter on the meta device: exact for the convolutions, instant, no memory.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    n = config.num_frames - 1
+    # The optional bicubic residual is negligible and not meta-device friendly: count the network.
+    network_only = RBPNConfig.from_dict({**config.to_dict(), "residual": False})
+    with torch.device("meta"):
+        model = RBPN(network_only)
+        target = torch.empty(1, 3, lr_height, lr_width)
+        neighbours = torch.empty(1, n, 3, lr_height, lr_width)
+        flows = torch.empty(1, n, 2, lr_height, lr_width)
+        with FlopCounterMode(display=False) as counter:
+            model(target, neighbours, flows)
+    return int(counter.get_total_flops())

@@ -1,0 +1,63 @@
+"""`spectraframe info`: what a preset or a weights file is, and what it costs."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("info", help="architecture, parameter count and GFLOP per frame of a model")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--preset", default="paper", help="architecture preset (default: paper)")
+    source.add_argument("--weights", help="a checkpoint: our .safetensors or a published .pth")
+    p.add_argument("--scale", type=int, choices=(2, 4, 8), help="override the preset's scale")
+    p.add_argument("--frames", type=int, help="override the preset's frame count (target + neighbours)")
+    p.add_argument("--lr-size", default="112x64", help="LR frame size WxH for the FLOP count (default 112x64)")
+    p.set_defaults(func=run)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'WxH' -> (width, height)."""
+    from spectraframe.errors import SpectraFrameError
+
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError as exc:
+        raise SpectraFrameError(f"size must look like 112x64 (width x height), got {text!r}") from exc
+    if width <= 0 or height <= 0:
+        raise SpectraFrameError(f"size must be positive, got {text!r}")
+    return width, height
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from spectraframe.archs.rbpn import PRESETS, RBPN, RBPNConfig, count_parameters, generator_flops
+    from spectraframe.errors import SpectraFrameError
+
+    metadata: dict = {}
+    if args.weights:
+        from spectraframe.checkpoints import load_generator
+
+        model, metadata = load_generator(args.weights)
+        config = model.config
+        title = f"weights {args.weights}"
+    else:
+        if args.preset not in PRESETS:
+            raise SpectraFrameError(f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
+        overrides = {k: v for k, v in (("scale", args.scale), ("num_frames", args.frames)) if v is not None}
+        config = RBPNConfig.from_dict({**PRESETS[args.preset].to_dict(), **overrides})
+        model = RBPN(config)
+        title = f"preset {args.preset}"
+    width, height = parse_size(args.lr_size)
+    flops = generator_flops(config, height, width)
+    print(f"SpectraFrame RBPN generator — {title}")
+    for key, value in config.to_dict().items():
+        print(f"  {key:<12} {value}")
+    print(f"  parameters   {count_parameters(model):,}")
+    print(f"  LR {width}x{height} -> HR {width * config.scale}x{height * config.scale}: "
+          f"{flops / 1e9:,.1f} GFLOP per output frame ({flops / (width * height) / 1e6:.1f} MFLOP per LR pixel)")
+    if metadata:
+        print(f"  flow method  {metadata.get('flow_method')}")
+        print(f"  provenance   {json.dumps(metadata.get('provenance', {}))}")
+    return 0
