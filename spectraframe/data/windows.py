@@ -1,0 +1,21 @@
+"""Which frames feed the reconstruction of frame t: RBPN's neighbour order, with edge replication."""
+
+from __future__ import annotations
+
+
+def neighbour_indices(t: int, length: int, num_frames: int) -> list[int]:
+    """Indices of the neighbours of frame `t` in a clip of `length` frames, for a `num_frames` window.
+
+    RBPN order: t-k, ..., t-1, t+1, ..., t+k with k = num_frames // 2 (the target itself excluded).
+    Beyond the clip's ends the nearest frame is replicated: indices are clamped to [0, length - 1], so
+    frame 0 of a 7-frame window gets neighbours [0, 0, 0, 1, 2, 3].
+    """
+    if num_frames < 1 or num_frames % 2 == 0:
+        raise ValueError(f"num_frames must be odd and >= 1 (target plus k frames each side), got {num_frames}")
+    if length < 1:
+        raise ValueError(f"a clip needs at least one frame, got length {length}")
+    if not 0 <= t < length:
+        raise ValueError(f"frame index {t} is outside a clip of {length} frames")
+    k = num_frames // 2
+    offsets = [*range(-k, 0), *range(1, k + 1)]
+    return [min(max(t + offset, 0), length - 1) for offset in offsets]
