@@ -1,0 +1,303 @@
+"""Training configuration: nested dataclasses with every knob, YAML files, presets and `a.b=value` overrides.
+
+A config is resolved in this order: the defaults below, then a YAML file or a shipped preset
+(`spectraframe/configs/<name>.yaml`), then command-line overrides such as `train.lr=2e-4`. Unknown
+keys are errors (a typo must not silently train with a default). The resolved config is saved as
+`config.yaml` in the run folder, which is what `--resume` reads back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from spectraframe.archs.rbpn import PRESETS, RBPNConfig
+from spectraframe.errors import SpectraFrameError
+
+
+@dataclass
+class ModelConfig:
+    """The generator: a named RBPN preset and/or explicit fields (explicit fields win)."""
+
+    preset: str | None = None
+    scale: int | None = None
+    num_frames: int | None = None
+    base_filter: int | None = None
+    feat: int | None = None
+    num_stages: int | None = None
+    n_resblock: int | None = None
+    residual: bool | None = None
+
+    def rbpn_config(self) -> RBPNConfig:
+        base = RBPNConfig()
+        if self.preset is not None:
+            if self.preset not in PRESETS:
+                raise SpectraFrameError(f"unknown model.preset {self.preset!r}: choose one of {', '.join(PRESETS)}")
+            base = PRESETS[self.preset]
+        explicit = {k: v for k, v in dataclasses.asdict(self).items() if k != "preset" and v is not None}
+        try:
+            return RBPNConfig.from_dict({**base.to_dict(), **explicit})
+        except ValueError as exc:
+            raise SpectraFrameError(f"invalid model config: {exc}") from exc
+
+
+@dataclass
+class DataConfig:
+    # Folder holding the clips; list entries are relative to it. Vimeo-90K: the folder with sequences/.
+    root: str | None = None
+    # List file (relative to root, or absolute). None: sep_trainlist.txt or train.txt in root if present,
+    # else every clip folder / video file directly under root.
+    train_list: str | None = None
+    degradation: str = "bi"  # "bi" (MATLAB bicubic) or "bd" (Gaussian blur + subsample)
+    lr_patch: int = 64  # LR crop size; the HR crop is lr_patch * scale
+    hflip: bool = True
+    vflip: bool = True
+    rot90: bool = True
+    # "centre": one sample per clip, the middle frame (Vimeo-90K); "all": every frame of every clip.
+    targets: str = "centre"
+    # Video files in a list: one target every `video_stride` frames.
+    video_stride: int = 7
+    flow_method: str = "coarse2fine"
+    # Disk cache of the flows computed on whole LR frames; None: <run dir>/flow_cache.
+    flow_cache: str | None = None
+    num_workers: int = 2
+
+
+@dataclass
+class LossConfig:
+    pixel: str = "mse"  # "mse" or "l1"
+    pixel_weight: float = 1.0
+    adversarial_weight: float = 1e-3
+    perceptual_weight: float = 6e-3
+    tv_weight: float = 2e-8
+    # "paper": D loss 1 - mean D(HR) + mean D(SR), G adversarial mean(1 - D(SR)); "bce": the standard BCE form.
+    gan_form: str = "paper"
+    # VGG16 ImageNet weights for the perceptual term; None: found automatically (see archs/vgg.py).
+    vgg_weights: str | None = None
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    batch_size: int = 8
+    # Total generator steps; 0 means `epochs` passes over the training samples.
+    iterations: int = 0
+    epochs: int = 150
+    # Generator-only steps with the pixel loss before the GAN phase starts.
+    warmup_iterations: int = 0
+    lr: float = 1e-4
+    lr_d: float = 1e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    # The learning rates are multiplied by lr_gamma at these fractions of the total steps.
+    lr_decay_at: list[float] = field(default_factory=lambda: [0.5])
+    lr_gamma: float = 0.1
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+    amp: str = "none"  # "none", "bf16" (CPU or CUDA), "fp16" (CUDA, with a GradScaler)
+    # Steps whose loss is NaN/Inf are skipped; training stops after this many.
+    max_nonfinite_steps: int = 10
+    checkpoint_every: int = 500
+
+
+@dataclass
+class ValConfig:
+    # Validate every this many steps (0: never); also at the end of training.
+    every: int = 1000
+    list: str | None = "val.txt"  # relative to data.root, or absolute
+    max_clips: int = 0  # 0: all clips of the list
+    frames: str = "all"  # "all" frames of each clip (the protocol) or the "centre" frame only
+
+
+@dataclass
+class LogConfig:
+    every: int = 10  # scalars to TensorBoard / CSV
+    image_every: int = 500  # image grids to TensorBoard (0: never)
+    tensorboard: bool = True
+    progress: bool = True
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    val: ValConfig = field(default_factory=ValConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> None:
+        """Check choices and ranges, all problems in one message."""
+        problems = []
+        rbpn = self.model.rbpn_config()
+        if rbpn.num_frames % 2 == 0:
+            problems.append(f"model.num_frames must be odd (target + k frames each side), got {rbpn.num_frames}")
+        choices = {
+            "data.degradation": (self.data.degradation, ("bi", "bd")),
+            "data.targets": (self.data.targets, ("centre", "all")),
+            "loss.pixel": (self.loss.pixel, ("mse", "l1")),
+            "loss.gan_form": (self.loss.gan_form, ("paper", "bce")),
+            "train.amp": (self.train.amp, ("none", "bf16", "fp16")),
+            "val.frames": (self.val.frames, ("all", "centre")),
+        }
+        for name, (value, allowed) in choices.items():
+            if value not in allowed:
+                problems.append(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        positive = {
+            "data.lr_patch": self.data.lr_patch,
+            "data.video_stride": self.data.video_stride,
+            "train.batch_size": self.train.batch_size,
+            "train.checkpoint_every": self.train.checkpoint_every,
+            "log.every": self.log.every,
+        }
+        for name, value in positive.items():
+            if value < 1:
+                problems.append(f"{name} must be >= 1, got {value}")
+        non_negative = {
+            "data.num_workers": self.data.num_workers,
+            "train.iterations": self.train.iterations,
+            "train.epochs": self.train.epochs,
+            "train.warmup_iterations": self.train.warmup_iterations,
+            "train.max_nonfinite_steps": self.train.max_nonfinite_steps,
+            "val.every": self.val.every,
+            "val.max_clips": self.val.max_clips,
+            "log.image_every": self.log.image_every,
+            "loss.pixel_weight": self.loss.pixel_weight,
+            "loss.adversarial_weight": self.loss.adversarial_weight,
+            "loss.perceptual_weight": self.loss.perceptual_weight,
+            "loss.tv_weight": self.loss.tv_weight,
+        }
+        for name, value in non_negative.items():
+            if value < 0:
+                problems.append(f"{name} must be >= 0, got {value}")
+        if self.train.iterations == 0 and self.train.epochs == 0:
+            problems.append("set train.iterations or train.epochs: both are 0")
+        if not all(0 < f < 1 for f in self.train.lr_decay_at):
+            problems.append(f"train.lr_decay_at holds fractions of training in (0, 1), got {self.train.lr_decay_at}")
+        if self.train.lr <= 0 or self.train.lr_d <= 0:
+            problems.append("train.lr and train.lr_d must be > 0")
+        if problems:
+            raise SpectraFrameError("invalid training config:\n  " + "\n  ".join(problems))
+
+
+# --- building from dicts, files, presets and overrides ------------------------------------------
+
+_SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
+
+
+def _section_classes() -> dict[str, type]:
+    return {f.name: type(getattr(Config(), f.name)) for f in dataclasses.fields(Config)}
+
+
+def _unknown_key_message(key: str, known: list[str], where: str) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown config key {where}{key!r}{hint}; known: {', '.join(known)}"
+
+
+def _coerce(value: Any, default: Any, name: str) -> Any:
+    """Light type checks so `train.lr=abc` fails here, not deep inside the optimiser."""
+    if value is None or default is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise SpectraFrameError(f"{name} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, int) and not isinstance(default, bool):
+        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+            raise SpectraFrameError(f"{name} must be an integer, got {value!r}")
+        return int(value)
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SpectraFrameError(f"{name} must be a number, got {value!r}")
+        return float(value)
+    if isinstance(default, list):
+        if not isinstance(value, list):
+            raise SpectraFrameError(f"{name} must be a list, got {value!r}")
+        return [float(v) for v in value]
+    return value
+
+
+def config_from_dict(values: dict[str, Any]) -> Config:
+    """A Config from nested dicts (as in YAML); missing keys keep their defaults."""
+    if not isinstance(values, dict):
+        raise SpectraFrameError(f"a training config is a mapping of sections, got {type(values).__name__}")
+    config = Config()
+    classes = _section_classes()
+    for section, entries in values.items():
+        if section not in classes:
+            raise SpectraFrameError(_unknown_key_message(section, list(classes), ""))
+        if entries is None:
+            continue
+        if not isinstance(entries, dict):
+            raise SpectraFrameError(f"config section {section!r} must be a mapping, got {entries!r}")
+        target = getattr(config, section)
+        known = [f.name for f in dataclasses.fields(target)]
+        for key, value in entries.items():
+            if key not in known:
+                raise SpectraFrameError(_unknown_key_message(key, known, f"{section}."))
+            setattr(target, key, _coerce(value, getattr(target, key), f"{section}.{key}"))
+    return config
+
+
+def preset_names() -> list[str]:
+    folder = resources.files("spectraframe").joinpath("configs")
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def read_config_file(source: str | Path) -> dict[str, Any]:
+    """YAML of a file path, or of a shipped preset when `source` is a preset name (paper, cpu_small)."""
+    path = Path(source)
+    if path.is_file():
+        text = path.read_text()
+    else:
+        preset = resources.files("spectraframe").joinpath("configs", f"{source}.yaml")
+        if not preset.is_file():
+            raise SpectraFrameError(
+                f"config {source!r} is neither a file nor a preset; presets: {', '.join(preset_names())}"
+            )
+        text = preset.read_text()
+    try:
+        values = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise SpectraFrameError(f"config {source} is not valid YAML: {exc}") from exc
+    return values
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`section.key=value` strings on top of nested dicts; values are parsed as YAML (2e-4, true, [0.5])."""
+    merged = {k: dict(v or {}) for k, v in values.items()}
+    for item in overrides:
+        name, sep, raw = item.partition("=")
+        if not sep or name.count(".") != 1:
+            raise SpectraFrameError(f"override {item!r} must look like section.key=value, e.g. train.lr=2e-4")
+        section, key = name.strip().split(".")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise SpectraFrameError(f"override {item!r}: cannot parse the value: {exc}") from exc
+        merged.setdefault(section, {})[key] = value
+    return merged
+
+
+def load_config(source: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Defaults <- file or preset <- overrides, validated."""
+    values = read_config_file(source) if source is not None else {}
+    config = config_from_dict(apply_overrides(values, overrides or []))
+    config.validate()
+    return config
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    from spectraframe.checkpoints import atomic_write
+
+    text = yaml.safe_dump(config.to_dict(), sort_keys=False)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
