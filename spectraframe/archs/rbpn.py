@@ -198,7 +198,8 @@ class RBPN(nn.Module):
             raise ValueError(f"flows must be {(b, n, 2, h, w)}, got {tuple(flows.shape)}")
 
     def forward(self, target: Tensor, neighbours: Tensor, flows: Tensor) -> Tensor:
-        self.check_inputs(target, neighbours, flows)
+        if not torch.jit.is_tracing():  # shape checks would be frozen into an exported graph
+            self.check_inputs(target, neighbours, flows)
         b, n, _, h, w = neighbours.shape
         state = self.feat0(target)
         # The per-neighbour encoders do not depend on the recurrence: run them as one batch.

@@ -1,0 +1,38 @@
+"""`spectraframe export --onnx`: the generator for ONNX Runtime."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("export", help="export a generator to ONNX")
+    p.add_argument("--weights", help="checkpoint to export (default: the shipped weights)")
+    p.add_argument("--onnx", required=True, help="output .onnx file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from spectraframe.checkpoints import load_generator
+    from spectraframe.errors import SpectraFrameError
+    from spectraframe.export import export_onnx, max_export_difference
+
+    out = Path(args.onnx)
+    if out.exists() and not args.overwrite:
+        raise SpectraFrameError(f"{out} exists; pass --overwrite to replace it")
+    if args.weights:
+        weights = Path(args.weights)
+    else:
+        from spectraframe.upscale import default_weights_path
+
+        weights = default_weights_path()
+    model, metadata = load_generator(weights)
+    export_onnx(model, out, metadata={k: metadata[k] for k in ("flow_method", "scale", "num_frames")})
+    difference = max_export_difference(model, out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); max |onnxruntime - pytorch| = {difference:.2e}")
+    if difference > 1e-3:
+        raise SpectraFrameError(f"exported model differs from PyTorch by {difference:.2e} (> 1e-3)")
+    return 0
