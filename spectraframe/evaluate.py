@@ -1,0 +1,303 @@
+"""Score a super-resolution method on an evaluation set with the standard video-SR protocol.
+
+Per clip: HR frames cropped to a multiple of the scale; LR = degrade(HR) ("bi": MATLAB bicubic
+imresize, "bd": Gaussian blur + subsample), rounded to uint8; the method's output rounded to uint8;
+PSNR/SSIM (Y of BT.601 by default) per scored frame; mean over the clip's frames, then over clips.
+A method is "bicubic" or any callable `sr_clip(lr (T,3,h,w) float [0,1]) -> (T,3,H,W)`; neighbours
+beyond a clip's ends are the method's business (the generator path replicates the nearest frame).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from tqdm import tqdm
+
+from spectraframe.data.eval_datasets import load_eval_clips
+from spectraframe.degradation import DEGRADATIONS, bicubic_upsample, degrade, modcrop
+from spectraframe.errors import SpectraFrameError
+from spectraframe.io.images import write_image
+from spectraframe.metrics.psnr_ssim import CHANNELS, psnr_ssim
+
+log = logging.getLogger(__name__)
+
+SrClip = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class FrameScore:
+    frame: str
+    psnr: float
+    ssim: float
+    lpips: float | None = None
+
+
+@dataclass
+class ClipScore:
+    name: str
+    frames: list[FrameScore]
+    tof: float | None = None
+
+    def mean(self, metric: str) -> float | None:
+        if metric == "tof":
+            return self.tof
+        values = [getattr(f, metric) for f in self.frames]
+        return None if any(v is None for v in values) else float(np.mean(values))
+
+
+@dataclass
+class EvalReport:
+    """Scores per frame, per clip and the mean of clip means, with the settings that produced them."""
+
+    clips: list[ClipScore]
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> list[str]:
+        names = ["psnr", "ssim"]
+        if self.settings.get("lpips"):
+            names.append("lpips")
+        if self.settings.get("tof"):
+            names.append("tof")
+        return names
+
+    def key(self, metric: str) -> str:
+        """Result key of a metric: PSNR/SSIM carry the channel they were computed on (psnr_y, ssim_rgb)."""
+        return f"{metric}_{self.settings.get('channel', 'y')}" if metric in ("psnr", "ssim") else metric
+
+    def mean_of_clip_means(self) -> dict[str, float]:
+        means = {}
+        for metric in self.metrics:
+            values = [c.mean(metric) for c in self.clips]
+            values = [v for v in values if v is not None and not math.isnan(v)]
+            means[self.key(metric)] = float(np.mean(values)) if values else float("nan")
+        return means
+
+    def to_dict(self) -> dict:
+        clips = {}
+        for clip in self.clips:
+            entry: dict = {"frames": len(clip.frames)}
+            entry.update({self.key(m): clip.mean(m) for m in self.metrics})
+            entry["per_frame"] = [
+                {("frame" if k == "frame" else self.key(k)): v for k, v in asdict(f).items() if v is not None}
+                for f in clip.frames
+            ]
+            clips[clip.name] = entry
+        return {"settings": self.settings, "clips": clips, "mean_of_clip_means": self.mean_of_clip_means()}
+
+    def write_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        return path
+
+    def write_csv(self, path: str | Path) -> Path:
+        """One row per clip, then the mean-of-clip-means row."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keys = [self.key(m) for m in self.metrics]
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["clip", "frames", *keys])
+            for clip in self.clips:
+                writer.writerow([clip.name, len(clip.frames), *(clip.mean(m) for m in self.metrics)])
+            means = self.mean_of_clip_means()
+            writer.writerow(["mean_of_clip_means", sum(len(c.frames) for c in self.clips), *(means[k] for k in keys)])
+        return path
+
+    def format_table(self) -> str:
+        """A plain-text table: one row per clip and the mean row."""
+        formats = {"psnr": "{:.4f}", "ssim": "{:.4f}", "lpips": "{:.4f}", "tof": "{:.4f}"}
+        header = ["clip", "frames", *(self.key(m).upper().replace("_", "-") for m in self.metrics)]
+
+        def cells(values: list[float | None]) -> list[str]:
+            return [("-" if v is None else formats[m].format(v)) for m, v in zip(self.metrics, values, strict=True)]
+
+        rows = [[c.name, str(len(c.frames)), *cells([c.mean(m) for m in self.metrics])] for c in self.clips]
+        means = self.mean_of_clip_means()
+        rows.append(["mean of clip means", str(sum(len(c.frames) for c in self.clips)),
+                     *cells([means[self.key(m)] for m in self.metrics])])
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths,
+                                                                                                strict=True)))]
+        lines.append("-" * len(lines[0]))
+        for n, row in enumerate(rows):
+            if n == len(rows) - 1:
+                lines.append("-" * len(lines[0]))
+            lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                                   for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        return "\n".join(lines)
+
+
+def generator_method(weights: str | Path, device: str | torch.device = "cpu", scale: int | None = None) -> SrClip:
+    """An `sr_clip` callable running a trained RBPN checkpoint (flows with the method it was trained with)."""
+    from spectraframe.checkpoints import load_generator
+    from spectraframe.inference import super_resolve_clip
+
+    model, metadata = load_generator(weights, device, scale=scale)
+    flow_method = metadata.get("flow_method", "coarse2fine")
+
+    def sr_clip(lr_frames: torch.Tensor) -> torch.Tensor:
+        return super_resolve_clip(model, lr_frames, flow_method=flow_method)
+
+    return sr_clip
+
+
+def _to_uint8_batch(images: torch.Tensor) -> torch.Tensor:
+    """Float [0, 1] (N,3,H,W) -> uint8 (N,3,H,W), rounded and clamped: protocol step 3."""
+    return (images.detach().to(torch.float64) * 255.0).round().clamp(0, 255).to(torch.uint8).cpu()
+
+
+def _detail_crop_box(gt_hwc: np.ndarray, crop_h: int, crop_w: int) -> tuple[int, int]:
+    """Top-left corner of the crop with the most detail (gradient energy of the luma), for zooming."""
+    luma = gt_hwc.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    energy = np.zeros_like(luma)
+    energy[:, 1:] += np.abs(np.diff(luma, axis=1))
+    energy[1:, :] += np.abs(np.diff(luma, axis=0))
+    integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    h, w = luma.shape
+    ys = np.arange(0, h - crop_h + 1, max(crop_h // 4, 1))
+    xs = np.arange(0, w - crop_w + 1, max(crop_w // 4, 1))
+    sums = (integral[ys[:, None] + crop_h, xs[None, :] + crop_w] - integral[ys[:, None], xs[None, :] + crop_w]
+            - integral[ys[:, None] + crop_h, xs[None, :]] + integral[ys[:, None], xs[None, :]])
+    iy, ix = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    return int(ys[iy]), int(xs[ix])
+
+
+def comparison_image(bicubic: np.ndarray, output: np.ndarray, target: np.ndarray, zoom: int = 4) -> np.ndarray:
+    """LR-bicubic | output | ground truth side by side, and below them the same detailed crop zoomed.
+
+    All inputs are (H, W, 3) uint8 of one size; the result is (2H, 3W, 3) uint8.
+    """
+    h, w = target.shape[:2]
+    crop_h, crop_w = max(h // zoom, 1), max(w // zoom, 1)
+    y0, x0 = _detail_crop_box(target, crop_h, crop_w)
+    top, bottom = [], []
+    for label, image in (("bicubic", bicubic), ("output", output), ("ground truth", target)):
+        panel = Image.fromarray(image)
+        crop = panel.crop((x0, y0, x0 + crop_w, y0 + crop_h)).resize((w, h), Image.NEAREST)
+        draw = ImageDraw.Draw(panel)
+        draw.rectangle((x0, y0, x0 + crop_w - 1, y0 + crop_h - 1), outline=(255, 0, 0), width=max(1, w // 400))
+        draw.text((6, 4), label, fill=(255, 255, 0))
+        top.append(np.asarray(panel))
+        bottom.append(np.asarray(crop))
+    return np.concatenate([np.concatenate(top, axis=1), np.concatenate(bottom, axis=1)], axis=0)
+
+
+def evaluate(
+    dataset_root: str | Path,
+    list_file: str | Path | None = None,
+    scale: int = 4,
+    method: str | SrClip = "bicubic",
+    degradation: str = "bi",
+    lpips: bool = False,
+    tof: bool = False,
+    save_frames: str | Path | None = None,
+    border: int = 0,
+    channel: str = "y",
+    layout: str = "auto",
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> EvalReport:
+    """Evaluate `method` on the clips under `dataset_root` (see `spectraframe.data.eval_datasets`).
+
+    `method`: "bicubic" (the protocol's baseline) or `sr_clip(lr (T,3,h,w) float [0,1]) -> (T,3,H,W)`.
+    `lpips` adds LPIPS (VGG) per scored frame, `tof` the temporal flow difference per clip,
+    `save_frames` a folder for comparison PNGs (`<clip>/<frame>.png`).
+    """
+    if degradation not in DEGRADATIONS:
+        raise SpectraFrameError(f"unknown degradation {degradation!r}: choose one of {', '.join(DEGRADATIONS)}")
+    if channel not in CHANNELS:
+        raise SpectraFrameError(f"unknown channel {channel!r}: choose one of {', '.join(CHANNELS)}")
+    if scale < 1 or int(scale) != scale:
+        raise SpectraFrameError(f"scale must be a positive integer, got {scale}")
+    if border < 0:
+        raise SpectraFrameError(f"border must be >= 0, got {border}")
+    if isinstance(method, str) and method != "bicubic":
+        raise SpectraFrameError(f"unknown method {method!r}: use 'bicubic' or pass trained weights")
+    device = torch.device(device)
+    clips = load_eval_clips(dataset_root, list_file, layout=layout)
+    lpips_model = None
+    if lpips:
+        from spectraframe.metrics.lpips import LPIPS
+
+        lpips_model = LPIPS().to(device)
+    settings = {
+        "dataset_root": str(dataset_root),
+        "list_file": None if list_file is None else str(list_file),
+        "scale": scale,
+        "method": method if isinstance(method, str) else getattr(method, "__name__", "callable"),
+        "degradation": degradation,
+        "channel": channel,
+        "border": border,
+        "lpips": lpips,
+        "tof": tof,
+    }
+    results = []
+    bar = tqdm(clips, desc="evaluating", unit="clip", disable=not progress)
+    for clip in bar:
+        bar.set_postfix_str(clip.name)
+        results.append(
+            _evaluate_clip(clip, scale, method, degradation, lpips_model, tof, save_frames, border, channel, device)
+        )
+    return EvalReport(results, settings)
+
+
+def _evaluate_clip(clip, scale, method, degradation, lpips_model, tof, save_frames, border, channel, device):
+    frames = torch.from_numpy(clip.read()).permute(0, 3, 1, 2)  # (T, 3, H, W) uint8
+    hr_uint8 = modcrop(frames, scale).contiguous()
+    # Degrade in float64 on the CPU: the protocol's LR is exact to the uint8 grid whatever the device.
+    hr = hr_uint8.to(torch.float64) / 255.0
+    lr = degrade(hr, scale, degradation, quantize=True)
+    bicubic = _to_uint8_batch(bicubic_upsample(lr, scale))
+    if isinstance(method, str):
+        output = bicubic
+    else:
+        with torch.inference_mode():
+            result = method(lr.to(device=device, dtype=torch.float32))
+        if not isinstance(result, torch.Tensor) or result.shape != hr.shape:
+            got = tuple(result.shape) if isinstance(result, torch.Tensor) else type(result).__name__
+            raise SpectraFrameError(
+                f"the method returned {got} for clip {clip.name}, expected {tuple(hr.shape)} (T,3,H,W) "
+                f"from LR frames {tuple(lr.shape)}"
+            )
+        output = _to_uint8_batch(result)
+    scored = clip.scored
+    psnr_values, ssim_values = psnr_ssim(output[scored], hr_uint8[scored], channel=channel, border=border)
+    lpips_values: list[float | None] = [None] * len(scored)
+    if lpips_model is not None:
+        lpips_values = _lpips_frames(lpips_model, output[scored], hr_uint8[scored], border, device)
+    scores = [
+        FrameScore(clip.frame_paths[t].name, float(p), float(s), lp)
+        for t, p, s, lp in zip(scored, psnr_values, ssim_values, lpips_values, strict=True)
+    ]
+    tof_value = None
+    if tof:
+        from spectraframe.metrics.tof import tof_clip
+
+        tof_value = tof_clip(output, hr_uint8) if len(output) > 1 else float("nan")
+    if save_frames is not None:
+        for t in scored:
+            picture = comparison_image(*(x[t].permute(1, 2, 0).numpy() for x in (bicubic, output, hr_uint8)))
+            write_image(Path(save_frames) / clip.name / f"{clip.frame_paths[t].stem}.png", picture)
+    return ClipScore(clip.name, scores, tof_value)
+
+
+def _lpips_frames(model, output: torch.Tensor, target: torch.Tensor, border: int, device) -> list[float]:
+    values = []
+    for out, tgt in zip(output, target, strict=True):  # one frame at a time: VGG activations are large
+        if border:
+            out, tgt = out[..., border:-border, border:-border], tgt[..., border:-border, border:-border]
+        with torch.inference_mode():
+            values.append(float(model(out.to(device).float()[None] / 255.0, tgt.to(device).float()[None] / 255.0)))
+    return values
+

@@ -1,0 +1,113 @@
+"""`evaluate` reproduces the pinned bicubic x4 numbers; reports, comparison frames and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from spectraframe.cli import main as cli_main
+from spectraframe.degradation import bicubic_upsample
+from spectraframe.errors import SpectraFrameError
+from spectraframe.evaluate import comparison_image, evaluate
+
+
+@pytest.mark.slow
+def test_reproduces_every_clip_of_the_pinned_bicubic_reference(shared_dir: Path, train_corpus: Path) -> None:
+    reference = json.loads((shared_dir / "reference" / "bicubic_x4_val.json").read_text())
+    report = evaluate(train_corpus, train_corpus / "val.txt", scale=4, method="bicubic", progress=False)
+    ours = report.to_dict()
+    expected_clips = {k: v for k, v in reference.items() if not k.startswith("_")}
+    assert set(ours["clips"]) == set(expected_clips)
+    for name, expected in expected_clips.items():
+        got = ours["clips"][name]
+        assert got["frames"] == expected["frames"], name
+        assert got["psnr_y"] == pytest.approx(expected["psnr_y"], abs=0.01), name
+        assert got["ssim_y"] == pytest.approx(expected["ssim_y"], abs=0.001), name
+    mean = reference["_mean_of_clip_means"]
+    assert ours["mean_of_clip_means"]["psnr_y"] == pytest.approx(mean["psnr_y"], abs=0.01)
+    assert ours["mean_of_clip_means"]["ssim_y"] == pytest.approx(mean["ssim_y"], abs=0.001)
+
+
+def _tiny_set(root: Path, clips: int = 2, frames: int = 3, size=(40, 32)) -> Path:
+    rng = np.random.default_rng(7)
+    base = rng.integers(0, 256, (size[1] // 8, size[0] // 8, 3), dtype=np.uint8)
+    for c in range(clips):
+        folder = root / f"clip{c}"
+        folder.mkdir(parents=True)
+        for i in range(frames):
+            # Smooth content with motion, so PSNR is finite and differs between frames.
+            frame = Image.fromarray(np.roll(base, i + c, axis=1)).resize(size, Image.BICUBIC)
+            frame.save(folder / f"{i:03d}.png")
+    return root
+
+
+def test_callable_method_matches_bicubic_and_bad_output_is_reported(tmp_path: Path) -> None:
+    root = _tiny_set(tmp_path / "set")
+    baseline = evaluate(root, progress=False)
+
+    def sr_clip(lr: torch.Tensor) -> torch.Tensor:
+        assert lr.shape == (3, 3, 8, 10) and lr.dtype == torch.float32
+        return bicubic_upsample(lr.double(), 4)
+
+    via_callable = evaluate(root, method=sr_clip, progress=False)
+    assert via_callable.mean_of_clip_means() == pytest.approx(baseline.mean_of_clip_means())
+    with pytest.raises(SpectraFrameError, match="expected .*3, 3, 32, 40"):
+        evaluate(root, method=lambda lr: lr, progress=False)
+    with pytest.raises(SpectraFrameError, match="unknown method"):
+        evaluate(root, method="nearest", progress=False)
+
+
+def test_report_files_table_and_options(tmp_path: Path) -> None:
+    root = _tiny_set(tmp_path / "set")
+    report = evaluate(root, degradation="bd", channel="rgb", border=2, progress=False)
+    data = json.loads(report.write_json(tmp_path / "out" / "r.json").read_text())
+    assert data["settings"]["degradation"] == "bd" and data["settings"]["channel"] == "rgb"
+    assert set(data["clips"]["clip0"]) == {"frames", "psnr_rgb", "ssim_rgb", "per_frame"}
+    assert data["clips"]["clip0"]["per_frame"][0]["frame"] == "000.png"
+    clip_means = [c["psnr_rgb"] for c in data["clips"].values()]
+    assert data["mean_of_clip_means"]["psnr_rgb"] == pytest.approx(np.mean(clip_means))
+    rows = list(csv.reader(report.write_csv(tmp_path / "out" / "r.csv").open()))
+    assert rows[0] == ["clip", "frames", "psnr_rgb", "ssim_rgb"] and rows[-1][0] == "mean_of_clip_means"
+    table = report.format_table()
+    assert "clip1" in table and "mean of clip means" in table and "PSNR-RGB" in table
+
+
+def test_comparison_frames_are_saved(tmp_path: Path) -> None:
+    root = _tiny_set(tmp_path / "set", clips=1, frames=2)
+    evaluate(root, save_frames=tmp_path / "cmp", progress=False)
+    saved = sorted((tmp_path / "cmp" / "clip0").iterdir())
+    assert [p.name for p in saved] == ["000.png", "001.png"]
+    assert Image.open(saved[0]).size == (3 * 40, 2 * 32)
+
+
+def test_comparison_image_layout_and_zoomed_detail() -> None:
+    flat = np.full((32, 40, 3), 100, np.uint8)
+    target = flat.copy()
+    target[20:24, 28:36] = 255  # the only detail: the zoomed crop must show it
+    picture = comparison_image(flat, flat, target)
+    assert picture.shape == (64, 120, 3)
+    assert picture[32:, 80:].max() == 255
+
+
+def test_cli_eval_prints_table_and_writes_json_and_csv(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root = _tiny_set(tmp_path / "set")
+    out = tmp_path / "res" / "results.json"
+    code = cli_main(["eval", "--data", str(root), "--scale", "4", "--method", "bicubic", "--out", str(out),
+                     "--no-progress"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "mean of clip means" in printed and "PSNR-Y" in printed
+    assert json.loads(out.read_text())["settings"]["method"] == "bicubic"
+    assert out.with_suffix(".csv").is_file()
+
+
+def test_cli_eval_bad_data_exits_2_with_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "empty").mkdir()
+    assert cli_main(["eval", "--data", str(tmp_path / "empty"), "--no-progress"]) == 2
+    assert "is empty" in capsys.readouterr().err
