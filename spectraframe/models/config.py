@@ -8,6 +8,7 @@ keys are errors (a typo must not silently train with a default). The resolved co
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 from dataclasses import dataclass, field
@@ -80,6 +81,8 @@ class LossConfig:
     gan_form: str = "paper"
     # VGG16 ImageNet weights for the perceptual term; None: found automatically (see archs/vgg.py).
     vgg_weights: str | None = None
+    # The published recipe feeds [0, 1] RGB to VGG unnormalised (its 6e-3 weight assumes that).
+    vgg_imagenet_normalize: bool = False
 
 
 @dataclass
@@ -216,13 +219,20 @@ def _coerce(value: Any, default: Any, name: str) -> Any:
             raise SpectraFrameError(f"{name} must be an integer, got {value!r}")
         return int(value)
     if isinstance(default, float):
+        if isinstance(value, str):
+            # YAML 1.1 reads 2e-4 (no dot) as a string; users write it that way.
+            with contextlib.suppress(ValueError):
+                value = float(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SpectraFrameError(f"{name} must be a number, got {value!r}")
         return float(value)
     if isinstance(default, list):
         if not isinstance(value, list):
             raise SpectraFrameError(f"{name} must be a list, got {value!r}")
-        return [float(v) for v in value]
+        try:
+            return [float(v) for v in value]
+        except (TypeError, ValueError) as exc:
+            raise SpectraFrameError(f"{name} must be a list of numbers, got {value!r}") from exc
     return value
 
 
