@@ -111,3 +111,11 @@ def test_cli_eval_bad_data_exits_2_with_message(tmp_path: Path, capsys: pytest.C
     (tmp_path / "empty").mkdir()
     assert cli_main(["eval", "--data", str(tmp_path / "empty"), "--no-progress"]) == 2
     assert "is empty" in capsys.readouterr().err
+
+
+def test_lpips_column_when_asked(tmp_path: Path) -> None:
+    root = _tiny_set(tmp_path / "set", clips=1, frames=2, size=(48, 48))
+    report = evaluate(root, lpips=True, progress=False)
+    clip = report.to_dict()["clips"]["clip0"]
+    assert 0 < clip["lpips"] < 1 and len(clip["per_frame"]) == 2 and "lpips" in clip["per_frame"][0]
+    assert "LPIPS" in report.format_table()
