@@ -1,0 +1,345 @@
+"""Training samples: HR clips on disk -> (LR target, LR neighbours, flows, HR target) patches.
+
+Sources, each entry of a list file relative to the dataset root:
+- a folder of frames (sorted file names = temporal order), e.g. `davis2016_val/blackswan_00`;
+- a Vimeo-90K septuplet `XXXXX/YYYY`, found under `ROOT/sequences/` (list `sep_trainlist.txt`);
+- a video file (decoded with PyAV): one target every `video_stride` frames.
+
+The LR frames are made on the fly from the whole HR frames (MATLAB bicubic "bi" or blur "bd", rounded
+to uint8), the flows from the target to each neighbour are estimated once on the whole LR frames and
+kept in the flow cache, and one random crop + flip/rotation is applied to every frame and to the
+flows (see `augment.py`). Nothing is re-solved per random patch.
+
+Reproducibility: item `g` of the dataset is the g-th sample of an endless stream. Its clip is
+`permutation(seed, epoch)[g % len]` with `epoch = g // len`, and its crop and flips come from a
+generator seeded with (seed, g). A sample is therefore a pure function of (seed, g): the worker count,
+the process and a resume in the middle of an epoch do not change it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset, Sampler
+
+from spectraframe.data.augment import random_crop, random_symmetry
+from spectraframe.data.windows import neighbour_indices
+from spectraframe.errors import SpectraFrameError
+from spectraframe.io.images import IMAGE_SUFFIXES, list_frames, read_frames
+from spectraframe.io.video import VIDEO_SUFFIXES, probe_video, read_video_frames
+
+log = logging.getLogger(__name__)
+
+VIMEO_TRAIN_LIST = "sep_trainlist.txt"
+DEFAULT_LISTS = (VIMEO_TRAIN_LIST, "train.txt")
+
+
+@dataclass(frozen=True)
+class ClipSource:
+    """One clip: a folder's frame files, or a video file with its frame count."""
+
+    name: str
+    frame_paths: tuple[Path, ...] = ()
+    video: Path | None = None
+    video_frames: int = 0
+
+    @property
+    def length(self) -> int:
+        return self.video_frames if self.video is not None else len(self.frame_paths)
+
+    def frame_size(self) -> tuple[int, int]:
+        """(width, height) of the first frame, read from the file header only."""
+        if self.video is not None:
+            info = probe_video(self.video)
+            return info.width, info.height
+        try:
+            with Image.open(self.frame_paths[0]) as image:
+                return image.size
+        except OSError as exc:
+            raise SpectraFrameError(f"cannot read image {self.frame_paths[0]}: {exc}") from exc
+
+    def read(self, indices: list[int]) -> list[np.ndarray]:
+        """Frames `indices` (sorted, unique) as (H, W, 3) uint8 arrays."""
+        if self.video is None:
+            return read_frames([self.frame_paths[i] for i in indices])
+        first, last = indices[0], indices[-1]
+        frames = list(read_video_frames(self.video, start=first, count=last - first + 1))
+        if len(frames) < last - first + 1:
+            raise SpectraFrameError(f"{self.video}: frame {last} is past the end ({first + len(frames)} frames)")
+        return [frames[i - first] for i in indices]
+
+
+# --- finding clips ---------------------------------------------------------------------------------
+
+
+def read_list(list_file: Path) -> list[str]:
+    if not list_file.is_file():
+        raise SpectraFrameError(f"list file not found: {list_file}")
+    entries = [line.strip() for line in list_file.read_text().splitlines()]
+    entries = [e for e in entries if e and not e.startswith("#")]
+    if not entries:
+        raise SpectraFrameError(f"list file {list_file} names no clips: the training set is empty")
+    return entries
+
+
+def _count_video_frames(path: Path) -> int:
+    info = probe_video(path)
+    if info.frame_count > 0:
+        return info.frame_count
+    return sum(1 for _ in read_video_frames(path))  # containers that do not say: decode once
+
+
+def _source_for(root: Path, entry: str) -> ClipSource | None:
+    for candidate in (root / entry, root / "sequences" / entry):
+        if candidate.is_dir():
+            return ClipSource(name=entry, frame_paths=tuple(list_frames(candidate)))
+        if candidate.is_file() and candidate.suffix.lower() in VIDEO_SUFFIXES:
+            return ClipSource(name=entry, video=candidate, video_frames=_count_video_frames(candidate))
+    return None
+
+
+def find_training_clips(root: str | Path, list_file: str | Path | None = None) -> list[ClipSource]:
+    """The clips of a training set. See the module docstring for the accepted layouts.
+
+    Without a list: `sep_trainlist.txt` or `train.txt` in root if present, else every folder under root
+    that directly holds frames and every video file in root.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise SpectraFrameError(f"training data folder not found: {root}")
+    if list_file is None:
+        list_file = next((root / name for name in DEFAULT_LISTS if (root / name).is_file()), None)
+    elif not Path(list_file).is_absolute():
+        list_file = root / list_file
+    if list_file is None:
+        return _discover(root)
+    entries = read_list(Path(list_file))
+    sources, missing = [], []
+    for entry in entries:
+        source = _source_for(root, entry)
+        if source is None:
+            missing.append(entry)
+        else:
+            sources.append(source)
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise SpectraFrameError(
+            f"{len(missing)} of {len(entries)} entries of {list_file} are neither clip folders nor video files "
+            f"under {root} (or {root / 'sequences'}): {shown}"
+        )
+    return sources
+
+
+def _discover(root: Path) -> list[ClipSource]:
+    sources = []
+    for folder in sorted([root, *(p for p in root.rglob("*") if p.is_dir())]):
+        if any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir()):
+            name = folder.relative_to(root).as_posix() if folder != root else root.name
+            sources.append(ClipSource(name=name, frame_paths=tuple(list_frames(folder))))
+    for video in sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES):
+        sources.append(ClipSource(name=video.name, video=video, video_frames=_count_video_frames(video)))
+    if not sources:
+        raise SpectraFrameError(
+            f"no training clips under {root}: expected a list file ({' or '.join(DEFAULT_LISTS)}), "
+            "clip folders of frames, or video files"
+        )
+    return sources
+
+
+def sample_targets(
+    sources: list[ClipSource], num_frames: int, targets: str, video_stride: int
+) -> list[tuple[int, int]]:
+    """(source index, target frame) of every sample of one epoch."""
+    half = num_frames // 2
+    items = []
+    for i, source in enumerate(sources):
+        if source.video is not None:
+            items += [(i, t) for t in range(half, source.length - half, video_stride)]
+        elif targets == "centre":
+            items.append((i, source.length // 2))
+        else:
+            items += [(i, t) for t in range(source.length)]
+    return items
+
+
+def check_sources(sources: list[ClipSource], *, num_frames: int, scale: int, lr_patch: int) -> None:
+    """Fail before training on clips too short for the window or frames too small for the patch."""
+    if not sources:
+        raise SpectraFrameError("the training set is empty")
+    problems = []
+    for source in sources:
+        if source.length < num_frames:
+            problems.append(f"{source.name}: {source.length} frames, the model needs {num_frames} consecutive frames")
+            continue
+        width, height = source.frame_size()
+        if height // scale < lr_patch or width // scale < lr_patch:
+            problems.append(
+                f"{source.name}: frames of {width}x{height} are {width // scale}x{height // scale} at x{scale}, "
+                f"smaller than the {lr_patch}x{lr_patch} LR patch"
+            )
+    if problems:
+        shown = "\n  ".join(problems[:10]) + (f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise SpectraFrameError(
+            f"{len(problems)} of {len(sources)} training clips cannot be used:\n  {shown}\n"
+            "Remove them from the list, or lower data.lr_patch / model.num_frames."
+        )
+
+
+# --- samples ---------------------------------------------------------------------------------------
+
+
+def epoch_permutation(seed: int, epoch: int, size: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch, 0x5EED]).permutation(size)
+
+
+@lru_cache(maxsize=8)
+def _cached_permutation(seed: int, epoch: int, size: int) -> np.ndarray:
+    return epoch_permutation(seed, epoch, size)
+
+
+def frames_to_tensor(frames: list[np.ndarray]) -> Tensor:
+    """(T,H,W,3) uint8 list -> (T,3,H,W) float32 in [0, 1]."""
+    stacked = torch.from_numpy(np.stack(frames))
+    return stacked.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
+
+
+def flows_key(frames: list[np.ndarray], extra: str) -> str:
+    digest = hashlib.blake2b(digest_size=20)
+    for frame in frames:
+        digest.update(np.ascontiguousarray(frame).data)
+    digest.update(extra.encode())
+    return digest.hexdigest()
+
+
+class TrainingSamples(Dataset):
+    """Endless stream of training samples; item g is a dict of float32 tensors in [0, 1]:
+
+    target (3,p,p), neighbours (F-1,3,p,p), flows (F-1,2,p,p) in LR pixels, hr (3,p*s,p*s).
+    `len()` is the number of samples in one epoch; any index g >= 0 is valid.
+    """
+
+    def __init__(
+        self,
+        sources: list[ClipSource],
+        *,
+        scale: int,
+        num_frames: int,
+        lr_patch: int,
+        degradation: str = "bi",
+        hflip: bool = True,
+        vflip: bool = True,
+        rot90: bool = True,
+        targets: str = "centre",
+        video_stride: int = 7,
+        flow_method: str = "coarse2fine",
+        flow_cache: str | Path | None = None,
+        seed: int = 0,
+    ):
+        check_sources(sources, num_frames=num_frames, scale=scale, lr_patch=lr_patch)
+        self.sources = sources
+        self.items = sample_targets(sources, num_frames, targets, video_stride)
+        if not self.items:
+            raise SpectraFrameError("the training set yields no samples (videos shorter than one window?)")
+        self.scale = scale
+        self.num_frames = num_frames
+        self.lr_patch = lr_patch
+        self.degradation = degradation
+        self.flips = (hflip, vflip, rot90)
+        self.flow_method = flow_method
+        self.flow_cache_dir = None if flow_cache is None else str(flow_cache)
+        self.seed = seed
+        self._flow_cache = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def item_for(self, g: int) -> tuple[int, int]:
+        epoch, position = divmod(int(g), len(self.items))
+        return self.items[int(_cached_permutation(self.seed, epoch, len(self.items))[position])]
+
+    def window(self, g: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Whole frames of sample g: HR target (3,H,W), LR target (3,h,w), LR neighbours, flows."""
+        from spectraframe.degradation import degrade, modcrop
+
+        source_index, t = self.item_for(g)
+        source = self.sources[source_index]
+        order = [t, *neighbour_indices(t, source.length, self.num_frames)]
+        unique = sorted(set(order))
+        frames = source.read(unique)
+        hr = modcrop(frames_to_tensor(frames), self.scale)
+        lr = degrade(hr, self.scale, self.degradation, quantize=True)
+        position = {frame: i for i, frame in enumerate(unique)}
+        lr_window = lr[[position[f] for f in order]]
+        flows = self._flows(lr_window[0], lr_window[1:])
+        return hr[position[t]], lr_window[0], lr_window[1:], flows
+
+    def _flows(self, target: Tensor, neighbours: Tensor) -> Tensor:
+        from spectraframe.flow import estimate_flow
+
+        if self._flow_cache is None and self.flow_cache_dir is not None:
+            from spectraframe.flow import FlowCache
+
+            self._flow_cache = FlowCache(self.flow_cache_dir)
+        return estimate_flow(target, neighbours, method=self.flow_method, cache=self._flow_cache).float()
+
+    def __getitem__(self, g: int) -> dict[str, Tensor]:
+        hr, target, neighbours, flows = self.window(g)
+        rng = np.random.default_rng([self.seed, int(g), 0xA06])
+        crop = random_crop(target.shape[-2], target.shape[-1], self.lr_patch, rng)
+        symmetry = random_symmetry(rng, *self.flips)
+        return {
+            "target": symmetry.images(crop.lr(target)),
+            "neighbours": symmetry.images(crop.lr(neighbours)),
+            "flows": symmetry.flows(crop.lr(flows)),
+            "hr": symmetry.images(crop.hr(hr, self.scale)),
+        }
+
+
+class StreamSampler(Sampler[int]):
+    """Global sample numbers for one rank, from a given step on: the data order of a resumable run.
+
+    Step s of rank r uses samples (s * world + r) * batch + j for j < batch, so the run's sample stream
+    is fixed by the seed whatever the world size, and resuming at step s needs no other state.
+    """
+
+    def __init__(self, batch_size: int, start_step: int = 0, rank: int = 0, world_size: int = 1,
+                 end_step: int | None = None):
+        self.batch_size = batch_size
+        self.start_step = start_step
+        self.rank = rank
+        self.world_size = world_size
+        self.end_step = end_step
+
+    def __iter__(self):
+        step = self.start_step
+        while self.end_step is None or step < self.end_step:
+            first = (step * self.world_size + self.rank) * self.batch_size
+            yield from range(first, first + self.batch_size)
+            step += 1
+
+    def __len__(self) -> int:
+        if self.end_step is None:
+            raise TypeError("an endless StreamSampler has no length")
+        return max(0, self.end_step - self.start_step) * self.batch_size
+
+
+def seed_worker(worker_id: int) -> None:
+    """DataLoader workers: one thread each (workers run in parallel already) and fixed RNG seeds.
+
+    Samples draw from their own (seed, g) generators, so these seeds only guard stray library randomness.
+    """
+    import random
+
+    torch.set_num_threads(1)
+    info = torch.utils.data.get_worker_info()
+    base = info.seed if info is not None else worker_id
+    random.seed(base)
+    np.random.seed(base % 2**32)

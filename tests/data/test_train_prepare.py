@@ -1,0 +1,91 @@
+"""`spectraframe prepare`: clips never cross a cut, duplicates and static clips are dropped, splits by video."""
+
+from __future__ import annotations
+
+import json
+
+import av
+import numpy as np
+import pytest
+
+from spectraframe.cli import main
+from spectraframe.data.prepare import PrepareOptions, assign_splits, plan_clips, prepare_dataset
+from spectraframe.errors import SpectraFrameError
+from spectraframe.io.images import list_frames, read_frames, read_image
+
+
+def _write_video(path, frames, fps=25):
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=fps)
+        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
+        stream.pix_fmt = "bgr0"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def _shot(train_corpus, clip, size=(96, 64)):
+    import cv2
+
+    return [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in read_frames(list_frames(train_corpus / clip))]
+
+
+def test_plan_splits_at_cuts_and_skips_static_clips():
+    options = PrepareOptions(clip_length=3, cut_above=20, cut_ratio=6)
+    # Frames 0-5 a shot, a cut at 6, frames 6-11 another shot whose second half is static.
+    differences = [np.inf, 3, 3, 3, 3, 3, 90, 3, 3, 0.1, 0.1, 0.1]
+    kept = list(range(12))
+    clips, cuts, static = plan_clips(kept, differences, options)
+    assert cuts == 1
+    assert clips == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    assert static == 1
+
+
+def test_splits_are_by_video_and_cover_all():
+    names = [f"v{i}" for i in range(10)]
+    assignment = assign_splits(names, (80, 10, 10), seed=0)
+    assert sorted(assignment) == names
+    assert sorted(assignment.values()).count("train") == 8
+    assert assign_splits(names, (80, 10, 10), seed=0) == assignment
+    assert list(assign_splits(["only"], (80, 10, 10), seed=3).values()) == ["train"]
+
+
+def test_prepare_real_frames_end_to_end(tmp_path, train_corpus):
+    # Video 1: two shots joined by a hard cut, with a repeated frame; video 2: one shot.
+    a = _shot(train_corpus, "davis2016_val/car-shadow_01")
+    b = _shot(train_corpus, "davis2016_val/parkour_01")
+    c = _shot(train_corpus, "vimeo_septuplet/sequences/00001/0003")
+    first = [*a[:4], a[3], *a[4:], *b]  # 8 frames of shot A (one duplicate) + 7 of shot B
+    _write_video(tmp_path / "cut.avi", first)
+    _write_video(tmp_path / "calm.avi", c)
+    out = tmp_path / "set"
+    code = main(["prepare", str(tmp_path / "cut.avi"), str(tmp_path / "calm.avi"), "-o", str(out),
+                 "--split", "50/50/0"])
+    assert code == 0
+    report = json.loads((out / "prepare.json").read_text())
+    by_name = {v["name"]: v for v in report["videos"]}
+    assert by_name["cut"]["duplicates"] == 1 and by_name["cut"]["cuts"] == 1
+    assert by_name["cut"]["clips"] == 2  # one per shot, none across the cut
+    train = (out / "train.txt").read_text().split()
+    val = (out / "val.txt").read_text().split()
+    assert not (out / "test.txt").exists()
+    assert {e.split("/")[0] for e in train}.isdisjoint({e.split("/")[0] for e in val})
+    # The clip of shot B holds exactly B's frames (ffv1 is lossless), in order.
+    clip_b = out / "cut" / "0002"
+    written = [read_image(clip_b / f"im{i}.png") for i in range(1, 8)]
+    assert all(np.array_equal(w, f) for w, f in zip(written, b, strict=True))
+
+
+def test_prepare_downscales_real_video_and_refuses_non_empty_output(tmp_path, shared_dir):
+    video = shared_dir / "data" / "videos" / "bikes.mp4"
+    plans = prepare_dataset([video], tmp_path / "out", PrepareOptions(short_side=96, max_clips_per_video=2),
+                            progress=False)
+    assert len(plans[0].clips) == 2
+    frame = read_image(tmp_path / "out" / "bikes" / "0001" / "im1.png")
+    assert frame.shape[0] == 96 and frame.shape[1] % 4 == 0
+    with pytest.raises(SpectraFrameError, match="not empty"):
+        prepare_dataset([video], tmp_path / "out", progress=False)
+    with pytest.raises(SpectraFrameError, match="not found"):
+        prepare_dataset([tmp_path / "missing.mp4"], tmp_path / "other", progress=False)
