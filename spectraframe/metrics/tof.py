@@ -38,11 +38,15 @@ def tof_pairs(output: Tensor, target: Tensor, method: str = DEFAULT_FLOW_METHOD)
         raise ValueError(f"output {tuple(output.shape)} and ground truth {tuple(target.shape)} differ in shape")
     if output.shape[0] < 2:
         raise ValueError("tOF needs at least two frames")
+    from spectraframe.flow import estimate_flow
+
     values = []
     for t in range(1, output.shape[0]):
-        pair_out = consecutive_flows(output[t - 1 : t + 1], method)[0]
-        pair_gt = consecutive_flows(target[t - 1 : t + 1], method)[0]
-        values.append(float((pair_out - pair_gt).pow(2).sum(dim=0).sqrt().mean()))
+        # One call per pair solves the output's and the ground truth's flow together.
+        previous = torch.stack([output[t - 1], target[t - 1]])
+        current = torch.stack([output[t], target[t]])
+        flow_out, flow_gt = estimate_flow(previous, current, method=method).float()
+        values.append(float((flow_out - flow_gt).pow(2).sum(dim=0).sqrt().mean()))
     return values
 
 
