@@ -252,27 +252,50 @@ def evaluate(
     return EvalReport(results, settings)
 
 
+# Frames processed together in the float64 stages: bounds memory on long clips (41 frames of Vid4).
+CHUNK_FRAMES = 8
+
+
+def _degrade_clip(hr_uint8: torch.Tensor, scale: int, degradation: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(LR float32 in [0, 1] on the uint8 grid, bicubic baseline uint8) of a (T, 3, H, W) uint8 clip."""
+    lr_chunks, bicubic_chunks = [], []
+    for start in range(0, hr_uint8.shape[0], CHUNK_FRAMES):
+        # float64 on the CPU: the protocol's LR is exact to the uint8 grid whatever the device.
+        hr = hr_uint8[start : start + CHUNK_FRAMES].to(torch.float64) / 255.0
+        lr = degrade(hr, scale, degradation, quantize=True)
+        bicubic_chunks.append(_to_uint8_batch(bicubic_upsample(lr, scale)))
+        lr_chunks.append(lr.float())
+    return torch.cat(lr_chunks), torch.cat(bicubic_chunks)
+
+
+def _psnr_ssim_chunked(output: torch.Tensor, target: torch.Tensor, channel: str, border: int) -> tuple[list, list]:
+    psnr_values, ssim_values = [], []
+    for start in range(0, output.shape[0], CHUNK_FRAMES):
+        p, s = psnr_ssim(output[start : start + CHUNK_FRAMES], target[start : start + CHUNK_FRAMES],
+                         channel=channel, border=border)
+        psnr_values += p.tolist()
+        ssim_values += s.tolist()
+    return psnr_values, ssim_values
+
+
 def _evaluate_clip(clip, scale, method, degradation, lpips_model, tof, save_frames, border, channel, device):
     frames = torch.from_numpy(clip.read()).permute(0, 3, 1, 2)  # (T, 3, H, W) uint8
     hr_uint8 = modcrop(frames, scale).contiguous()
-    # Degrade in float64 on the CPU: the protocol's LR is exact to the uint8 grid whatever the device.
-    hr = hr_uint8.to(torch.float64) / 255.0
-    lr = degrade(hr, scale, degradation, quantize=True)
-    bicubic = _to_uint8_batch(bicubic_upsample(lr, scale))
+    lr, bicubic = _degrade_clip(hr_uint8, scale, degradation)
     if isinstance(method, str):
         output = bicubic
     else:
         with torch.inference_mode():
-            result = method(lr.to(device=device, dtype=torch.float32))
-        if not isinstance(result, torch.Tensor) or result.shape != hr.shape:
+            result = method(lr.to(device))
+        if not isinstance(result, torch.Tensor) or result.shape != hr_uint8.shape:
             got = tuple(result.shape) if isinstance(result, torch.Tensor) else type(result).__name__
             raise SpectraFrameError(
-                f"the method returned {got} for clip {clip.name}, expected {tuple(hr.shape)} (T,3,H,W) "
+                f"the method returned {got} for clip {clip.name}, expected {tuple(hr_uint8.shape)} (T,3,H,W) "
                 f"from LR frames {tuple(lr.shape)}"
             )
         output = _to_uint8_batch(result)
     scored = clip.scored
-    psnr_values, ssim_values = psnr_ssim(output[scored], hr_uint8[scored], channel=channel, border=border)
+    psnr_values, ssim_values = _psnr_ssim_chunked(output[scored], hr_uint8[scored], channel, border)
     lpips_values: list[float | None] = [None] * len(scored)
     if lpips_model is not None:
         lpips_values = _lpips_frames(lpips_model, output[scored], hr_uint8[scored], border, device)
