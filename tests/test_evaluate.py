@@ -146,3 +146,14 @@ def test_tof_column_when_asked(tmp_path: Path) -> None:
     value = report.to_dict()["clips"]["clip0"]["tof"]
     assert value > 0 and np.isfinite(value)  # bicubic blurs the texture, so its flow departs from the truth
     assert "TOF" in report.format_table()
+
+
+def test_vimeo_layout_scores_the_centre_frame_only(tmp_path: Path) -> None:
+    _tiny_set(tmp_path / "frames", clips=1, frames=7)
+    septuplet = tmp_path / "vimeo" / "sequences" / "00001" / "0001"
+    septuplet.mkdir(parents=True)
+    for i, frame in enumerate(sorted((tmp_path / "frames" / "clip0").iterdir()), start=1):
+        frame.rename(septuplet / f"im{i}.png")
+    (tmp_path / "vimeo" / "sep_testlist.txt").write_text("00001/0001\n")
+    clip = evaluate(tmp_path / "vimeo", progress=False).to_dict()["clips"]["00001/0001"]
+    assert clip["frames"] == 1 and clip["per_frame"][0]["frame"] == "im4.png"
