@@ -282,10 +282,10 @@ class TrainingSamples(Dataset):
         return hr[position[t]], lr_window[0], lr_window[1:], flows
 
     def _flows(self, target: Tensor, neighbours: Tensor) -> Tensor:
-        from spectraframe.flow import estimate_flow
+        from spectraframe.flow.api import estimate_flow
 
         if self._flow_cache is None and self.flow_cache_dir is not None:
-            from spectraframe.flow import FlowCache
+            from spectraframe.flow.cache import FlowCache
 
             self._flow_cache = FlowCache(self.flow_cache_dir)
         return estimate_flow(target, neighbours, method=self.flow_method, cache=self._flow_cache).float()

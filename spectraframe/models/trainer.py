@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import random
+import re
 import signal
 import time
 import warnings
@@ -333,6 +334,7 @@ class Trainer:
             self.d_train = DiscriminatorLogits(self.discriminator)
 
         self.step = 0
+        self.step_seconds: list[float] = []
         self.nonfinite_steps = 0
         self.best_psnr: float | None = None
         self.wall_time = 0.0
@@ -456,8 +458,8 @@ class Trainer:
                 self.opt_d.zero_grad(set_to_none=True)
             else:
                 self.scaler.step(self.opt_d)
-            values.update(loss_d=float(loss_d.detach()), d_real=float(real_logits.float().sigmoid().mean()),
-                          d_fake=float(fake_logits.float().sigmoid().mean()))
+            values.update(loss_d=float(loss_d.detach()), d_real=float(real_logits.detach().float().sigmoid().mean()),
+                          d_fake=float(fake_logits.detach().float().sigmoid().mean()))
 
         # Generator step; the adversarial term sees the updated D (a new forward pass, not the stale one).
         if not skipped:
@@ -485,7 +487,7 @@ class Trainer:
         self.scaler.update()
         with warnings.catch_warnings():
             # In the warm-up D is not stepped; its schedule still counts steps so both decay together.
-            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+            warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()`"))
             self.sched_g.step()
             self.sched_d.step()
         if skipped:
@@ -550,7 +552,9 @@ class Trainer:
             for batch in self.loader(end_step):
                 values = self.train_step(batch)
                 self.step += 1
-                self.wall_time += time.perf_counter() - started
+                elapsed = time.perf_counter() - started
+                self.wall_time += elapsed
+                self.step_seconds.append(elapsed)  # data wait + step: what benchmarks report
                 started = time.perf_counter()
                 if values is not None:
                     history.append(values)
@@ -638,13 +642,9 @@ class Trainer:
     def _validate(self, writer, csv_log) -> None:
         if self.ddp.is_main:
             cfg = self.config
-            cache = None
-            try:
-                from spectraframe.flow import FlowCache
+            from spectraframe.flow.cache import FlowCache
 
-                cache = FlowCache(self.flow_cache_dir)
-            except ImportError:
-                pass
+            cache = FlowCache(self.flow_cache_dir)
             dtype = torch.bfloat16 if cfg.train.amp == "bf16" else None
             psnr, ssim, preview = validate(
                 self.generator, self.val_clips, scale=self.rbpn_config.scale, degradation=cfg.data.degradation,

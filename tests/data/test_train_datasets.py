@@ -1,0 +1,109 @@
+"""Training data: layouts, errors before training, deterministic samples, LR/HR/flow alignment."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from spectraframe.data.train_datasets import StreamSampler, TrainingSamples, find_training_clips
+from spectraframe.degradation import degrade
+from spectraframe.errors import SpectraFrameError
+
+VIMEO = ["vimeo_septuplet/sequences/00001/0001", "vimeo_septuplet/sequences/00002/0003"]
+
+
+@pytest.fixture(scope="module")
+def flow_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("flow_cache")
+
+
+def _samples(sources, flow_cache, **kwargs):
+    options = {"scale": 4, "num_frames": 3, "lr_patch": 16, "flow_cache": flow_cache, "seed": 5, **kwargs}
+    return TrainingSamples(sources, **options)
+
+
+def test_corpus_list_resolves_every_entry(train_corpus):
+    sources = find_training_clips(train_corpus, "train.txt")
+    assert len(sources) == len((train_corpus / "train.txt").read_text().split())
+    assert all(s.length >= 7 for s in sources)
+
+
+def test_vimeo_layout_with_its_own_list(tmp_path, train_corpus):
+    root = tmp_path / "vimeo"
+    (root / "sequences").mkdir(parents=True)
+    (root / "sequences" / "00001").symlink_to(train_corpus / "vimeo_septuplet" / "sequences" / "00001")
+    (root / "sep_trainlist.txt").write_text("00001/0001\n00001/0004\n")
+    sources = find_training_clips(root)
+    assert [s.name for s in sources] == ["00001/0001", "00001/0004"]
+    assert [p.name for p in sources[0].frame_paths] == [f"im{i}.png" for i in range(1, 8)]
+
+
+def test_missing_entries_and_empty_sets_fail_clearly(tmp_path, train_corpus):
+    bad = tmp_path / "bad.txt"
+    bad.write_text(f"{VIMEO[0]}\nno/such/clip\n")
+    with pytest.raises(SpectraFrameError, match=r"1 of 2 entries .* no/such/clip"):
+        find_training_clips(train_corpus, bad)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n")
+    with pytest.raises(SpectraFrameError, match="empty"):
+        find_training_clips(train_corpus, empty)
+    (tmp_path / "nothing").mkdir()
+    with pytest.raises(SpectraFrameError, match="no training clips"):
+        find_training_clips(tmp_path / "nothing")
+
+
+def test_frames_smaller_than_the_patch_and_short_clips_fail_before_any_sample(tmp_path, train_corpus, flow_cache):
+    sources = [s for s in find_training_clips(train_corpus, "train.txt") if s.name in VIMEO]
+    with pytest.raises(SpectraFrameError, match=r"448x256 are 112x64 at x4, smaller than the 80x80 LR patch"):
+        _samples(sources, flow_cache, lr_patch=80)
+    short = tmp_path / "short"
+    short.mkdir()
+    for name in ("im1.png", "im2.png"):
+        shutil.copy(train_corpus / VIMEO[0] / name, short / name)
+    with pytest.raises(SpectraFrameError, match="2 frames, the model needs 3"):
+        _samples(find_training_clips(tmp_path), flow_cache)
+
+
+def test_samples_are_a_pure_function_of_seed_and_index(train_corpus, flow_cache):
+    sources = [s for s in find_training_clips(train_corpus, "train.txt") if s.name in VIMEO]
+    one, two = _samples(sources, flow_cache), _samples(sources, flow_cache)
+    later = one[7]
+    first = two[3], two[7]
+    assert all(torch.equal(later[k], first[1][k]) for k in later)
+    assert later["target"].shape == (3, 16, 16)
+    assert later["neighbours"].shape == (2, 3, 16, 16) and later["flows"].shape == (2, 2, 16, 16)
+    assert later["hr"].shape == (3, 64, 64)
+    # Each epoch visits every clip once, in a seed-dependent order.
+    assert sorted(one.item_for(g)[0] for g in range(2)) == [0, 1]
+    other_seed = _samples(sources, flow_cache, seed=6)
+    assert any(not torch.equal(other_seed[g]["hr"], one[g]["hr"]) for g in range(4))
+
+
+def test_lr_patch_is_the_degraded_hr_patch_after_any_flip(train_corpus, flow_cache):
+    sources = [s for s in find_training_clips(train_corpus, "train.txt") if s.name in VIMEO]
+    dataset = _samples(sources, flow_cache)
+    for g in range(6):
+        sample = dataset[g]
+        again = degrade(sample["hr"][None], 4, "bi")[0]
+        inner = (slice(None), slice(3, -3), slice(3, -3))  # the patch border saw pixels outside the crop
+        assert (again[inner] - sample["target"][inner]).abs().max() <= 1.5 / 255
+
+
+def test_video_files_are_training_sources(tmp_path, shared_dir, flow_cache):
+    shutil.copy(shared_dir / "data" / "videos" / "carphone_pristine.mp4", tmp_path / "carphone.mp4")
+    sources = find_training_clips(tmp_path)
+    assert sources[0].video is not None and sources[0].length == 120
+    dataset = _samples(sources, flow_cache, lr_patch=24, video_stride=60)
+    assert len(dataset) == 2  # targets 1 and 61 of 120 frames
+    assert dataset[0]["hr"].shape == (3, 96, 96)
+
+
+def test_stream_sampler_splits_ranks_and_resumes_mid_stream():
+    full = list(StreamSampler(2, 0, end_step=4))
+    assert full == list(range(8))
+    assert list(StreamSampler(2, 2, end_step=4)) == full[4:]
+    rank0 = list(StreamSampler(2, 0, rank=0, world_size=2, end_step=2))
+    rank1 = list(StreamSampler(2, 0, rank=1, world_size=2, end_step=2))
+    assert sorted(rank0 + rank1) == list(range(8)) and not set(rank0) & set(rank1)
