@@ -1,0 +1,172 @@
+"""A disk cache of flows, so training does not recompute the same pairs every epoch.
+
+Each pair is one float16 ``.npy`` file whose name is a hash of both frames' content (dtype, shape and
+bytes), the method, its full parameters and a format version. Writes are atomic (temp file + rename), so
+several data-loader workers may share a directory. When the total size passes ``max_bytes`` the least
+recently used files (by modification time, refreshed on every hit) are deleted.
+
+Bit-identity: the flow handed out is always the float16-rounded value converted back to float32, for a
+fresh computation as for a hit, so a hit is bit-identical to recomputing (given the same inputs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from spectraframe.errors import SpectraFrameError
+
+log = logging.getLogger(__name__)
+
+# Bump when the solver changes its results, so stale entries are never served.
+CACHE_FORMAT = "spectraframe-flow-v1"
+DEFAULT_MAX_BYTES = 2 * 1024**3
+# After an eviction the cache is brought to this share of the limit, so it does not evict on every put.
+EVICT_TO_FRACTION = 0.9
+
+
+def content_hash(images: torch.Tensor) -> str:
+    """Hash of a tensor's dtype, shape and values (device-independent)."""
+    data = images.detach().contiguous().cpu()
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(f"{data.dtype}|{tuple(data.shape)}|".encode())
+    digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    return digest.hexdigest()
+
+
+class FlowCache:
+    """Disk cache for :func:`spectraframe.flow.estimate_flow` (pass it as ``cache=``)."""
+
+    def __init__(self, directory: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        if max_bytes <= 0:
+            raise SpectraFrameError(f"flow cache max_bytes must be positive, got {max_bytes}")
+        self.directory = Path(directory)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SpectraFrameError(f"cannot create the flow cache directory {self.directory}: {exc}") from exc
+        self.max_bytes = int(max_bytes)
+        self.hits = 0
+        self.misses = 0
+        self._size = sum(size for _, size, _ in self._entries())
+
+    # ----------------------------------------------------------------------------------- keys, files
+    @staticmethod
+    def key(target_hash: str, neighbour_hash: str, method: str, params: Any) -> str:
+        """Cache key of one pair: both content hashes, the method and all its parameter values."""
+        described = json.dumps(dataclasses.asdict(params), sort_keys=True)
+        text = "|".join([CACHE_FORMAT, target_hash, neighbour_hash, method, described])
+        return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
+
+    def path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.npy"
+
+    def _entries(self) -> list[tuple[Path, int, float]]:
+        entries = []
+        for path in self.directory.glob("*/*.npy"):
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # evicted by another process meanwhile
+                continue
+            entries.append((path, stat.st_size, stat.st_mtime))
+        return entries
+
+    def size_bytes(self) -> int:
+        """Total size of the cached flows on disk, in bytes."""
+        return sum(size for _, size, _ in self._entries())
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+    def clear(self) -> None:
+        for path, _, _ in self._entries():
+            path.unlink(missing_ok=True)
+        self._size = 0
+
+    # ------------------------------------------------------------------------------------ get / put
+    def get(self, key: str) -> torch.Tensor | None:
+        """The cached (2, H, W) float16 flow, or None. A hit refreshes the entry's age."""
+        path = self.path(key)
+        try:
+            flow = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            log.warning("flow cache entry %s is unreadable (%s); it is recomputed", path, exc)
+            path.unlink(missing_ok=True)
+            return None
+        if flow.dtype != np.float16 or flow.ndim != 3 or flow.shape[0] != 2:
+            log.warning("flow cache entry %s has shape %s %s; it is recomputed", path, flow.shape, flow.dtype)
+            path.unlink(missing_ok=True)
+            return None
+        with contextlib.suppress(OSError):  # a read-only cache still serves hits
+            os.utime(path)
+        return torch.from_numpy(flow)
+
+    def put(self, key: str, flow: torch.Tensor) -> None:
+        """Store a (2, H, W) flow as float16 (atomically), evicting old entries past the size limit."""
+        array = np.ascontiguousarray(flow.detach().to(torch.float16).cpu().numpy())
+        if array.nbytes > self.max_bytes:
+            log.warning("a flow of %d bytes exceeds the cache limit of %d bytes; not cached", array.nbytes,
+                        self.max_bytes)
+            return
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as temp_file:
+                np.save(temp_file, array, allow_pickle=False)
+            os.replace(temp_name, path)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        self._size += path.stat().st_size
+        if self._size > self.max_bytes:
+            self._evict()
+
+    def _evict(self) -> None:
+        """Delete least recently used entries until the cache is under EVICT_TO_FRACTION of its limit."""
+        entries = sorted(self._entries(), key=lambda entry: entry[2])
+        total = sum(size for _, size, _ in entries)
+        goal = self.max_bytes * EVICT_TO_FRACTION
+        removed = 0
+        for path, size, _ in entries:
+            if total <= goal:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+            removed += 1
+        self._size = total
+        log.debug("flow cache: evicted %d entries, %d bytes remain", removed, total)
+
+    # ------------------------------------------------------------------------------------ estimate
+    def estimate(self, target: torch.Tensor, neighbours: torch.Tensor, method: str, params: Any) -> torch.Tensor:
+        """Flows for all pairs, computing (in one batch) only those not cached. See ``estimate_flow``."""
+        from spectraframe.flow.api import compute_flow
+
+        count = neighbours.shape[0]
+        shared_target = target.ndim == 3
+        target_hashes = [content_hash(target)] * count if shared_target else [content_hash(t) for t in target]
+        keys = [self.key(target_hashes[i], content_hash(neighbours[i]), method, params) for i in range(count)]
+        flows: list[torch.Tensor | None] = [self.get(key) for key in keys]
+        missing = [i for i, flow in enumerate(flows) if flow is None]
+        self.hits += count - len(missing)
+        self.misses += len(missing)
+        if missing:
+            index = torch.tensor(missing, device=neighbours.device)
+            missing_targets = target if shared_target else target.index_select(0, index)
+            fresh = compute_flow(missing_targets, neighbours.index_select(0, index), method, params)
+            for i, flow in zip(missing, fresh.to(torch.float16).cpu(), strict=True):
+                self.put(keys[i], flow)
+                flows[i] = flow
+        return torch.stack(flows).to(device=neighbours.device, dtype=torch.float32)
