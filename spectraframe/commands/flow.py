@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
         device = torch.device(args.device)
     except RuntimeError as exc:
         raise SpectraFrameError(f"unknown device {args.device!r}: {exc}") from exc
-    target = torch.from_numpy(target_image).permute(2, 0, 1).to(device)
-    neighbour = torch.from_numpy(neighbour_image).permute(2, 0, 1).unsqueeze(0).to(device)
+    target = torch.from_numpy(target_image.copy()).permute(2, 0, 1).to(device)
+    neighbour = torch.from_numpy(neighbour_image.copy()).permute(2, 0, 1).unsqueeze(0).to(device)
     params = {"preset": args.preset} if args.method == "dis" else {}
     start = time.perf_counter()
     flow = estimate_flow(target, neighbour, method=args.method, **params)

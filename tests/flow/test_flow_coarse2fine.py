@@ -32,9 +32,9 @@ def test_known_translation_is_recovered(shifted_pair) -> None:
 
 def test_real_pairs_beat_no_motion(lr_clip: torch.Tensor) -> None:
     target = lr_clip[3]
-    neighbours = torch.cat([lr_clip[:3], lr_clip[4:]])
+    neighbours = lr_clip[[0, 2, 4, 6]]
     flow = estimate_flow(target, neighbours, sor_iterations=15)
-    assert flow.shape == (6, 2, 64, 112)
+    assert flow.shape == (4, 2, 64, 112)
     assert warp_error(target, neighbours, flow) < 0.5 * warp_error(target, neighbours, torch.zeros_like(flow))
 
 
