@@ -1,7 +1,9 @@
-"""Reading video files with PyAV: probing and decoding to RGB frames, with clear errors."""
+"""Video files with PyAV: probing, a fast demux scan, decoding to RGB frames with their timestamps, and
+the encoder settings used to write them back. Every user-facing problem is a SpectraFrameError."""
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +18,21 @@ from spectraframe.errors import SpectraFrameError
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".y4m")
+
+# Output container per file extension (FFmpeg muxer names).
+OUTPUT_FORMATS = {
+    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi", ".nut": "nut",
+}
+# Friendly codec names -> FFmpeg encoders.
+CODEC_ALIASES = {
+    "h264": "libx264", "x264": "libx264", "avc": "libx264",
+    "h265": "libx265", "hevc": "libx265", "x265": "libx265",
+    "vp9": "libvpx-vp9", "av1": "libsvtav1", "prores": "prores_ks",
+}
+# Encoders with a constant-quality (CRF) option.
+CRF_ENCODERS = {"libx264", "libx265", "libvpx-vp9", "libsvtav1"}
+# A frame-interval spread above this fraction of the median interval counts as variable frame rate.
+VFR_TOLERANCE = 0.02
 
 
 @dataclass(frozen=True)
@@ -78,31 +95,197 @@ def probe_video(path: str | Path) -> VideoInfo:
         )
 
 
+# --- scanning: packets only, no decoding ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VideoScan:
+    """What one demux pass over the video packets tells (fast: nothing is decoded)."""
+
+    frame_count: int  # packets that carry a frame
+    time_base: Fraction
+    timestamps_complete: bool  # every packet has a presentation timestamp
+    variable_frame_rate: bool
+    min_interval: float  # seconds between consecutive frames (sorted presentation times)
+    max_interval: float
+
+
+def scan_video(path: str | Path) -> VideoScan:
+    """Count the frames and check the timestamps of the first video stream.
+
+    Raises SpectraFrameError for a video without frames, a file that breaks while demuxing, or one that
+    holds fewer frames than its header announces (a truncated download or copy).
+    """
+    path = Path(path)
+    info = probe_video(path)
+    pts: list[int] = []
+    count = 0
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 1)
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:  # the flush packet at the end
+                    continue
+                count += 1
+                if packet.pts is not None:
+                    pts.append(packet.pts)
+        except av.error.FFmpegError as exc:
+            raise SpectraFrameError(
+                f"{path}: the file breaks after {count} video packets ({exc}); it looks truncated or corrupt"
+            ) from exc
+    if count == 0:
+        raise SpectraFrameError(f"{path} has a video stream but no frame in it (zero-frame video)")
+    if info.frame_count and count < info.frame_count:
+        raise SpectraFrameError(
+            f"{path} is truncated: its header announces {info.frame_count} frames but only {count} are in the file"
+        )
+    intervals = np.diff(np.unique(np.asarray(pts, dtype=np.int64))) * float(time_base) if len(pts) > 2 else None
+    complete = len(pts) == count
+    if intervals is None or len(intervals) == 0:
+        return VideoScan(count, time_base, complete, False, 0.0, 0.0)
+    median = float(np.median(intervals))
+    lo, hi = float(intervals.min()), float(intervals.max())
+    variable = median > 0 and (hi - lo) > VFR_TOLERANCE * median
+    return VideoScan(count, time_base, complete, bool(variable), lo, hi)
+
+
+# --- decoding ------------------------------------------------------------------------------------
+
+
+@dataclass
+class DecodedFrame:
+    index: int
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    pts: int | None  # presentation time in `time_base` units, None when the container has none
+    time_base: Fraction
+
+
+def decode_video(path: str | Path, *, warn_conversions: bool = True) -> Iterator[DecodedFrame]:
+    """Decode every frame as RGB with its timestamp, one at a time (memory does not grow with the video).
+
+    Grayscale, alpha and more-than-8-bit inputs are converted to 8-bit RGB, with one warning saying so.
+    """
+    path = Path(path)
+    info = probe_video(path)
+    note = info.bit_depth_note
+    if note and warn_conversions:
+        log.warning("%s: %s", path, note)
+    decoded = 0
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 1)
+        try:
+            for frame in container.decode(stream):
+                image = frame.to_ndarray(format="rgb24")
+                yield DecodedFrame(decoded, image, frame.pts, time_base)
+                decoded += 1
+        except av.error.FFmpegError as exc:
+            raise SpectraFrameError(f"{path}: decoding failed after frame {decoded}: {exc}") from exc
+    if decoded == 0:
+        raise SpectraFrameError(f"{path} contains no decodable video frame")
+
+
 def read_video_frames(path: str | Path, start: int = 0, count: int | None = None) -> Iterator[np.ndarray]:
     """Decode frames as (H, W, 3) uint8 RGB, one at a time (memory does not grow with the video).
 
     `start` skips that many decoded frames; `count` stops after that many. A video that decodes to no
     frame at all, or breaks mid-way, raises SpectraFrameError naming the frame.
     """
-    path = Path(path)
-    info = probe_video(path)
-    note = info.bit_depth_note
-    if note:
-        log.warning("%s: %s", path, note)
-    decoded = 0
     yielded = 0
-    with _open(path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        try:
-            for frame in container.decode(stream):
-                if decoded >= start:
-                    if count is not None and yielded >= count:
-                        return
-                    yield frame.to_ndarray(format="rgb24")
-                    yielded += 1
-                decoded += 1
-        except av.error.FFmpegError as exc:
-            raise SpectraFrameError(f"{path}: decoding failed after frame {decoded}: {exc}") from exc
-    if decoded == 0:
-        raise SpectraFrameError(f"{path} contains no decodable video frame")
+    for frame in decode_video(path):
+        if frame.index < start:
+            continue
+        if count is not None and yielded >= count:
+            return
+        yield frame.image
+        yielded += 1
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def output_format(path: str | Path) -> str:
+    """The FFmpeg muxer for an output file name, from its extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise SpectraFrameError(
+            f"cannot write a video named {Path(path).name}: use one of {', '.join(OUTPUT_FORMATS)} "
+            "(or a folder name without extension for PNG frames)"
+        )
+    return OUTPUT_FORMATS[suffix]
+
+
+def resolve_encoder(codec: str) -> str:
+    """'h264' -> 'libx264' etc.; an encoder this FFmpeg build lacks is an error that lists what works."""
+    name = CODEC_ALIASES.get(codec.lower(), codec)
+    try:
+        av.codec.Codec(name, "w")
+    except Exception as exc:  # PyAV raises UnknownCodecError / ValueError depending on the version
+        raise SpectraFrameError(
+            f"video codec {codec!r} is not available in this FFmpeg build; try one of "
+            f"{', '.join(sorted(set(CODEC_ALIASES) | {'ffv1', 'mpeg4'}))}"
+        ) from exc
+    return name
+
+
+def container_codecs(format_name: str) -> set[str]:
+    """Codec names a muxer says it accepts (FFmpeg's own table)."""
+    with av.open(io.BytesIO(), "w", format=format_name) as probe:
+        return set(probe.supported_codecs)
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """Everything that fixes the encoded bitstream, so segments encoded apart are interchangeable."""
+
+    codec: str  # FFmpeg encoder name, e.g. libx264
+    width: int
+    height: int
+    fps: Fraction
+    time_base: Fraction
+    pix_fmt: str = "yuv420p"
+    crf: float | None = 18.0
+    preset: str | None = "medium"
+
+    def options(self) -> dict[str, str]:
+        opts: dict[str, str] = {}
+        if self.crf is not None and self.codec in CRF_ENCODERS:
+            opts["crf"] = f"{self.crf:g}"
+            if self.codec == "libvpx-vp9":
+                opts["b"] = "0"  # constant-quality mode of libvpx needs a zero target bitrate
+        if self.preset and self.codec in ("libx264", "libx265"):
+            opts["preset"] = self.preset
+        if self.codec == "libx265":
+            opts["x265-params"] = "log-level=error"
+        return opts
+
+    def to_dict(self) -> dict:
+        return {"codec": self.codec, "width": self.width, "height": self.height, "fps": str(self.fps),
+                "time_base": str(self.time_base), "pix_fmt": self.pix_fmt, "crf": self.crf, "preset": self.preset}
+
+
+def add_video_encoder(container: av.container.OutputContainer, settings: EncoderSettings) -> av.VideoStream:
+    """A video stream encoding with `settings`; the container's global-header needs are applied by PyAV."""
+    codec = av.codec.Codec(settings.codec, "w")
+    supported = {f.name for f in codec.video_formats or []}
+    if supported and settings.pix_fmt not in supported:
+        raise SpectraFrameError(
+            f"encoder {settings.codec} cannot write {settings.pix_fmt}; it accepts {', '.join(sorted(supported))}"
+        )
+    stream = container.add_stream(settings.codec, rate=settings.fps, options=settings.options())
+    stream.width = settings.width
+    stream.height = settings.height
+    stream.pix_fmt = settings.pix_fmt
+    stream.codec_context.time_base = settings.time_base
+    stream.time_base = settings.time_base
+    return stream
+
+
+def rgb_to_video_frame(image: np.ndarray, pts: int, time_base: Fraction, pix_fmt: str) -> av.VideoFrame:
+    """An (H, W, 3) uint8 RGB array as a frame in the encoder's pixel format with its timestamp."""
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format=pix_fmt)
+    frame.pts = pts
+    frame.time_base = time_base
+    return frame

@@ -1,0 +1,354 @@
+"""Outputs of the upscale pipeline, written so that interrupted runs resume and failed runs leave nothing.
+
+Everything goes to a work folder next to the output (`.NAME.spectraframe-work/`) and only a finished run
+puts the result under the final name (one rename).
+
+Video: frames are encoded in segments of N frames, each by a fresh encoder with the same settings, and
+each segment's packets (bytes + timestamps, exactly as the encoder produced them) are stored in their
+own file, renamed into place when the segment is complete. A resumed run re-encodes only the segments
+that are missing; since an encoder's output depends only on its settings and frames, the packets are
+bit-identical to an uninterrupted run's. At the end the packets of all segments are muxed, interleaved
+with the input's audio and subtitle packets (copied untouched, or audio re-encoded when the container
+cannot hold its codec), into the final file.
+
+Frame folders: one PNG per frame, each written under a temporary name and renamed, so a resumed run
+continues after the last complete file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import io
+import json
+import logging
+import os
+import shutil
+import struct
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from spectraframe.errors import SpectraFrameError
+from spectraframe.io.video import EncoderSettings, add_video_encoder, rgb_to_video_frame
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "state.json"
+_RECORD = struct.Struct("<qqqBI")  # pts, dts, duration, keyframe, size
+_NONE = -(2**63)  # stands for a missing timestamp
+
+
+def work_dir_for(output: Path) -> Path:
+    return output.parent / f".{output.name}.spectraframe-work"
+
+
+class OutputSink:
+    """Base: the work folder, its job description (for --resume) and the final rename."""
+
+    def __init__(self, output: Path, job: dict, *, resume: bool, overwrite: bool):
+        self.output = output
+        self.work = work_dir_for(output)
+        if output.exists() and not overwrite:
+            raise SpectraFrameError(f"{output} already exists; pass --overwrite to replace it")
+        if self.work.exists():
+            if resume:
+                self._check_job(job)
+            elif overwrite:
+                shutil.rmtree(self.work)
+            else:
+                raise SpectraFrameError(
+                    f"an interrupted run left {self.work}; pass --resume to continue it or --overwrite to start over"
+                )
+        self.work.mkdir(parents=True, exist_ok=True)
+        state_path = self.work / STATE_FILE
+        if not state_path.exists():
+            _write_json(state_path, {"job": job})
+        self.state = json.loads(state_path.read_text())
+
+    def _check_job(self, job: dict) -> None:
+        state_path = self.work / STATE_FILE
+        try:
+            previous = json.loads(state_path.read_text())["job"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise SpectraFrameError(
+                f"cannot resume: {state_path} is unreadable ({exc}); pass --overwrite to start over"
+            ) from exc
+        for key in sorted(set(job) | set(previous)):
+            if job.get(key) != previous.get(key):
+                raise SpectraFrameError(
+                    f"cannot resume {self.output}: {key} was {previous.get(key)!r} in the interrupted run and is "
+                    f"{job.get(key)!r} now; use the same settings, or --overwrite to start over"
+                )
+
+    def save_state(self) -> None:
+        _write_json(self.work / STATE_FILE, self.state)
+
+    def discard(self) -> None:
+        """Remove the work folder (the input is broken: nothing worth resuming)."""
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    # Subclasses: resume_from (frames already done), write(index, image, pts), finish() -> notes
+    resume_from: int = 0
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+# --- PNG folders ---------------------------------------------------------------------------------
+
+
+class FrameFolderSink(OutputSink):
+    def __init__(self, output: Path, job: dict, names: list[str], *, resume: bool, overwrite: bool):
+        super().__init__(output, job, resume=resume, overwrite=overwrite)
+        self.names = names
+        done = 0
+        while done < len(names) and (self.work / f"{names[done]}.png").is_file():
+            done += 1
+        self.resume_from = done
+
+    def write(self, index: int, image: np.ndarray, pts: int) -> None:
+        final = self.work / f"{self.names[index]}.png"
+        tmp = self.work / f".{self.names[index]}.png.tmp"
+        from PIL import Image
+
+        Image.fromarray(image).save(tmp, format="PNG")
+        os.replace(tmp, final)
+
+    def finish(self) -> list[str]:
+        (self.work / STATE_FILE).unlink(missing_ok=True)
+        if self.output.exists():
+            shutil.rmtree(self.output) if self.output.is_dir() else self.output.unlink()
+        os.replace(self.work, self.output)
+        return []
+
+
+# --- video files ---------------------------------------------------------------------------------
+
+
+class SegmentedVideoSink(OutputSink):
+    def __init__(
+        self,
+        output: Path,
+        job: dict,
+        *,
+        format_name: str,
+        settings: EncoderSettings,
+        frame_count: int,
+        segment_frames: int,
+        source: Path | None,
+        resume: bool,
+        overwrite: bool,
+    ):
+        super().__init__(output, job, resume=resume, overwrite=overwrite)
+        self.format_name = format_name
+        self.settings = settings
+        self.frame_count = frame_count
+        self.segment_frames = segment_frames
+        self.source = source
+        segments = 0
+        while self._segment_path(segments).is_file():
+            segments += 1
+        self.resume_from = min(frame_count, segments * segment_frames)
+        self._encoder: tuple[av.container.OutputContainer, av.VideoStream] | None = None
+        self._file = None
+        self._segment = -1
+
+    def _segment_path(self, segment: int) -> Path:
+        return self.work / f"segment_{segment:06d}.packets"
+
+    def write(self, index: int, image: np.ndarray, pts: int) -> None:
+        segment = index // self.segment_frames
+        if segment != self._segment:
+            self._close_segment()
+            self._open_segment(segment)
+        _, stream = self._encoder
+        frame = rgb_to_video_frame(image, pts, self.settings.time_base, self.settings.pix_fmt)
+        self._store(stream.encode(frame))
+        if index + 1 == min(self.frame_count, (segment + 1) * self.segment_frames):
+            self._close_segment()
+
+    def _open_segment(self, segment: int) -> None:
+        # A container of the final format that never receives a packet: it gives the encoder exactly
+        # the flags (global header or not) the final file will need.
+        container = av.open(io.BytesIO(), "w", format=self.format_name)
+        stream = add_video_encoder(container, self.settings)
+        stream.codec_context.open()
+        extradata = (stream.codec_context.extradata or b"").hex()
+        if self.state.setdefault("extradata", extradata) != extradata:
+            raise SpectraFrameError("the video encoder produced different headers for two segments; cannot resume")
+        self.save_state()
+        self._encoder = (container, stream)
+        self._segment = segment
+        self._file = open(self._segment_path(segment).with_suffix(".partial"), "wb")  # noqa: SIM115
+
+    def _store(self, packets) -> None:
+        for packet in packets:
+            data = bytes(packet)
+            pts = _NONE if packet.pts is None else packet.pts
+            dts = _NONE if packet.dts is None else packet.dts
+            self._file.write(_RECORD.pack(pts, dts, packet.duration or 0, int(packet.is_keyframe), len(data)))
+            self._file.write(data)
+
+    def _close_segment(self) -> None:
+        if self._encoder is None:
+            return
+        container, stream = self._encoder
+        self._store(stream.encode(None))
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        partial = self._segment_path(self._segment).with_suffix(".partial")
+        os.replace(partial, self._segment_path(self._segment))
+        self._encoder = None
+        self._file = None
+        _close_quietly(container)
+
+    def abort(self) -> None:
+        """Drop the unfinished segment (called on interruption; finished segments stay for --resume)."""
+        if self._file is not None:
+            self._file.close()
+            self._segment_path(self._segment).with_suffix(".partial").unlink(missing_ok=True)
+        if self._encoder is not None:
+            _close_quietly(self._encoder[0])
+        self._encoder = None
+        self._file = None
+
+    def _segment_records(self, with_data: bool) -> Iterator[tuple[int, int, int, int, bytes | None]]:
+        segments = -(-self.frame_count // self.segment_frames)
+        for segment in range(segments):
+            with open(self._segment_path(segment), "rb") as handle:
+                while header := handle.read(_RECORD.size):
+                    pts, dts, duration, keyframe, size = _RECORD.unpack(header)
+                    if with_data:
+                        data = handle.read(size)
+                    else:
+                        handle.seek(size, os.SEEK_CUR)
+                        data = None
+                    yield pts, dts, duration, keyframe, data
+
+    def _decode_timestamps(self) -> list[int]:
+        """Decode timestamps for the concatenated segments, one consistent scheme for the whole stream.
+
+        Each encoder chose its own reordering delay (x264 uses none for a segment too short for B-frames),
+        so its DTS do not join up with the next segment's. We use the scheme x264 uses within a segment,
+        over the whole stream: dts[k] = k-th smallest pts, delayed by the largest reordering depth D.
+        """
+        order = [pts for pts, *_ in self._segment_records(with_data=False)]
+        if any(p == _NONE for p in order):
+            raise SpectraFrameError("the video encoder produced packets without timestamps")
+        ranked = sorted(order)
+        rank = {p: r for r, p in enumerate(ranked)}
+        delay = max(0, max(k - rank[p] for k, p in enumerate(order)))
+        step = ranked[1] - ranked[0] if len(ranked) > 1 else 1
+        return [ranked[k - delay] if k >= delay else ranked[0] - (delay - k) * step for k in range(len(order))]
+
+    def _video_packets(self, stream: av.VideoStream) -> Iterator[tuple[float, int, av.Packet]]:
+        time_base = self.settings.time_base
+        decode_times = self._decode_timestamps()
+        records = self._segment_records(with_data=True)
+        for dts, (pts, _, duration, keyframe, data) in zip(decode_times, records, strict=True):
+            packet = av.Packet(data)
+            packet.pts = pts
+            packet.dts = dts
+            packet.duration = duration
+            packet.time_base = time_base
+            packet.is_keyframe = bool(keyframe)
+            packet.stream = stream
+            yield float(dts * time_base), 0, packet
+
+    def finish(self) -> list[str]:
+        """Mux all segments (and the input's audio/subtitles) into the final file, then rename it into place."""
+        self._close_segment()
+        partial = self.work / f"final{self.output.suffix}"
+        notes = _mux(partial, self.format_name, self.settings, self._video_packets, self.source,
+                     bytes.fromhex(self.state.get("extradata", "")))
+        if self.output.is_dir():
+            shutil.rmtree(self.output)
+        os.replace(partial, self.output)
+        shutil.rmtree(self.work, ignore_errors=True)
+        return notes
+
+
+def _close_quietly(container: av.container.OutputContainer) -> None:
+    # A container that never got a packet has nothing of value to write.
+    with contextlib.suppress(av.error.FFmpegError, ValueError, OSError):
+        container.close()
+
+
+def _mux(path: Path, format_name: str, settings: EncoderSettings, video_packets, source: Path | None,
+         extradata: bytes) -> list[str]:
+    notes: list[str] = []
+    out = av.open(str(path), "w", format=format_name)
+    try:
+        video = add_video_encoder(out, settings)
+        source_container = av.open(str(source)) if source is not None else None
+        copied: dict[int, av.stream.Stream] = {}
+        reencoded: dict[int, tuple[av.stream.Stream, av.AudioResampler]] = {}
+        if source_container is not None:
+            accepted = set(out.supported_codecs)
+            for stream in (*source_container.streams.audio, *source_container.streams.subtitles):
+                name = stream.codec_context.name
+                if name in accepted:
+                    copied[stream.index] = out.add_stream_from_template(stream)
+                elif stream.type == "audio":
+                    codec = out.default_audio_codec
+                    target = out.add_stream(codec, rate=stream.rate)
+                    target.layout = stream.layout
+                    resampler = av.AudioResampler(format=target.codec_context.format or "fltp",
+                                                  layout=stream.layout, rate=stream.rate)
+                    reencoded[stream.index] = (target, resampler)
+                    notes.append(f"audio stream {stream.index} ({name}) cannot go into {format_name}: "
+                                 f"re-encoded as {codec}")
+                else:
+                    notes.append(f"subtitle stream {stream.index} ({name}) cannot go into {format_name}: dropped "
+                                 "(use .mkv to keep it)")
+            skipped = [s for s in source_container.streams if s.type not in ("video", "audio", "subtitle")]
+            if skipped:
+                notes.append(f"{len(skipped)} data/attachment stream(s) of the input are not copied")
+        try:
+            out.start_encoding()
+        except av.error.FFmpegError as exc:
+            raise SpectraFrameError(f"cannot write {format_name} with these streams: {exc}") from exc
+        if extradata and (video.codec_context.extradata or b"") != extradata:
+            raise SpectraFrameError("the encoder headers of the final file differ from the segments'")
+        streams = [s for s in (source_container.streams if source_container else [])
+                   if s.index in copied or s.index in reencoded]
+        others = _other_packets(source_container, streams, copied, reencoded) if streams else iter(())
+        for _, _, packet in heapq.merge(video_packets(video), others, key=lambda item: (item[0], item[1])):
+            out.mux(packet)
+        for target, _ in reencoded.values():
+            out.mux(target.encode(None))
+        if source_container is not None:
+            source_container.close()
+    except BaseException:
+        _close_quietly(out)
+        path.unlink(missing_ok=True)
+        raise
+    out.close()
+    return notes
+
+
+def _other_packets(container, streams, copied, reencoded) -> Iterator[tuple[float, int, av.Packet]]:
+    """Audio/subtitle packets of the input in file order, copied or re-encoded, keyed by their time."""
+    for packet in container.demux(streams):
+        when = packet.dts if packet.dts is not None else packet.pts
+        index = packet.stream.index
+        if index in copied:
+            if when is None or packet.size == 0:
+                continue
+            packet.stream = copied[index]
+            yield float(when * packet.time_base), 1, packet
+        else:
+            target, resampler = reencoded[index]
+            for frame in packet.decode():
+                for resampled in resampler.resample(frame):
+                    for encoded in target.encode(resampled):
+                        stamp = encoded.dts if encoded.dts is not None else encoded.pts or 0
+                        yield float(stamp * (encoded.time_base or Fraction(1, target.rate))), 1, encoded

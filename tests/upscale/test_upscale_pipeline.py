@@ -1,0 +1,139 @@
+"""End to end: real video files in, real video files out, with a tiny random generator."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from conftest import moving_frames, read_back, write_video
+
+from spectraframe.cli import main as cli_main
+from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler
+from spectraframe.upscale.sinks import work_dir_for
+
+
+def options(weights, **kw) -> UpscaleOptions:
+    return UpscaleOptions(weights=weights, progress=False, segment_frames=4, **kw)
+
+
+def test_video_with_audio_keeps_size_frames_fps_and_audio(tmp_path, tiny_weights):
+    source = write_video(tmp_path / "in.mp4", moving_frames(10), fps=25, audio_seconds=0.4)
+    result = Upscaler(options(tiny_weights)).run(source, tmp_path / "out.mp4")
+    frames, pts, facts = read_back(tmp_path / "out.mp4")
+    _, in_pts, in_facts = read_back(source)
+    assert (result.width, result.height, result.frames) == (64, 48, 10)
+    assert len(frames) == 10 and frames[0].shape == (48, 64, 3)
+    assert facts["fps"] == 25
+    assert [p * facts["time_base"] for p in pts] == [p * in_facts["time_base"] for p in in_pts]
+    assert facts["audio"] == in_facts["audio"]  # same codec (copied, not re-encoded) and same duration
+    assert not work_dir_for(tmp_path / "out.mp4").exists()
+
+
+def test_resume_after_interruption_is_bit_identical(tmp_path, tiny_weights):
+    source = write_video(tmp_path / "in.mp4", moving_frames(11), audio_seconds=0.44)
+    Upscaler(options(tiny_weights)).run(source, tmp_path / "whole.mp4")
+
+    def interrupt(index: int) -> None:
+        if index == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Upscaler(options(tiny_weights)).run(source, tmp_path / "resumed.mp4", on_frame=interrupt)
+    assert not (tmp_path / "resumed.mp4").exists()  # nothing under the final name
+    assert work_dir_for(tmp_path / "resumed.mp4").is_dir()
+    with pytest.raises(Exception, match="--resume"):
+        Upscaler(options(tiny_weights)).run(source, tmp_path / "resumed.mp4")
+    computed = []
+    result = Upscaler(options(tiny_weights, resume=True)).run(source, tmp_path / "resumed.mp4",
+                                                              on_frame=computed.append)
+    assert result.resumed_from == 4 and computed == list(range(4, 11))
+    assert (tmp_path / "resumed.mp4").read_bytes() == (tmp_path / "whole.mp4").read_bytes()
+
+
+def test_resume_with_other_settings_is_refused(tmp_path, tiny_weights):
+    source = write_video(tmp_path / "in.mp4", moving_frames(9))
+
+    def interrupt(index: int) -> None:
+        if index == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Upscaler(options(tiny_weights)).run(source, tmp_path / "out.mp4", on_frame=interrupt)
+    with pytest.raises(Exception, match="crf"):
+        Upscaler(options(tiny_weights, resume=True, crf=30)).run(source, tmp_path / "out.mp4")
+
+
+def test_tiled_run_equals_untiled(tmp_path, tiny_weights):
+    source = tmp_path / "frames"
+    source.mkdir()
+    from spectraframe.io.images import write_image
+
+    for i, image in enumerate(moving_frames(5, width=40, height=30)):
+        write_image(source / f"{i:03d}.png", image)
+    whole = Upscaler(options(tiny_weights, tile=0)).run(source, tmp_path / "whole")
+    tiled = Upscaler(options(tiny_weights, tile=12)).run(source, tmp_path / "tiled")
+    assert whole.frames == tiled.frames == 5
+    for name in sorted(p.name for p in (tmp_path / "whole").iterdir()):
+        a = np.asarray(av.open(str(tmp_path / "whole" / name)).decode(video=0).__next__().to_ndarray(format="rgb24"))
+        b = np.asarray(av.open(str(tmp_path / "tiled" / name)).decode(video=0).__next__().to_ndarray(format="rgb24"))
+        assert a.shape == (60, 80, 3)
+        # Float outputs agree within 1e-4 (test_upscale_tiling); after rounding to 8 bits a value sitting
+        # on a .5 boundary may land one level apart.
+        difference = np.abs(a.astype(int) - b.astype(int))
+        assert difference.max() <= 1 and (difference == 0).mean() > 0.999, name
+
+
+def test_frame_folder_to_video_uses_given_fps(tmp_path, tiny_weights):
+    from spectraframe.io.images import write_image
+
+    folder = tmp_path / "shots"
+    for i, image in enumerate(moving_frames(6)):
+        write_image(folder / f"f{i:02d}.png", image)
+    Upscaler(options(tiny_weights, fps=Fraction(30000, 1001))).run(folder, tmp_path / "shots.mkv")
+    frames, _, facts = read_back(tmp_path / "shots.mkv")
+    assert len(frames) == 6 and abs(float(facts["fps"]) - 29.97) < 0.01
+
+
+def test_variable_frame_rate_keeps_each_timestamp(tmp_path, tiny_weights):
+    pts = [0, 40, 120, 160, 240, 280, 360, 400]
+    source = write_video(tmp_path / "vfr.mkv", moving_frames(8), pts=pts, time_base=Fraction(1, 1000))
+    result = Upscaler(options(tiny_weights)).run(source, tmp_path / "out.mkv")
+    assert any("variable frame rate" in note for note in result.notes)
+    _, out_pts, facts = read_back(tmp_path / "out.mkv")
+    assert [p * facts["time_base"] for p in out_pts] == [Fraction(p, 1000) for p in pts]
+
+
+def test_scene_cut_stops_neighbours(tmp_path, tiny_weights):
+    scene_a = moving_frames(5, seed=1)
+    scene_b = [f // 4 + 160 for f in moving_frames(5, seed=2)]  # another place: brighter, flatter
+    source = write_video(tmp_path / "cut.mkv", scene_a + scene_b, codec="ffv1", pix_fmt="yuv444p")
+    windows = []
+    upscaler = Upscaler(options(tiny_weights))
+    original = upscaler._super_resolve
+
+    def spy(buffer, t, indices, tile, overlap):
+        windows.append((t, list(indices)))
+        return original(buffer, t, indices, tile, overlap)
+
+    upscaler._super_resolve = spy
+    upscaler.run(source, tmp_path / "out.mkv")
+    assert dict(windows)[4] == [3, 4] and dict(windows)[5] == [5, 6]
+    windows.clear()
+    plain = Upscaler(options(tiny_weights, scene_detect=False))
+    original = plain._super_resolve
+    plain._super_resolve = spy
+    plain.run(source, tmp_path / "plain.mkv")
+    assert dict(windows)[4] == [3, 5]
+
+
+def test_cli_upscale_several_inputs_with_summary(tmp_path, tiny_weights, capsys):
+    a = write_video(tmp_path / "a.mp4", moving_frames(4))
+    b = write_video(tmp_path / "b.mp4", moving_frames(5, seed=3))
+    code = cli_main(["upscale", str(a), str(b), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights),
+                     "--no-progress", "--flow-method", "dis"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "upscaled 2 of 2 inputs" in out and "64x48, 4 frames" in out and "64x48, 5 frames" in out
+    assert len(read_back(tmp_path / "out" / "b_x2.mp4")[0]) == 5
