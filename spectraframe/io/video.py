@@ -73,8 +73,10 @@ def probe_video(path: str | Path) -> VideoInfo:
     """Stream facts of a video file. A file without a video stream is an error."""
     path = Path(path)
     with _open(path) as container:
+        if not container.streams:
+            raise SpectraFrameError(f"{path} contains no stream at all (an empty or zero-frame video file)")
         if not container.streams.video:
-            kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+            kinds = sorted({s.type for s in container.streams})
             raise SpectraFrameError(f"{path} has no video stream (it has: {', '.join(kinds)})")
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate

@@ -1,0 +1,138 @@
+"""Bad inputs: each gives a clear message and a non-zero exit, and leaves nothing behind; or, for
+convertible inputs (grayscale, 10-bit, alpha, odd sizes), works and says what it converted."""
+
+from __future__ import annotations
+
+import shutil
+
+import av
+import pytest
+from conftest import moving_frames, read_back, write_video
+
+from spectraframe.cli import main as cli_main
+from spectraframe.errors import SpectraFrameError
+from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler
+from spectraframe.upscale.weights import default_weights_path
+
+
+def run_cli(tmp_path, tiny_weights, source, *extra) -> int:
+    return cli_main(["upscale", str(source), "-o", str(tmp_path / "out.mp4"), "--weights", str(tiny_weights),
+                     "--no-progress", *extra])
+
+
+def assert_fails_cleanly(tmp_path, tiny_weights, source, capsys, message, *extra):
+    before = set(tmp_path.iterdir())
+    assert run_cli(tmp_path, tiny_weights, source, *extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert set(tmp_path.iterdir()) == before  # no output, no work folder
+
+
+def test_unreadable_file(tmp_path, tiny_weights, capsys):
+    source = tmp_path / "noise.mp4"
+    source.write_bytes(b"this is not a video" * 100)
+    assert_fails_cleanly(tmp_path, tiny_weights, source, capsys, "cannot open video")
+
+
+def test_missing_file(tmp_path, tiny_weights, capsys):
+    assert_fails_cleanly(tmp_path, tiny_weights, tmp_path / "nowhere.mp4", capsys, "not found")
+
+
+def test_truncated_file(tmp_path, tiny_weights, capsys):
+    whole = write_video(tmp_path / "whole.mp4", moving_frames(12))
+    # Move the index to the front (as streaming sites do), then cut the file: it still opens.
+    faststart = tmp_path / "faststart.mp4"
+    with av.open(str(whole)) as src, av.open(str(faststart), "w", options={"movflags": "faststart"}) as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.size:
+                packet.stream = stream
+                dst.mux(packet)
+    data = faststart.read_bytes()
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(data[: int(len(data) * 0.6)])
+    whole.unlink()
+    faststart.unlink()
+    assert_fails_cleanly(tmp_path, tiny_weights, truncated, capsys, "truncated")
+
+
+def test_truncated_real_clip(tmp_path, tiny_weights, capsys, shared_dir):
+    # tree.avi announces 444 frames in its header but holds 68.
+    source = shutil.copy(shared_dir / "data" / "videos" / "tree.avi", tmp_path / "tree.avi")
+    assert_fails_cleanly(tmp_path, tiny_weights, source, capsys, "header announces 444 frames but only 68")
+
+
+@pytest.mark.parametrize(("suffix", "codec", "message"), [
+    (".avi", "mpeg4", "has a video stream but no frame in it (zero-frame video)"),  # the header keeps the stream
+    (".mp4", "libx264", "no stream at all (an empty or zero-frame video file)"),  # MP4 drops an empty track
+])
+def test_zero_frame_video(tmp_path, tiny_weights, capsys, suffix, codec, message):
+    source = tmp_path / f"empty{suffix}"
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        container.start_encoding()
+    assert_fails_cleanly(tmp_path, tiny_weights, source, capsys, message)
+
+
+def test_audio_only_file(tmp_path, tiny_weights, capsys):
+    source = tmp_path / "sound.m4a"
+    with av.open(str(source), "w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=16000)
+        stream.layout = "mono"
+        import numpy as np
+
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 16000, 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    assert_fails_cleanly(tmp_path, tiny_weights, source, capsys, "no video stream (it has: audio)")
+
+
+def test_weights_for_another_scale(tmp_path, tiny_weights, capsys):
+    source = write_video(tmp_path / "in.mp4", moving_frames(4))
+    assert_fails_cleanly(tmp_path, tiny_weights, source, capsys, "trained for x2, but x4 was asked for",
+                         "--scale", "4")
+
+
+def test_fp16_on_cpu_is_refused(tmp_path, tiny_weights, capsys):
+    source = write_video(tmp_path / "in.mp4", moving_frames(4))
+    assert_fails_cleanly(tmp_path, tiny_weights, source, capsys, "fp16 is not supported on the CPU",
+                         "--precision", "fp16", "--device", "cpu")
+
+
+def test_existing_output_needs_overwrite(tmp_path, tiny_weights, capsys):
+    source = write_video(tmp_path / "in.mp4", moving_frames(4))
+    (tmp_path / "out.mp4").write_bytes(b"precious")
+    assert_fails_cleanly(tmp_path, tiny_weights, source, capsys, "--overwrite")
+    assert (tmp_path / "out.mp4").read_bytes() == b"precious"
+    assert run_cli(tmp_path, tiny_weights, source, "--overwrite", "--flow-method", "dis") == 0
+    assert len(read_back(tmp_path / "out.mp4")[0]) == 4
+
+
+def test_missing_default_weights_say_to_pass_weights():
+    try:
+        path = default_weights_path()
+    except SpectraFrameError as exc:
+        assert "--weights" in str(exc)
+    else:
+        assert path.is_file()
+
+
+@pytest.mark.parametrize(
+    ("name", "pix_fmt", "size", "note"),
+    [
+        ("gray", "gray", (32, 24), "grayscale"),
+        ("deep", "yuv420p10le", (32, 24), "more than 8 bits"),
+        ("alpha", "yuva420p", (32, 24), "alpha channel"),
+        ("odd", "yuv444p", (33, 25), None),
+    ],
+)
+def test_convertible_inputs_work_and_say_so(tmp_path, tiny_weights, name, pix_fmt, size, note):
+    frames = moving_frames(5, width=size[0], height=size[1])
+    source = write_video(tmp_path / f"{name}.mkv", frames, codec="ffv1", pix_fmt=pix_fmt)
+    result = Upscaler(UpscaleOptions(weights=tiny_weights, progress=False)).run(source, tmp_path / "out.mp4")
+    out_frames, _, _ = read_back(tmp_path / "out.mp4")
+    assert len(out_frames) == 5 and out_frames[0].shape == (size[1] * 2, size[0] * 2, 3)
+    if note:
+        assert any(note in n for n in result.notes), result.notes
