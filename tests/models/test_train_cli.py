@@ -1,0 +1,40 @@
+"""`spectraframe train`: presets with overrides, --out, --max-steps then --resume, clear CLI errors."""
+
+from __future__ import annotations
+
+import torch
+
+from spectraframe.cli import main
+from spectraframe.models.trainer import CHECKPOINT
+
+
+def test_train_stop_and_resume_from_the_command_line(tmp_path, train_corpus, capsys, tmp_path_factory):
+    (tmp_path / "train.txt").write_text("vimeo_septuplet/sequences/00001/0001\n")
+    flows = tmp_path_factory.getbasetemp() / "spectraframe_train_flows"
+    run = tmp_path / "run"
+    overrides = [
+        f"data.root={train_corpus}", f"data.train_list={tmp_path / 'train.txt'}", "data.num_workers=0",
+        f"data.flow_cache={flows}",
+        "data.lr_patch=16", "model.base_filter=8", "model.feat=8", "model.num_frames=3", "train.batch_size=1",
+        "train.iterations=3", "train.warmup_iterations=3", "loss.perceptual_weight=0", "val.every=0",
+        "log.progress=false",
+    ]
+    assert main(["train", "--config", "cpu_small", *overrides, "--out", str(run), "--max-steps", "2"]) == 0
+    assert "stopped at step 2/3" in capsys.readouterr().out
+    assert (run / "config.yaml").is_file()
+    # Starting again into the same folder is refused; --resume continues.
+    assert main(["train", "--config", "cpu_small", *overrides, "--out", str(run)]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run)]) == 0
+    assert "finished at step 3/3" in capsys.readouterr().out
+    assert torch.load(run / CHECKPOINT, weights_only=True)["step"] == 3
+    assert (run / "generator.safetensors").is_file()
+
+
+def test_train_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["train"]) == 2
+    assert "--config" in capsys.readouterr().err
+    assert main(["train", "--config", "cpu_small", "train.lr=fast"]) == 2
+    assert "train.lr must be a number" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "not a training run folder" in capsys.readouterr().err
