@@ -241,6 +241,7 @@ class TrainingSamples(Dataset):
         video_stride: int = 7,
         flow_method: str = "coarse2fine",
         flow_cache: str | Path | None = None,
+        flow_cache_bytes: int = 2 * 1024**3,
         seed: int = 0,
     ):
         check_sources(sources, num_frames=num_frames, scale=scale, lr_patch=lr_patch)
@@ -255,6 +256,7 @@ class TrainingSamples(Dataset):
         self.flips = (hflip, vflip, rot90)
         self.flow_method = flow_method
         self.flow_cache_dir = None if flow_cache is None else str(flow_cache)
+        self.flow_cache_bytes = flow_cache_bytes
         self.seed = seed
         self._flow_cache = None
 
@@ -287,7 +289,7 @@ class TrainingSamples(Dataset):
         if self._flow_cache is None and self.flow_cache_dir is not None:
             from spectraframe.flow.cache import FlowCache
 
-            self._flow_cache = FlowCache(self.flow_cache_dir)
+            self._flow_cache = FlowCache(self.flow_cache_dir, max_bytes=self.flow_cache_bytes)
         return estimate_flow(target, neighbours, method=self.flow_method, cache=self._flow_cache).float()
 
     def __getitem__(self, g: int) -> dict[str, Tensor]:

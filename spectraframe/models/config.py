@@ -67,6 +67,9 @@ class DataConfig:
     flow_method: str = "coarse2fine"
     # Disk cache of the flows computed on whole LR frames; None: <run dir>/flow_cache.
     flow_cache: str | None = None
+    # Size limit of the flow cache; least recently used flows are evicted past it (Vimeo-90K x4, 7 frames:
+    # about 33 GB for every pair).
+    flow_cache_gb: float = 2.0
     num_workers: int = 2
 
 
@@ -166,6 +169,7 @@ class Config:
                 problems.append(f"{name} must be >= 1, got {value}")
         non_negative = {
             "data.num_workers": self.data.num_workers,
+            "data.flow_cache_gb": self.data.flow_cache_gb,
             "train.iterations": self.train.iterations,
             "train.epochs": self.train.epochs,
             "train.warmup_iterations": self.train.warmup_iterations,

@@ -299,6 +299,7 @@ class Trainer:
             video_stride=cfg.data.video_stride,
             flow_method=cfg.data.flow_method,
             flow_cache=self.flow_cache_dir,
+            flow_cache_bytes=int(cfg.data.flow_cache_gb * 1024**3),
             seed=cfg.train.seed,
         )
         self.val_clips = self._validation_clips()
@@ -576,6 +577,7 @@ class Trainer:
             finished = self.step >= self.total_steps
             if self.val_clips and (finished or self.step % cfg.val.every != 0) and self.step > 0:
                 self._validate(writer, csv_log)
+            self._sync_buffers()
             if last_checkpoint_step != self.step:
                 self.save_checkpoint()
             self.export()
@@ -588,6 +590,14 @@ class Trainer:
                 writer.close()
         return TrainResult(self.run_dir, self.step, self.total_steps, self.step >= self.total_steps, history,
                            self.best_psnr)
+
+    def _sync_buffers(self) -> None:
+        """Give every rank rank 0's BatchNorm statistics (the generator step's D pass updates them locally;
+        DDP re-broadcasts them before each D forward anyway), so all ranks end identical."""
+        if self.ddp.enabled:
+            for module in (self.generator, self.discriminator):
+                for buffer in module.buffers():
+                    dist.broadcast(buffer, src=0)
 
     def _install_signal_handlers(self, stop: dict) -> dict:
         import threading
@@ -644,7 +654,7 @@ class Trainer:
             cfg = self.config
             from spectraframe.flow.cache import FlowCache
 
-            cache = FlowCache(self.flow_cache_dir)
+            cache = FlowCache(self.flow_cache_dir, max_bytes=int(cfg.data.flow_cache_gb * 1024**3))
             dtype = torch.bfloat16 if cfg.train.amp == "bf16" else None
             psnr, ssim, preview = validate(
                 self.generator, self.val_clips, scale=self.rbpn_config.scale, degradation=cfg.data.degradation,
