@@ -21,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     import time
     from pathlib import Path
 
@@ -45,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
             raise SpectraFrameError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, "
                                     "or choose another --out")
     result = train(config, run_dir, resume=bool(args.resume), max_steps=args.max_steps)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun, rank 0 reports
     state = "finished" if result.finished else "stopped"
     best = f", best validation Y-PSNR {result.best_psnr:.3f} dB" if result.best_psnr is not None else ""
     print(f"{state} at step {result.step}/{result.total_steps}{best}; run folder: {run_dir}")

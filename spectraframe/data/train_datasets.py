@@ -5,10 +5,12 @@ Sources, each entry of a list file relative to the dataset root:
 - a Vimeo-90K septuplet `XXXXX/YYYY`, found under `ROOT/sequences/` (list `sep_trainlist.txt`);
 - a video file (decoded with PyAV): one target every `video_stride` frames.
 
-The LR frames are made on the fly from the whole HR frames (MATLAB bicubic "bi" or blur "bd", rounded
-to uint8), the flows from the target to each neighbour are estimated once on the whole LR frames and
-kept in the flow cache, and one random crop + flip/rotation is applied to every frame and to the
-flows (see `augment.py`). Nothing is re-solved per random patch.
+The LR frames are made on the fly from the HR frames (MATLAB bicubic "bi" or blur "bd", rounded to
+uint8). The flows from the target to each neighbour are estimated once on the whole LR frames and kept
+in the flow cache; each sample then takes one random crop + flip/rotation for all its frames, and the
+same crop and transform of the flows (see `augment.py`). Nothing is re-solved per random patch. The LR
+patch is the degradation of the transformed HR region (with a margin), so LR and HR stay aligned for
+BD, whose subsampling grid is not symmetric under flips.
 
 Reproducibility: item `g` of the dataset is the g-th sample of an endless stream. Its clip is
 `permutation(seed, epoch)[g % len]` with `epoch = g // len`, and its crop and flips come from a
@@ -39,6 +41,8 @@ from spectraframe.io.video import VIDEO_SUFFIXES, probe_video, read_video_frames
 log = logging.getLogger(__name__)
 
 VIMEO_TRAIN_LIST = "sep_trainlist.txt"
+# LR pixels of context degraded around each patch: covers the bicubic (2 LR px) and BD (1.5 LR px) kernels.
+PATCH_MARGIN = 3
 DEFAULT_LISTS = (VIMEO_TRAIN_LIST, "train.txt")
 
 
@@ -267,8 +271,9 @@ class TrainingSamples(Dataset):
         epoch, position = divmod(int(g), len(self.items))
         return self.items[int(_cached_permutation(self.seed, epoch, len(self.items))[position])]
 
-    def window(self, g: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Whole frames of sample g: HR target (3,H,W), LR target (3,h,w), LR neighbours, flows."""
+    def window(self, g: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Whole frames of sample g: HR (F,3,H,W) and LR (F,3,h,w) target first then the neighbours in
+        RBPN order, and the flows (F-1,2,h,w) from the LR target to each LR neighbour."""
         from spectraframe.degradation import degrade, modcrop
 
         source_index, t = self.item_for(g)
@@ -277,11 +282,11 @@ class TrainingSamples(Dataset):
         unique = sorted(set(order))
         frames = source.read(unique)
         hr = modcrop(frames_to_tensor(frames), self.scale)
-        lr = degrade(hr, self.scale, self.degradation, quantize=True)
         position = {frame: i for i, frame in enumerate(unique)}
-        lr_window = lr[[position[f] for f in order]]
+        hr_window = hr[[position[f] for f in order]]
+        lr_window = degrade(hr_window, self.scale, self.degradation, quantize=True)
         flows = self._flows(lr_window[0], lr_window[1:])
-        return hr[position[t]], lr_window[0], lr_window[1:], flows
+        return hr_window, lr_window, flows
 
     def _flows(self, target: Tensor, neighbours: Tensor) -> Tensor:
         from spectraframe.flow.api import estimate_flow
@@ -293,15 +298,30 @@ class TrainingSamples(Dataset):
         return estimate_flow(target, neighbours, method=self.flow_method, cache=self._flow_cache).float()
 
     def __getitem__(self, g: int) -> dict[str, Tensor]:
-        hr, target, neighbours, flows = self.window(g)
+        from spectraframe.degradation import degrade
+
+        hr, lr, flows = self.window(g)
         rng = np.random.default_rng([self.seed, int(g), 0xA06])
-        crop = random_crop(target.shape[-2], target.shape[-1], self.lr_patch, rng)
+        crop = random_crop(lr.shape[-2], lr.shape[-1], self.lr_patch, rng)
         symmetry = random_symmetry(rng, *self.flips)
+        # The LR patch is the degradation of the *transformed* HR region, not a flipped LR crop: BD samples
+        # every s-th pixel from the top-left, so flipping its output would misalign LR and HR by s-1 pixels.
+        # A margin of LR pixels around the patch keeps the kernel's border handling out of the patch.
+        s, size = self.scale, self.lr_patch
+        y0, x0 = max(0, crop.y - PATCH_MARGIN), max(0, crop.x - PATCH_MARGIN)
+        y1, x1 = min(lr.shape[-2], crop.y + size + PATCH_MARGIN), min(lr.shape[-1], crop.x + size + PATCH_MARGIN)
+        region = symmetry.images(hr[..., y0 * s : y1 * s, x0 * s : x1 * s])
+        # Where the patch lands inside the transformed region: transform a mask of it.
+        mask = torch.zeros(1, y1 - y0, x1 - x0)
+        mask[:, crop.y - y0 : crop.y - y0 + size, crop.x - x0 : crop.x - x0 + size] = 1
+        rows, cols = symmetry.images(mask)[0].nonzero(as_tuple=True)
+        top, left = int(rows.min()), int(cols.min())
+        lr_patch = degrade(region, s, self.degradation, quantize=True)[..., top : top + size, left : left + size]
         return {
-            "target": symmetry.images(crop.lr(target)),
-            "neighbours": symmetry.images(crop.lr(neighbours)),
+            "target": lr_patch[0].contiguous(),
+            "neighbours": lr_patch[1:].contiguous(),
             "flows": symmetry.flows(crop.lr(flows)),
-            "hr": symmetry.images(crop.hr(hr, self.scale)),
+            "hr": region[0, :, top * s : (top + size) * s, left * s : (left + size) * s].contiguous(),
         }
 
 

@@ -307,6 +307,8 @@ class Trainer:
 
         # Models, losses, optimisers.
         self.generator = RBPN(self.rbpn_config).to(self.device)
+        if cfg.model.zero_init_output:
+            nn.init.zeros_(self.generator.output.conv.weight)
         self.discriminator = Discriminator().to(self.device)
         self.loss = GeneratorLoss(
             LossWeights(cfg.loss.pixel_weight, cfg.loss.adversarial_weight, cfg.loss.perceptual_weight,
@@ -504,7 +506,7 @@ class Trainer:
                     f"{self.run_dir / CHECKPOINT}"
                 )
         values["phase"] = "gan" if gan_phase else "warmup"
-        self._last_sr, self._last_batch = sr, batch
+        self._last_sr, self._last_batch = sr.detach(), batch
         return None if skipped else values
 
     # --- the loop ---

@@ -81,12 +81,13 @@ def test_samples_are_a_pure_function_of_seed_and_index(train_corpus, flow_cache)
     assert any(not torch.equal(other_seed[g]["hr"], one[g]["hr"]) for g in range(4))
 
 
-def test_lr_patch_is_the_degraded_hr_patch_after_any_flip(train_corpus, flow_cache):
+@pytest.mark.parametrize("kind", ["bi", "bd"])
+def test_lr_patch_is_the_degraded_hr_patch_after_any_flip(train_corpus, flow_cache, kind):
     sources = [s for s in find_training_clips(train_corpus, "train.txt") if s.name in VIMEO]
-    dataset = _samples(sources, flow_cache)
+    dataset = _samples(sources, flow_cache, degradation=kind)
     for g in range(6):
         sample = dataset[g]
-        again = degrade(sample["hr"][None], 4, "bi")[0]
+        again = degrade(sample["hr"][None], 4, kind)[0]
         inner = (slice(None), slice(3, -3), slice(3, -3))  # the patch border saw pixels outside the crop
         assert (again[inner] - sample["target"][inner]).abs().max() <= 1.5 / 255
 
