@@ -654,6 +654,7 @@ class Trainer:
     def _validate(self, writer, csv_log) -> None:
         if self.ddp.is_main:
             cfg = self.config
+            log.info("step %d: validating on %d clips (%s frames)", self.step, len(self.val_clips), cfg.val.frames)
             from spectraframe.flow.cache import FlowCache
 
             cache = FlowCache(self.flow_cache_dir, max_bytes=int(cfg.data.flow_cache_gb * 1024**3))
