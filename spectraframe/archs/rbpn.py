@@ -186,6 +186,9 @@ class RBPN(nn.Module):
                 nn.init.kaiming_normal_(m.weight)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+        if self.config.residual:
+            # Start as plain bicubic: the network then only has to learn the missing detail.
+            nn.init.zeros_(self.output.conv.weight)
 
     def check_inputs(self, target: Tensor, neighbours: Tensor, flows: Tensor) -> None:
         n = self.config.num_frames - 1

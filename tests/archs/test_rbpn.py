@@ -92,3 +92,13 @@ def test_invalid_config() -> None:
         RBPNConfig(scale=3)
     with pytest.raises(ValueError, match="num_frames"):
         RBPNConfig(num_frames=1)
+
+
+def test_residual_model_starts_as_bicubic() -> None:
+    from spectraframe.degradation import bicubic_upsample
+
+    model = RBPN(scale=4, num_frames=3, residual=True, **TINY)
+    target, neighbours, flows = random_inputs(1, 3, 8, 8)
+    torch.testing.assert_close(model(target, neighbours, flows), bicubic_upsample(target, 4))
+    model(target, neighbours, flows).square().mean().backward()
+    assert model.output.conv.weight.grad.abs().sum() > 0, "zero-initialised output must still learn"
