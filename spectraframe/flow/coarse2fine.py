@@ -164,13 +164,18 @@ def _features(rgb: torch.Tensor) -> torch.Tensor:
 def _sample_grid(flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Normalised grid_sample coordinates of (x + u, y + v) and the mask of those inside the image."""
     _, _, height, width = flow.shape
-    ys = torch.arange(height, dtype=flow.dtype, device=flow.device).view(1, height, 1)
-    xs = torch.arange(width, dtype=flow.dtype, device=flow.device).view(1, 1, width)
-    x = xs + flow[:, 0]
-    y = ys + flow[:, 1]
-    inside = (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
-    grid = torch.stack([x * (2.0 / max(width - 1, 1)) - 1.0, y * (2.0 / max(height - 1, 1)) - 1.0], dim=-1)
-    return grid, inside.unsqueeze(1)
+    # align_corners=True maps pixel x to -1 + 2 x / (W - 1).
+    scale = torch.tensor([2.0 / max(width - 1, 1), 2.0 / max(height - 1, 1)], dtype=flow.dtype,
+                         device=flow.device)
+    ys = torch.linspace(-1.0, 1.0, height, dtype=flow.dtype, device=flow.device) if height > 1 else \
+        flow.new_full((1,), -1.0)
+    xs = torch.linspace(-1.0, 1.0, width, dtype=flow.dtype, device=flow.device) if width > 1 else \
+        flow.new_full((1,), -1.0)
+    base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)
+    grid = torch.addcmul(base, flow.permute(0, 2, 3, 1), scale)
+    # Half a float32 ulp of slack so that a zero flow counts as inside on the last row/column.
+    inside = (grid.abs() <= 1.0 + 1e-6).all(dim=-1, keepdim=True).permute(0, 3, 1, 2)
+    return grid, inside
 
 
 def warp_bilinear(images: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -297,20 +302,24 @@ class _PackedSystem:
         self.omega = omega
 
 
-def _solve_increment(system: _PackedSystem, increment: torch.Tensor, iterations: int) -> torch.Tensor:
-    """Red-black block SOR for (A + D + alpha L) d = b, starting from ``increment``.
+def _solve_increment(
+    system: _PackedSystem, increment: torch.Tensor | None, iterations: int, shape: torch.Size
+) -> torch.Tensor:
+    """Red-black block SOR for (A + D + alpha L) d = b, starting from ``increment`` (None: from zero).
 
     Each half-sweep solves every pixel of one colour exactly (its 2x2 block) given its neighbours, which
     all have the other colour, and over-relaxes: 8 tensor operations over the whole batch."""
-    batch, _, height, width = increment.shape
-    increment = F.pad(increment, (0, system.pad_w, 0, system.pad_h))
-    half_width = increment.shape[-1] // 2
-    padded = [increment.new_zeros(batch, 2, increment.shape[-2] + 2, half_width + 2) for _ in range(2)]
+    batch, _, height, width = shape
+    even_h, half_width = height + system.pad_h, (width + system.pad_w) // 2
+    like = system.rhs[0]
+    padded = [like.new_zeros(batch, 2, even_h + 2, half_width + 2) for _ in range(2)]
     interiors = [p[..., 1:-1, 1:-1] for p in padded]
-    for interior, packed in zip(interiors, _pack(increment), strict=True):
-        interior.copy_(packed)
+    if increment is not None:
+        for interior, packed in zip(interiors, _pack(F.pad(increment, (0, system.pad_w, 0, system.pad_h))),
+                                    strict=True):
+            interior.copy_(packed)
     # Everything the loop touches is a view made once: the sweeps run without allocating.
-    total = increment.new_empty(batch, 2, increment.shape[-2], half_width)
+    total = like.new_empty(batch, 2, even_h, half_width)
     solved = torch.empty_like(total)
     total_rows = total.view(batch, 2, total.shape[-2] // 2, 2, half_width)
     plans = []
@@ -343,32 +352,33 @@ class _DataTermWorkspace:
     def __init__(self, batch: int, channels: int, height: int, width: int, like: torch.Tensor) -> None:
         self.grads = like.new_empty(batch, 3, channels, height, width)  # d/dx, d/dy, d/dt per channel
         self.warped = like.new_empty(batch, channels, height, width)
-        self.psi = like.new_empty(batch, channels, height, width)
+        self.psi = like.new_empty(batch, 1, channels, height, width)
         self.weighted = like.new_empty(batch, 2, channels, height, width)
-        self.product = like.new_empty(batch, channels, height, width)
-        self.sums = like.new_empty(batch, 5, 1, height, width)  # a11, a12, a22, -b1, -b2
+        self.products_x = like.new_empty(batch, 3, channels, height, width)
+        self.products_y = like.new_empty(batch, 2, channels, height, width)
+        self.sums = like.new_empty(batch, 5, height, width)  # a11, a12, -b1, a22, -b2
 
 
 def _data_term(work: _DataTermWorkspace, increment: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
     """The linearised, Charbonnier-weighted data term: a11, a12, a22 (B, 1, H, W) and b (B, 2, H, W),
     computed from ``work.grads``, the x, y and t derivatives of the C feature channels."""
-    grads, psi = work.grads, work.psi
+    grads = work.grads
     channels = grads.shape[2]
-    grad_x, grad_y, grad_t = grads[:, 0], grads[:, 1], grads[:, 2]
-    residual = grad_t
+    residual = grads[:, 2:3]
     if increment is not None:
-        residual = torch.addcmul(grad_t, grad_x, increment[:, 0:1]).addcmul_(grad_y, increment[:, 1:2])
+        residual = torch.addcmul(residual, grads[:, 0:1], increment[:, 0:1, None])
+        residual.addcmul_(grads[:, 1:2], increment[:, 1:2, None])
     # psi'(r^2) = 1 / (2 sqrt(r^2 + eps)); the factor 1/2 and the mean over channels are applied once,
     # to the collapsed sums below.
-    torch.mul(residual, residual, out=psi).add_(EPS_DATA).rsqrt_()
-    torch.mul(grads[:, :2], psi.unsqueeze(1), out=work.weighted)
-    weighted_x, weighted_y = work.weighted[:, 0], work.weighted[:, 1]
-    pairs = ((weighted_x, grad_x), (weighted_x, grad_y), (weighted_y, grad_y), (weighted_x, grad_t),
-             (weighted_y, grad_t))
-    for index, (left, right) in enumerate(pairs):
-        torch.sum(torch.mul(left, right, out=work.product), dim=1, keepdim=True, out=work.sums[:, index])
-    sums = work.sums.squeeze(2).mul_(0.5 / channels)
-    return sums[:, 0:1], sums[:, 1:2], sums[:, 2:3], sums[:, 3:5].neg()
+    torch.mul(residual, residual, out=work.psi).add_(EPS_DATA).rsqrt_()
+    torch.mul(grads[:, :2], work.psi, out=work.weighted)
+    torch.mul(work.weighted[:, 0:1], grads, out=work.products_x)  # psi gx * (gx, gy, gt)
+    torch.mul(work.weighted[:, 1:2], grads[:, 1:], out=work.products_y)  # psi gy * (gy, gt)
+    torch.sum(work.products_x, dim=2, out=work.sums[:, 0:3])
+    torch.sum(work.products_y, dim=2, out=work.sums[:, 3:5])
+    sums = work.sums.mul_(0.5 / channels)
+    b = torch.stack([sums[:, 2], sums[:, 4]], dim=1).neg_()
+    return sums[:, 0:1], sums[:, 1:2], sums[:, 3:4], b
 
 
 def _solve_level(
@@ -411,8 +421,7 @@ def _solve_level(
             inverse_diag = torch.cat([m22, m11], dim=1).div_(determinant)
             inverse_off = a12.div(determinant).neg_()
             system = _PackedSystem(rhs, inverse_diag, inverse_off, weights, params.sor_omega)
-            start = flow.new_zeros(flow.shape) if increment is None else increment
-            increment = _solve_increment(system, start, sor_iterations)
+            increment = _solve_increment(system, increment, sor_iterations, flow.shape)
         flow = flow + increment
     return flow
 
