@@ -549,6 +549,8 @@ class Trainer:
         window: dict[str, list[float]] = {}
         started = time.perf_counter()
         last_checkpoint_step = self.step
+        last_validation_step = None
+        interrupted = False
         try:
             self.generator.train()
             self.discriminator.train()
@@ -568,16 +570,20 @@ class Trainer:
                     self._log_step(values, window, writer, csv_log, bar)
                 if cfg.val.every and self.step % cfg.val.every == 0 and self.step < end_step:
                     self._validate(writer, csv_log)
+                    last_validation_step = self.step
                     started = time.perf_counter()
+                    if bar is not None:
+                        bar.unpause()  # keep validation time out of the it/s and ETA
                 if self.step % cfg.train.checkpoint_every == 0:
                     self.save_checkpoint()
                     last_checkpoint_step = self.step
                 if self.ddp.any(stop["requested"]):
                     log.warning("stop requested: checkpoint written at step %d; continue with --resume %s",
                                 self.step, self.run_dir)
+                    interrupted = True
                     break
-            finished = self.step >= self.total_steps
-            if self.val_clips and (finished or self.step % cfg.val.every != 0) and self.step > 0:
+            # A final validation at the end or at --max-steps; an interruption should exit quickly.
+            if self.val_clips and not interrupted and self.step > 0 and last_validation_step != self.step:
                 self._validate(writer, csv_log)
             self._sync_buffers()
             if last_checkpoint_step != self.step:
