@@ -95,10 +95,9 @@ def read_list(list_file: Path) -> list[str]:
 
 
 def _count_video_frames(path: Path) -> int:
-    info = probe_video(path)
-    if info.frame_count > 0:
-        return info.frame_count
-    return sum(1 for _ in read_video_frames(path))  # containers that do not say: decode once
+    # Decoded, not the container's claim: some files announce more frames than they decode to
+    # (the shared tree.avi says 444 and decodes 68), and a sample past the end would fail mid-training.
+    return sum(1 for _ in read_video_frames(path))
 
 
 def _source_for(root: Path, entry: str) -> ClipSource | None:
