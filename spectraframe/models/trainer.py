@@ -393,6 +393,9 @@ class Trainer:
         if state["world_size"] != self.ddp.world_size:
             log.warning("resuming a %d-process run with %d processes: the data order changes",
                         state["world_size"], self.ddp.world_size)
+        if state["total_steps"] != self.total_steps:
+            log.warning("the run had %d steps in total, now %d: the learning-rate decay steps stay as saved (%s)",
+                        state["total_steps"], self.total_steps, sorted(state["scheduler_g"]["milestones"]))
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["optimizer_g"])
