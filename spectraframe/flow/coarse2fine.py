@@ -19,13 +19,17 @@ All tensors are float32 on the input device; nothing here leaves torch, so it ru
 
 from __future__ import annotations
 
+import logging
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from spectraframe.errors import SpectraFrameError
+
+log = logging.getLogger(__name__)
 
 # 5-tap derivative filter and 5-tap pre-smoothing of the linearisation, as in Ce Liu's code.
 DERIVATIVE_TAPS = (1.0 / 12, -8.0 / 12, 0.0, 8.0 / 12, -1.0 / 12)
@@ -302,6 +306,48 @@ class _PackedSystem:
         self.omega = omega
 
 
+_SWEEP_VIEWS = ("rhs", "inv_diag", "inv_off", "w_up", "up", "w_down", "down", "w_same", "same", "w_other",
+                "other", "interior")
+
+
+def _sweeps(
+    iterations: int, omega: float, total: torch.Tensor, total_rows: torch.Tensor, solved: torch.Tensor,
+    rhs: list[torch.Tensor], inv_diag: list[torch.Tensor], inv_off: list[torch.Tensor],
+    w_up: list[torch.Tensor], up: list[torch.Tensor], w_down: list[torch.Tensor], down: list[torch.Tensor],
+    w_same: list[torch.Tensor], same: list[torch.Tensor], w_other: list[torch.Tensor],
+    other: list[torch.Tensor], interior: list[torch.Tensor],
+) -> None:
+    """The SOR sweeps proper; every list holds the (red, black) views of one quantity."""
+    total_u, total_v = total[:, 0:1], total[:, 1:2]
+    solved_u, solved_v = solved[:, 0:1], solved[:, 1:2]
+    for _ in range(iterations):
+        for colour in range(2):
+            torch.addcmul(rhs[colour], w_up[colour], up[colour], out=total)
+            total.addcmul_(w_down[colour], down[colour]).addcmul_(w_same[colour], same[colour])
+            total_rows.addcmul_(w_other[colour], other[colour])
+            torch.mul(inv_diag[colour], total, out=solved)
+            solved_u.addcmul_(inv_off[colour], total_v)
+            solved_v.addcmul_(inv_off[colour], total_u)
+            interior[colour].lerp_(solved, omega)
+
+
+_SCRIPTED_SWEEPS: list = []
+
+
+def _sweep_runner():
+    """The sweeps compiled by TorchScript when it is available (it removes the Python cost of the ~16
+    small tensor operations per sweep: about 20% of the solve on small frames), else plain Python."""
+    if not _SCRIPTED_SWEEPS:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # TorchScript is deprecated in favour of torch.compile
+                _SCRIPTED_SWEEPS.append(torch.jit.script(_sweeps))
+        except Exception as exc:  # noqa: BLE001 - any failure just means: run the Python version
+            log.debug("TorchScript unavailable for the SOR sweeps (%s); using eager mode", exc)
+            _SCRIPTED_SWEEPS.append(_sweeps)
+    return _SCRIPTED_SWEEPS[0]
+
+
 def _solve_increment(
     system: _PackedSystem, increment: torch.Tensor | None, iterations: int, shape: torch.Size
 ) -> torch.Tensor:
@@ -322,27 +368,18 @@ def _solve_increment(
     total = like.new_empty(batch, 2, even_h, half_width)
     solved = torch.empty_like(total)
     total_rows = total.view(batch, 2, total.shape[-2] // 2, 2, half_width)
-    plans = []
+    views: dict[str, list[torch.Tensor]] = {name: [] for name in _SWEEP_VIEWS}
     for colour in (0, 1):
         other = padded[1 - colour]
-        plans.append((
+        for name, view in zip(_SWEEP_VIEWS, (
             system.rhs[colour], system.inverse_diag[colour], system.inverse_off[colour],
             system.up[colour], other[..., :-2, 1:-1], system.down[colour], other[..., 2:, 1:-1],
             system.same[colour], other[..., 1:-1, 1:-1],
             system.other[colour], _shifted_rows_view(other, -1 if colour == 0 else 1),
             interiors[colour],
-        ))
-    total_u, total_v, solved_u, solved_v = total[:, 0:1], total[:, 1:2], solved[:, 0:1], solved[:, 1:2]
-    omega = system.omega
-    for _ in range(iterations):
-        for rhs, inv_diag, inv_off, w_up, up, w_down, down, w_same, same, w_other, other, interior in plans:
-            torch.addcmul(rhs, w_up, up, out=total)
-            total.addcmul_(w_down, down).addcmul_(w_same, same)
-            total_rows.addcmul_(w_other, other)
-            torch.mul(inv_diag, total, out=solved)
-            solved_u.addcmul_(inv_off, total_v)
-            solved_v.addcmul_(inv_off, total_u)
-            interior.lerp_(solved, omega)
+        ), strict=True):
+            views[name].append(view)
+    _sweep_runner()(iterations, system.omega, total, total_rows, solved, *views.values())
     return _unpack(interiors[0], interiors[1])[..., :height, :width]
 
 
