@@ -6,7 +6,8 @@ several data-loader workers may share a directory. When the total size passes ``
 recently used files (by modification time, refreshed on every hit) are deleted.
 
 Bit-identity: the flow handed out is always the float16-rounded value converted back to float32, for a
-fresh computation as for a hit, so a hit is bit-identical to recomputing (given the same inputs).
+fresh computation as for a hit, so a hit is bit-identical to recomputing (same inputs and parameters;
+CPU results can differ in the last bits between thread counts, so `cpu_threads` is part of the key).
 """
 
 from __future__ import annotations

@@ -29,3 +29,4 @@ def shifted_pair(lr_clip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     target = frame[:, 4:60, 4:100]
     neighbour = frame[:, 3:59, 2:98]
     return target, neighbour
+

@@ -41,6 +41,7 @@ def test_key_depends_on_content_method_and_parameters(tmp_path: Path, lr_clip: t
     assert cache.hits == 1
 
 
+
 def test_eviction_keeps_the_cache_under_its_limit(tmp_path: Path, lr_clip: torch.Tensor) -> None:
     entry_bytes = 2 * 64 * 112 * 2 + 128  # float16 flow + .npy header
     cache = FlowCache(tmp_path, max_bytes=3 * entry_bytes)

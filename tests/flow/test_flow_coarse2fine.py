@@ -50,6 +50,15 @@ def test_batched_equals_one_by_one(lr_clip: torch.Tensor) -> None:
     torch.testing.assert_close(per_pair, batched, atol=1e-4, rtol=0)
 
 
+def test_thread_setting_does_not_change_the_result(lr_clip: torch.Tensor) -> None:
+    params = {"outer_iterations": 2, "sor_iterations": 6}
+    before = torch.get_num_threads()
+    one = estimate_flow(lr_clip[3], lr_clip[4:6], cpu_threads=1, **params)
+    assert torch.get_num_threads() == before  # restored
+    torch_setting = estimate_flow(lr_clip[3], lr_clip[4:6], cpu_threads=0, **params)
+    torch.testing.assert_close(one, torch_setting, atol=1e-5, rtol=0)
+
+
 def test_uint8_and_float_inputs_agree(lr_clip: torch.Tensor) -> None:
     as_uint8 = (lr_clip * 255).round().to(torch.uint8)
     params = {"outer_iterations": 3, "sor_iterations": 10}
@@ -114,3 +123,17 @@ def test_bad_inputs_are_explained(lr_clip: torch.Tensor) -> None:
         estimate_flow(lr_clip[0] * 255, lr_clip[1:2] * 255)
     with pytest.raises(SpectraFrameError, match="NaN"):
         estimate_flow(torch.full((3, 8, 8), float("nan")), torch.zeros(1, 3, 8, 8))
+
+
+def test_scripted_sweeps_match_python(lr_clip: torch.Tensor) -> None:
+    from spectraframe.flow import coarse2fine
+
+    scripted = coarse2fine._sweep_runner()
+    params = CoarseToFineParams(outer_iterations=2, sor_iterations=6)
+    try:
+        coarse2fine._SCRIPTED_SWEEPS[:] = [coarse2fine._sweeps]
+        eager = coarse2fine.coarse_to_fine_flow(lr_clip[3:4], lr_clip[4:6], params)
+    finally:
+        coarse2fine._SCRIPTED_SWEEPS[:] = [scripted]
+    compiled = coarse2fine.coarse_to_fine_flow(lr_clip[3:4], lr_clip[4:6], params)
+    torch.testing.assert_close(compiled, eager, atol=1e-6, rtol=0)
