@@ -386,6 +386,7 @@ class Trainer:
             "wall_time": self.wall_time,
             "total_steps": self.total_steps,
             "world_size": self.ddp.world_size,
+            "torch_threads": torch.get_num_threads(),
             "config": self.config.to_dict(),
         }
 
@@ -393,6 +394,11 @@ class Trainer:
         if state["world_size"] != self.ddp.world_size:
             log.warning("resuming a %d-process run with %d processes: the data order changes",
                         state["world_size"], self.ddp.world_size)
+        if state.get("torch_threads", torch.get_num_threads()) != torch.get_num_threads():
+            # CPU kernels split sums by thread, so the bits of every step depend on the thread count.
+            log.warning("the run used %d torch threads, this process %d: training continues correctly but "
+                        "not bit-for-bit as an uninterrupted run would", state["torch_threads"],
+                        torch.get_num_threads())
         if state["total_steps"] != self.total_steps:
             log.warning("the run had %d steps in total, now %d: the learning-rate decay steps stay as saved (%s)",
                         state["total_steps"], self.total_steps, sorted(state["scheduler_g"]["milestones"]))
