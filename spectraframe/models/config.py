@@ -34,9 +34,6 @@ class ModelConfig:
     num_stages: int | None = None
     n_resblock: int | None = None
     residual: bool | None = None
-    # Start the last convolution at zero: with `residual` the untrained generator then outputs exactly the
-    # bicubic upsampling instead of bicubic + large random noise (a training choice, not architecture).
-    zero_init_output: bool = False
 
     def rbpn_config(self) -> RBPNConfig:
         base = RBPNConfig()
@@ -44,8 +41,7 @@ class ModelConfig:
             if self.preset not in PRESETS:
                 raise SpectraFrameError(f"unknown model.preset {self.preset!r}: choose one of {', '.join(PRESETS)}")
             base = PRESETS[self.preset]
-        explicit = {k: v for k, v in dataclasses.asdict(self).items()
-                    if k not in ("preset", "zero_init_output") and v is not None}
+        explicit = {k: v for k, v in dataclasses.asdict(self).items() if k != "preset" and v is not None}
         try:
             return RBPNConfig.from_dict({**base.to_dict(), **explicit})
         except ValueError as exc:

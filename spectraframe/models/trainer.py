@@ -307,8 +307,6 @@ class Trainer:
 
         # Models, losses, optimisers.
         self.generator = RBPN(self.rbpn_config).to(self.device)
-        if cfg.model.zero_init_output:
-            nn.init.zeros_(self.generator.output.conv.weight)
         self.discriminator = Discriminator().to(self.device)
         self.loss = GeneratorLoss(
             LossWeights(cfg.loss.pixel_weight, cfg.loss.adversarial_weight, cfg.loss.perceptual_weight,

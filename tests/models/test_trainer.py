@@ -142,13 +142,3 @@ def test_bf16_autocast_on_cpu_trains_both_phases(tmp_path, train_corpus, lists, 
     with pytest.raises(SpectraFrameError, match="fp16 needs CUDA"):
         Trainer(tiny(train_corpus, lists, flow_cache, "train.amp=fp16"), tmp_path / "other")
 
-
-def test_zero_initialised_residual_generator_starts_at_bicubic(tmp_path, train_corpus, lists, flow_cache):
-    from spectraframe.degradation import bicubic_upsample
-
-    config = tiny(train_corpus, lists, flow_cache, "model.residual=true", "model.zero_init_output=true")
-    trainer = Trainer(config, tmp_path / "run")
-    sample = trainer.dataset[0]
-    with torch.no_grad():
-        out = trainer.generator(sample["target"][None], sample["neighbours"][None], sample["flows"][None])
-    assert torch.allclose(out[0], bicubic_upsample(sample["target"], 4), atol=1e-6)
