@@ -261,6 +261,8 @@ class Trainer:
         self.config = config
         self.run_dir = Path(run_dir)
         cfg = config
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
         device_kind = "cuda" if (cfg.train.device.startswith("cuda") or
                                  (cfg.train.device == "auto" and torch.cuda.is_available())) else "cpu"
         self.ddp = init_distributed(device_kind)

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from spectraframe.cli import main
 from spectraframe.models.trainer import CHECKPOINT
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # A tiny model gains nothing from a second thread; on a busy machine it loses a lot.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def test_train_stop_and_resume_from_the_command_line(tmp_path, train_corpus, capsys, tmp_path_factory):

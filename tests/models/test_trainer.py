@@ -18,6 +18,16 @@ TRAIN = ["vimeo_septuplet/sequences/00001/0001", "vimeo_septuplet/sequences/0000
 VAL = ["vimeo_septuplet/sequences/00002/0008"]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny models gain nothing from a second thread, and on a busy 2-core machine OpenMP barriers
+    # between two threads make every small op many times slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def lists(tmp_path_factory):
     folder = tmp_path_factory.mktemp("lists")
