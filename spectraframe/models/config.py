@@ -34,6 +34,9 @@ class ModelConfig:
     num_stages: int | None = None
     n_resblock: int | None = None
     residual: bool | None = None
+    # Generator weights (our .safetensors or a published .pth) that start a new run, e.g. the GAN fine-tune
+    # of a pixel-loss model. Ignored on --resume, where the run's own checkpoint wins.
+    init_from: str | None = None
 
     def rbpn_config(self) -> RBPNConfig:
         base = RBPNConfig()
@@ -41,7 +44,8 @@ class ModelConfig:
             if self.preset not in PRESETS:
                 raise SpectraFrameError(f"unknown model.preset {self.preset!r}: choose one of {', '.join(PRESETS)}")
             base = PRESETS[self.preset]
-        explicit = {k: v for k, v in dataclasses.asdict(self).items() if k != "preset" and v is not None}
+        explicit = {k: v for k, v in dataclasses.asdict(self).items()
+                    if k not in ("preset", "init_from") and v is not None}
         try:
             return RBPNConfig.from_dict({**base.to_dict(), **explicit})
         except ValueError as exc:

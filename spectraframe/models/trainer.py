@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader
 
 from spectraframe.archs.rbpn import RBPN
 from spectraframe.archs.srgan_discriminator import Discriminator
-from spectraframe.checkpoints import atomic_write, save_discriminator, save_generator
+from spectraframe.checkpoints import atomic_write, load_generator, save_discriminator, save_generator
 from spectraframe.data.train_datasets import StreamSampler, TrainingSamples, find_training_clips, seed_worker
 from spectraframe.errors import SpectraFrameError
 from spectraframe.losses import GeneratorLoss, LossWeights, discriminator_loss
@@ -308,7 +308,12 @@ class Trainer:
         self.total_steps = total_steps(cfg, len(self.dataset), self.ddp.world_size)
 
         # Models, losses, optimisers.
-        self.generator = RBPN(self.rbpn_config).to(self.device)
+        self.generator = RBPN(self.rbpn_config)
+        if cfg.model.init_from and checkpoint is None:
+            initial, _ = load_generator(cfg.model.init_from, expected=self.rbpn_config)
+            self.generator.load_state_dict(initial.state_dict())
+            log.info("generator initialised from %s", cfg.model.init_from)
+        self.generator = self.generator.to(self.device)
         self.discriminator = Discriminator().to(self.device)
         self.loss = GeneratorLoss(
             LossWeights(cfg.loss.pixel_weight, cfg.loss.adversarial_weight, cfg.loss.perceptual_weight,

@@ -152,3 +152,19 @@ def test_bf16_autocast_on_cpu_trains_both_phases(tmp_path, train_corpus, lists, 
     with pytest.raises(SpectraFrameError, match="fp16 needs CUDA"):
         Trainer(tiny(train_corpus, lists, flow_cache, "train.amp=fp16"), tmp_path / "other")
 
+
+
+def test_init_from_starts_a_fine_tune_from_given_weights(tmp_path, train_corpus, lists, flow_cache):
+    from spectraframe.archs.rbpn import RBPN
+    from spectraframe.checkpoints import save_generator
+
+    first = Trainer(tiny(train_corpus, lists, flow_cache), tmp_path / "a")
+    torch.manual_seed(123)
+    source = RBPN(first.rbpn_config)
+    weights = save_generator(tmp_path / "pixel.safetensors", source)
+    tuned = Trainer(tiny(train_corpus, lists, flow_cache, f"model.init_from={weights}"), tmp_path / "b")
+    for name, value in source.state_dict().items():
+        assert torch.equal(tuned.generator.state_dict()[name], value), name
+    with pytest.raises(SpectraFrameError, match="trained for 3 frames, model has 5"):
+        Trainer(tiny(train_corpus, lists, flow_cache, f"model.init_from={weights}", "model.num_frames=5"),
+                tmp_path / "c")
