@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from spectraframe.comparison import comparison_image
 from spectraframe.data.eval_datasets import load_eval_clips
 from spectraframe.degradation import DEGRADATIONS, bicubic_upsample, degrade, modcrop
 from spectraframe.errors import SpectraFrameError
@@ -157,42 +157,6 @@ def _to_uint8_batch(images: torch.Tensor) -> torch.Tensor:
     return (images.detach().to(torch.float64) * 255.0).round().clamp(0, 255).to(torch.uint8).cpu()
 
 
-def _detail_crop_box(gt_hwc: np.ndarray, crop_h: int, crop_w: int) -> tuple[int, int]:
-    """Top-left corner of the crop with the most detail (gradient energy of the luma), for zooming."""
-    luma = gt_hwc.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    energy = np.zeros_like(luma)
-    energy[:, 1:] += np.abs(np.diff(luma, axis=1))
-    energy[1:, :] += np.abs(np.diff(luma, axis=0))
-    integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    h, w = luma.shape
-    ys = np.arange(0, h - crop_h + 1, max(crop_h // 4, 1))
-    xs = np.arange(0, w - crop_w + 1, max(crop_w // 4, 1))
-    sums = (integral[ys[:, None] + crop_h, xs[None, :] + crop_w] - integral[ys[:, None], xs[None, :] + crop_w]
-            - integral[ys[:, None] + crop_h, xs[None, :]] + integral[ys[:, None], xs[None, :]])
-    iy, ix = np.unravel_index(int(np.argmax(sums)), sums.shape)
-    return int(ys[iy]), int(xs[ix])
-
-
-def comparison_image(bicubic: np.ndarray, output: np.ndarray, target: np.ndarray, zoom: int = 4) -> np.ndarray:
-    """LR-bicubic | output | ground truth side by side, and below them the same detailed crop zoomed.
-
-    All inputs are (H, W, 3) uint8 of one size; the result is (2H, 3W, 3) uint8.
-    """
-    h, w = target.shape[:2]
-    crop_h, crop_w = max(h // zoom, 1), max(w // zoom, 1)
-    y0, x0 = _detail_crop_box(target, crop_h, crop_w)
-    top, bottom = [], []
-    for label, image in (("bicubic", bicubic), ("output", output), ("ground truth", target)):
-        panel = Image.fromarray(image)
-        crop = panel.crop((x0, y0, x0 + crop_w, y0 + crop_h)).resize((w, h), Image.NEAREST)
-        draw = ImageDraw.Draw(panel)
-        draw.rectangle((x0, y0, x0 + crop_w - 1, y0 + crop_h - 1), outline=(255, 0, 0), width=max(1, w // 400))
-        draw.text((6, 4), label, fill=(255, 255, 0))
-        top.append(np.asarray(panel))
-        bottom.append(np.asarray(crop))
-    return np.concatenate([np.concatenate(top, axis=1), np.concatenate(bottom, axis=1)], axis=0)
-
-
 def evaluate(
     dataset_root: str | Path,
     list_file: str | Path | None = None,
@@ -310,7 +274,9 @@ def _evaluate_clip(clip, scale, method, degradation, lpips_model, tof, save_fram
         tof_value = tof_clip(output, hr_uint8) if len(output) > 1 else float("nan")
     if save_frames is not None:
         for t in scored:
-            picture = comparison_image(*(x[t].permute(1, 2, 0).numpy() for x in (bicubic, output, hr_uint8)))
+            panels = [(label, x[t].permute(1, 2, 0).numpy()) for label, x in
+                      (("bicubic", bicubic), ("output", output), ("ground truth", hr_uint8))]
+            picture = comparison_image(panels)
             write_image(Path(save_frames) / clip.name / f"{clip.frame_paths[t].stem}.png", picture)
     return ClipScore(clip.name, scores, tof_value)
 

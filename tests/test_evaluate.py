@@ -12,9 +12,10 @@ import torch
 from PIL import Image
 
 from spectraframe.cli import main as cli_main
+from spectraframe.comparison import comparison_image
 from spectraframe.degradation import bicubic_upsample
 from spectraframe.errors import SpectraFrameError
-from spectraframe.evaluate import comparison_image, evaluate
+from spectraframe.evaluate import evaluate
 
 
 @pytest.mark.slow
@@ -90,7 +91,7 @@ def test_comparison_image_layout_and_zoomed_detail() -> None:
     flat = np.full((32, 40, 3), 100, np.uint8)
     target = flat.copy()
     target[20:24, 28:36] = 255  # the only detail: the zoomed crop must show it
-    picture = comparison_image(flat, flat, target)
+    picture = comparison_image([("bicubic", flat), ("output", flat), ("ground truth", target)])
     assert picture.shape == (64, 120, 3)
     assert picture[32:, 80:].max() == 255
 
