@@ -9,6 +9,7 @@ and <= 250 ms per pair at 320x180.
 from __future__ import annotations
 
 import os
+import statistics
 import time
 
 import torch
@@ -45,6 +46,18 @@ def load_clips() -> list[torch.Tensor]:
     return clips
 
 
+def process_seconds(variants: dict, repeats: int = TIMING_REPEATS) -> dict[str, float]:
+    """Median CPU time (all threads of this process) per variant: less sensitive than wall time to
+    other jobs on the machine, though cache sharing still inflates it."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, fn in variants.items():
+            start = time.process_time()
+            fn()
+            times[name].append(time.process_time() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def main() -> None:
     load_at_start = os.getloadavg()[0]
     clips = load_clips()
@@ -68,11 +81,16 @@ def main() -> None:
              for label, (method, params) in METHODS.items()},
             repeats=TIMING_REPEATS,
         )
+        cpu_seconds = process_seconds(
+            {label: (lambda m=method, p=params, t=target, n=neighbours: estimate_flow(t, n, method=m, **p))
+             for label, (method, params) in METHODS.items()},
+        )
         for label in METHODS:
             rows.append({
                 "size": f"{width}x{height}",
                 "method": label,
                 "ms/pair": seconds[label] * 1000 / neighbours.shape[0],
+                "CPU ms/pair": cpu_seconds[label] * 1000 / neighbours.shape[0],
                 "warp error": errors[label],
                 "vs dis medium": errors[label] / errors["dis medium"],
             })
@@ -83,14 +101,16 @@ def main() -> None:
     average_ratio = sum(r["warp error"] for r in c2f) / sum(r["warp error"] for r in dis)
     notes = (
         f"{len(clips)} clips x 6 pairs per size (val.txt, centre frame vs its 6 neighbours, our bicubic, "
-        f"8-bit). ms/pair = median over {TIMING_REPEATS} runs of one 6-pair batch / 6, methods alternated, "
+        f"8-bit). ms/pair = median wall time over {TIMING_REPEATS} runs of one 6-pair batch / 6 (CPU ms/pair: "
+        f"process CPU time, all threads), methods alternated, "
         f"torch threads {torch.get_num_threads()} (coarse2fine solves with 1 unless cpu_threads=0); load average "
         f"{load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores; "
         f"run {time.strftime('%Y-%m-%d %H:%M')}. Warp error = mean "
         f"|target - warp(neighbour, flow)| (0-255, 4-px border excluded). coarse2fine / dis medium warp "
         f"error over both sizes: {average_ratio:.3f} (target <= 0.75)."
     )
-    write_result("flow", rows, ["size", "method", "ms/pair", "warp error", "vs dis medium"], notes)
+    columns = ["size", "method", "ms/pair", "CPU ms/pair", "warp error", "vs dis medium"]
+    write_result("flow", rows, columns, notes)
 
 
 if __name__ == "__main__":
