@@ -11,7 +11,7 @@ import sys
 from spectraframe.errors import SpectraFrameError
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func`.
-COMMANDS = ["info", "export", "eval", "train", "prepare", "flow", "upscale"]
+COMMANDS = ["info", "flow", "prepare", "train", "eval", "upscale", "export", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:
