@@ -33,6 +33,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
 from spectraframe.data.augment import random_crop, random_symmetry
+from spectraframe.data.eval_datasets import read_list_file
 from spectraframe.data.windows import neighbour_indices
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.images import IMAGE_SUFFIXES, list_frames, read_frames
@@ -84,16 +85,6 @@ class ClipSource:
 # --- finding clips ---------------------------------------------------------------------------------
 
 
-def read_list(list_file: Path) -> list[str]:
-    if not list_file.is_file():
-        raise SpectraFrameError(f"list file not found: {list_file}")
-    entries = [line.strip() for line in list_file.read_text().splitlines()]
-    entries = [e for e in entries if e and not e.startswith("#")]
-    if not entries:
-        raise SpectraFrameError(f"list file {list_file} names no clips: the training set is empty")
-    return entries
-
-
 def _count_video_frames(path: Path) -> int:
     # Decoded, not the container's claim: some files announce more frames than they decode to
     # (the shared tree.avi says 444 and decodes 68), and a sample past the end would fail mid-training.
@@ -124,7 +115,7 @@ def find_training_clips(root: str | Path, list_file: str | Path | None = None) -
         list_file = root / list_file
     if list_file is None:
         return _discover(root)
-    entries = read_list(Path(list_file))
+    entries = read_list_file(list_file)
     sources, missing = [], []
     for entry in entries:
         source = _source_for(root, entry)
