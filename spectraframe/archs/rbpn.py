@@ -6,10 +6,13 @@ Reads top to bottom: blocks -> DBPN single-image branch -> RBPN.
 
 from __future__ import annotations
 
+import functools
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 # Projection (de)convolution geometry per scale: kernel, stride, padding.
 PROJECTION_GEOMETRY: dict[int, tuple[int, int, int]] = {2: (6, 2, 2), 4: (8, 4, 2), 8: (12, 8, 2)}
@@ -47,6 +50,8 @@ class RBPNConfig:
 
 PRESETS: dict[str, RBPNConfig] = {
     "paper": RBPNConfig(),
+    # Sized for >= 1 frame/s at 180x144 -> 720x576 on 2 CPU cores, flow included (docs/compact_preset.md).
+    "compact": RBPNConfig(num_frames=3, base_filter=32, feat=16, num_stages=1, n_resblock=1, residual=True),
 }
 
 
@@ -200,27 +205,88 @@ class RBPN(nn.Module):
         if flows.shape != (b, n, 2, h, w):
             raise ValueError(f"flows must be {(b, n, 2, h, w)}, got {tuple(flows.shape)}")
 
+    def _output_part(self, hr: Tensor, j: int) -> Tensor:
+        """The output conv's share of neighbour j: its weight slice applied to that neighbour's features.
+
+        The published model convolves the concatenation of all n HR feature maps; the sum of these parts
+        is the same convolution, and adding them as the recurrence goes keeps one HR map alive instead of n
+        (and the concatenation). The layer is tiny (3 output channels) but sets the output precision, so
+        under bf16/fp16 autocast it runs and accumulates in fp32.
+        """
+        conv = self.output.conv
+        feat = self.config.feat
+        weight = conv.weight[:, j * feat:(j + 1) * feat]
+        bias = conv.bias if j == 0 else None
+        with full_precision(hr.device):
+            return F.conv2d(hr.float(), weight.float(), None if bias is None else bias.float(),
+                            conv.stride, conv.padding)
+
     def forward(self, target: Tensor, neighbours: Tensor, flows: Tensor) -> Tensor:
         if not torch.jit.is_tracing():  # shape checks would be frozen into an exported graph
             self.check_inputs(target, neighbours, flows)
-        b, n, _, h, w = neighbours.shape
+        b, _, _, h, w = neighbours.shape
+        n = self.config.num_frames - 1  # a Python int also when traced for export (check_inputs holds)
         state = self.feat0(target)
         # The per-neighbour encoders do not depend on the recurrence: run them as one batch.
         pairs = torch.cat([target.unsqueeze(1).expand(b, n, 3, h, w), neighbours, flows], dim=2)
         projected = self.res_feat1(self.feat1(pairs.reshape(b * n, 8, h, w)))
         projected = projected.reshape(b, n, *projected.shape[1:])
-        hr_features = []
+        out = None
         for j in range(n):
             h0 = self.DBPN(state)
             hr = h0 + self.res_feat2(h0 - projected[:, j])
-            hr_features.append(hr)
-            state = self.res_feat3(hr)
-        out = self.output(torch.cat(hr_features, dim=1))
+            part = self._output_part(hr, j)
+            out = part if out is None else out + part
+            # The last state feeds nothing: skip it when no gradients are taken. With gradients on it is
+            # kept, so every parameter of a 2-frame model stays in the graph (as DDP expects) and the FLOP
+            # count is the published model's.
+            if j < n - 1 or torch.is_grad_enabled():
+                state = self.res_feat3(hr)
         if self.config.residual:
-            from spectraframe.degradation import bicubic_upsample
-
-            out = out + bicubic_upsample(target, self.config.scale)
+            with full_precision(target.device):
+                out = out + bicubic_residual(target.float(), self.config.scale)
         return out
+
+
+def full_precision(device: torch.device):
+    """Autocast switched off: for the few layers that set the output's precision."""
+    # The meta device (FLOP and memory counting) has no autocast.
+    return torch.autocast(device.type, enabled=False) if torch.amp.is_autocast_available(device.type) else nullcontext()
+
+
+@functools.lru_cache(maxsize=8)
+def _bicubic_phase_taps(scale: int) -> tuple[tuple[float, ...], ...]:
+    """For each of the `scale` output phases, MATLAB bicubic's 5 taps on input pixels q-2 .. q+2."""
+    from spectraframe.degradation import resize_matrix
+
+    length, q = 16, 8  # rows of an interior input pixel q: borders do not reach them
+    matrix = resize_matrix(length, length * scale, float(scale))
+    taps = matrix[q * scale:(q + 1) * scale, q - 2:q + 3]
+    assert abs(taps.sum(axis=1) - 1).max() < 1e-12, "bicubic upsampling taps must lie within q-2 .. q+2"
+    return tuple(tuple(float(v) for v in row) for row in taps)
+
+
+def bicubic_residual(images: Tensor, scale: int) -> Tensor:
+    """MATLAB bicubic enlargement (as `degradation.bicubic_upsample`) written as two strided-free convolutions.
+
+    Symmetric edge padding of 2 pixels, then per axis a 5-tap convolution with one output channel per
+    phase, interleaved by reshapes. The same sums as the resize matrices, but built from the input's size
+    at run time, so an exported ONNX graph works at every frame size (the matrices would be frozen at the
+    export size).
+    """
+    b, c, h, w = images.shape
+    if not torch.jit.is_tracing() and min(h, w) < 2:  # mirror padding needs two pixels
+        from spectraframe.degradation import bicubic_upsample
+
+        return bicubic_upsample(images, scale)
+    taps = torch.tensor(_bicubic_phase_taps(scale), dtype=images.dtype, device=images.device)
+    x = images.reshape(b * c, 1, h, w)
+    x = torch.cat([x[..., 1:2], x[..., 0:1], x, x[..., -1:], x[..., -2:-1]], dim=3)
+    x = F.conv2d(x, taps.view(scale, 1, 1, 5))  # (bc, phase, h, w): column q*scale + phase
+    x = x.permute(0, 2, 3, 1).reshape(b * c, 1, h, w * scale)
+    x = torch.cat([x[..., 1:2, :], x[..., 0:1, :], x, x[..., -1:, :], x[..., -2:-1, :]], dim=2)
+    x = F.conv2d(x, taps.view(scale, 1, 5, 1))  # (bc, phase, h, w*scale): row p*scale + phase
+    return x.permute(0, 2, 1, 3).reshape(b, c, h * scale, w * scale)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
+import tempfile
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -17,6 +22,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from spectraframe.accelerate import PRECISIONS, prepare_for_inference, resolve_precision
 from spectraframe.archs.rbpn import RBPN
 from spectraframe.data.windows import neighbour_indices
 from spectraframe.errors import SpectraFrameError
@@ -30,7 +36,10 @@ from spectraframe.upscale.weights import default_weights_path
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+__all__ = ["BACKENDS", "PRECISIONS", "UpscaleOptions", "UpscaleResult", "Upscaler", "default_output",
+           "resolve_device", "resolve_precision", "upscale"]
+
+BACKENDS = ("torch", "onnxruntime")
 
 
 @dataclass
@@ -39,6 +48,10 @@ class UpscaleOptions:
     scale: int | None = None  # when given, the weights must be for this scale
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     precision: str = "fp32"  # fp32 | bf16 | fp16
+    backend: str = "torch"  # torch | onnxruntime (fp32; .onnx weights or the checkpoint exported on the fly)
+    channels_last: bool = True  # torch backend: channels-last memory format, much faster on CPUs
+    compile: bool = False  # torch backend: torch.compile the network (the first frame of each size compiles)
+    overlap: bool = True  # decode ahead and estimate the next frame's flows while the network runs
     tile: int | None = None  # LR tile core size; None: chosen from max_memory; 0: never tile
     tile_overlap: int | None = None  # LR context per tile side; None: from the receptive field
     max_memory: int | None = None  # bytes; None: half the memory available
@@ -98,17 +111,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def resolve_precision(name: str, device: torch.device) -> torch.dtype:
-    if name not in PRECISIONS:
-        raise SpectraFrameError(f"unknown precision {name!r}; use one of {', '.join(PRECISIONS)}")
-    if name == "fp16" and device.type == "cpu":
-        raise SpectraFrameError(
-            "fp16 is not supported on the CPU (PyTorch has no fast fp16 CPU kernels and results would lose "
-            "range); use --precision bf16 or fp32 on the CPU, fp16 on CUDA"
-        )
-    return PRECISIONS[name]
-
-
 def _file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -131,20 +133,48 @@ class Upscaler:
 
         self.options = options = options or UpscaleOptions()
         self.device = resolve_device(options.device)
-        self.dtype = resolve_precision(options.precision, self.device)
+        onnx = options.backend == "onnxruntime"
+        if options.backend not in BACKENDS:
+            raise SpectraFrameError(f"unknown backend {options.backend!r}; use one of {', '.join(BACKENDS)}")
+        if onnx and options.precision != "fp32":
+            raise SpectraFrameError(f"the onnxruntime backend runs fp32 only, not {options.precision}; "
+                                    "use --backend torch for bf16/fp16")
+        if onnx and options.compile:
+            raise SpectraFrameError("--compile is for the torch backend; the onnxruntime backend optimises itself")
+        self.dtype = torch.float32 if onnx else resolve_precision(options.precision, self.device)
+        weights = None
         if model is None:
             weights = Path(options.weights) if options.weights else default_weights_path()
-            model, metadata = load_generator(weights, self.device, scale=options.scale)
             self.weights_id = _file_digest(weights)
         else:
-            if options.scale is not None and model.config.scale != options.scale:
-                raise SpectraFrameError(f"the model is x{model.config.scale}, but x{options.scale} was asked for")
             self.weights_id = hashlib.sha256(
                 b"".join(t.detach().cpu().numpy().tobytes() for t in model.state_dict().values())
             ).hexdigest()
-        self.model = model.to(self.device).eval()
+        if weights is not None and weights.suffix == ".onnx":
+            if not onnx:
+                raise SpectraFrameError(f"{weights} is an ONNX model: run it with --backend onnxruntime")
+            self.generator = self._onnx_generator(weights)
+            metadata = self.generator.metadata
+            self.weights_bytes = weights.stat().st_size
+        else:
+            if model is None:
+                model, metadata = load_generator(weights, "cpu" if onnx else self.device, scale=options.scale)
+            self.weights_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+            if onnx:
+                with tempfile.TemporaryDirectory(prefix="spectraframe-onnx-") as folder:
+                    from spectraframe.export import export_onnx
+
+                    # The session holds the model in memory: the file is not needed once it is loaded.
+                    path = export_onnx(model, Path(folder) / "generator.onnx", metadata=metadata or {})
+                    self.generator = self._onnx_generator(path)
+            else:
+                self.generator = prepare_for_inference(model, self.device, options.precision,
+                                                       channels_last=options.channels_last, compile=options.compile)
+            log.info("generator: %s", self.describe())
+        if options.scale is not None and self.generator.config.scale != options.scale:
+            raise SpectraFrameError(f"the model is x{self.generator.config.scale}, but x{options.scale} was asked for")
         self.metadata = metadata or {}
-        self.config = model.config
+        self.config = self.generator.config
         trained_with = self.metadata.get("flow_method", "coarse2fine")
         self.flow_method = options.flow_method or trained_with
         if self.flow_method != trained_with:
@@ -152,7 +182,27 @@ class Upscaler:
         offsets = neighbour_indices(10_000, 20_001, self.config.num_frames)
         self.reach_back = 10_000 - min(offsets)
         self.reach_ahead = max(offsets) - 10_000
-        self.weights_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+        self._flow_worker: ThreadPoolExecutor | None = None  # set while a run overlaps flows with the network
+
+    def _onnx_generator(self, path: Path):
+        from spectraframe.export import OnnxGenerator
+
+        if self.device.type not in ("cpu", "cuda"):
+            raise SpectraFrameError(f"the onnxruntime backend runs on cpu or cuda, not {self.device.type}")
+        providers = ["CPUExecutionProvider"]
+        if self.device.type == "cuda":
+            import onnxruntime
+
+            if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+                raise SpectraFrameError("this onnxruntime has no CUDA support: install onnxruntime-gpu or use "
+                                        "--device cpu")
+            providers.insert(0, "CUDAExecutionProvider")
+        return OnnxGenerator(path, providers=providers)
+
+    def describe(self) -> str:
+        if self.options.backend == "onnxruntime":
+            return f"onnxruntime on {self.device.type}, fp32"
+        return f"torch, {self.generator.describe()}"
 
     # -- planning -------------------------------------------------------------------------------
 
@@ -181,6 +231,7 @@ class Upscaler:
             "weights_sha256": self.weights_id,
             "flow_method": self.flow_method,
             "precision": self.options.precision,
+            "backend": self.options.backend,
             "device": self.device.type,
             "tile": tile,
             "tile_overlap": overlap if tile else None,
@@ -255,7 +306,11 @@ class Upscaler:
 
     def _stream(self, source: FrameSource, sink: OutputSink, tile: int | None, overlap: int, resume_from: int,
                 on_frame: Callable[[int], None] | None) -> int:
-        """Decode, window, super-resolve and hand frames to the sink; returns the number of frames."""
+        """Decode, window, super-resolve and hand frames to the sink; returns the number of frames.
+
+        With `overlap`, frames are decoded (and checked for scene cuts) by a background thread, and the flows
+        of the next target are estimated by a worker thread while the network runs on the current one.
+        """
         info = source.info
         buffer: dict[int, tuple[torch.Tensor, int]] = {}  # index -> (LR frame, pts)
         scene_start: dict[int, int] = {}
@@ -263,11 +318,15 @@ class Upscaler:
         detector = SceneCutDetector() if self.options.scene_detect else None
         bar = tqdm(total=info.frame_count, initial=resume_from, unit="frame", desc=source.path.name,
                    disable=not self.options.progress, dynamic_ncols=True)
+        overlap_work = self.options.overlap
+        flow_worker = ThreadPoolExecutor(1, thread_name_prefix="spectraframe-flow") if overlap_work else None
+        self._flow_worker = flow_worker
+        pending: deque[tuple[int, _PendingFrame | None]] = deque()  # planned targets, oldest first
         next_target = 0
         decoded = 0
         current_scene = 0
 
-        def process(t: int, last_known: int, ended: bool) -> None:
+        def plan(t: int, last_known: int, ended: bool) -> None:
             # The window stays inside t's scene: it ends at the first cut after t (or the video's end).
             start, end = scene_start[t], None
             for j in range(t + 1, min(last_known, t + self.reach_ahead) + 1):
@@ -277,9 +336,12 @@ class Upscaler:
             if end is None:
                 end = last_known + 1 if ended else t + self.reach_ahead + 1
             indices = [start + i for i in neighbour_indices(t - start, end - start, self.config.num_frames)]
-            if t >= resume_from:
-                hr = self._super_resolve(buffer, t, indices, tile, overlap)
-                sink.write(t, hr, buffer[t][1])
+            pending.append((t, self._super_resolve(buffer, t, indices, tile, overlap) if t >= resume_from else None))
+
+        def finish() -> None:
+            t, job = pending.popleft()
+            if job is not None:
+                sink.write(t, job.result(), buffer[t][1])
                 bar.update(1)
                 if on_frame is not None:
                     on_frame(t)
@@ -288,42 +350,146 @@ class Upscaler:
                 scene_start.pop(old, None)
                 cuts.discard(old)
 
-        try:
+        def decode() -> Iterator[tuple[int, torch.Tensor, int, bool]]:
             for frame in source.frames():
-                i = frame.index
-                if detector is not None and detector.is_cut(frame.image) and i > 0:
+                cut = detector is not None and detector.is_cut(frame.image) and frame.index > 0
+                yield frame.index, to_tensor(frame.image), frame.pts, cut
+
+        frames = _prefetched(decode(), depth=2 * (self.reach_ahead + 1)) if overlap_work else decode()
+        try:
+            for i, image, pts, cut in frames:
+                if cut:
                     cuts.add(i)
                     current_scene = i
                 scene_start[i] = current_scene
-                buffer[i] = (to_tensor(frame.image), frame.pts)
+                buffer[i] = (image, pts)
                 decoded = i + 1
                 while next_target + self.reach_ahead <= i:
-                    process(next_target, i, ended=False)
+                    plan(next_target, i, ended=False)
                     next_target += 1
+                    # One target's flows run ahead on the worker while the network takes the oldest.
+                    while len(pending) > 1:
+                        finish()
             while next_target < decoded:
-                process(next_target, decoded - 1, ended=True)
+                plan(next_target, decoded - 1, ended=True)
                 next_target += 1
+                while len(pending) > 1:
+                    finish()
+            while pending:
+                finish()
         finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
+            if flow_worker is not None:
+                flow_worker.shutdown(wait=True, cancel_futures=True)
+            self._flow_worker = None
             bar.close()
         return decoded
 
-    @torch.inference_mode()
-    def _super_resolve(self, buffer, t: int, indices: Sequence[int], tile: int | None, overlap: int):
-        from spectraframe.flow import estimate_flow
-        from spectraframe.inference import super_resolve_frame
+    def _super_resolve(self, buffer, t: int, indices: Sequence[int], tile: int | None, overlap: int) -> _PendingFrame:
+        """Start on frame t with the window `indices`: its flows go to the flow worker (when overlapping).
 
-        target = buffer[t][0].to(self.device)
+        The returned handle's `result()` runs the network and gives the HR frame (uint8, H x W x 3).
+        """
         # Replicated neighbours (clip ends, scene cuts) repeat indices: estimate each distinct flow once.
         unique = sorted(set(indices))
-        frames = torch.stack([buffer[i][0] for i in unique]).to(self.device)
-        flows = estimate_flow(target, frames, method=self.flow_method)
         position = {index: k for k, index in enumerate(unique)}
-        order = torch.tensor([position[i] for i in indices], device=flows.device)
-        hr = super_resolve_frame(
-            self.model, target, frames[order], flows=flows[order],
-            autocast_dtype=self.dtype, tile=tile, tile_overlap=overlap,
-        )
+        # Frames are gathered now: the buffer changes while the flows are estimated.
+        inputs = (buffer[t][0], torch.stack([buffer[i][0] for i in unique]), [position[i] for i in indices])
+        worker = self._flow_worker
+        flows = worker.submit(self._flows, *inputs) if worker is not None else _done(self._flows(*inputs))
+        return _PendingFrame(lambda: self._network(*flows.result(), tile, overlap))
+
+    @torch.inference_mode()
+    def _flows(self, target: torch.Tensor, frames: torch.Tensor, order: list[int]):
+        from spectraframe.flow import estimate_flow
+
+        target, frames = target.to(self.device), frames.to(self.device)
+        flows = estimate_flow(target, frames, method=self.flow_method)
+        order_index = torch.tensor(order, device=flows.device)
+        return target, frames[order_index], flows[order_index]
+
+    @torch.inference_mode()
+    def _network(self, target: torch.Tensor, neighbours: torch.Tensor, flows: torch.Tensor, tile: int | None,
+                 overlap: int):
+        from spectraframe.inference import super_resolve_frame
+
+        hr = super_resolve_frame(self.generator, target, neighbours, flows=flows, tile=tile, tile_overlap=overlap)
         return to_uint8(hr)
+
+
+class _PendingFrame:
+    """A frame whose flows may still be running; `result()` finishes it (once)."""
+
+    def __init__(self, compute: Callable[[], object]):
+        self._compute = compute
+
+    def result(self):
+        return self._compute()
+
+
+def _done(value) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+class _prefetched(Iterator):
+    """Runs an iterator in a background thread, `depth` items ahead; its exceptions re-raise here.
+
+    `close()` (also on garbage collection of the consumer's loop) stops the thread and closes the source
+    iterator in it, so decoders release their files.
+    """
+
+    _END = object()
+
+    def __init__(self, source: Iterator, depth: int):
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._source = source
+        self._finished = False
+        self._thread = threading.Thread(target=self._produce, name="spectraframe-decode", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        try:
+            for item in self._source:
+                if not self._put((item, None)):
+                    break
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._put((self._END, exc))
+        else:
+            self._put((self._END, None))
+        finally:
+            close = getattr(self._source, "close", None)
+            if close is not None:
+                close()
+
+    def __next__(self):
+        if self._finished:
+            raise StopIteration
+        item, error = self._queue.get()
+        if item is self._END:
+            self._finished = True
+            if error is not None:
+                raise error
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        self._finished = True
+        self._stop.set()
+        self._thread.join()
 
 
 def _abort(sink: OutputSink) -> None:

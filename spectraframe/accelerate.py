@@ -1,0 +1,156 @@
+"""Fast inference: the generator prepared once for a device and a precision, then called like RBPN.
+
+What makes the CPU forward fast (measured in benchmarks/speed.py):
+- channels-last memory format: oneDNN's transposed and strided convolutions are several times faster in it
+  than in the contiguous format PyTorch defaults to;
+- bf16 autocast on CPUs with native bf16 dot products (AVX512-BF16 or AMX), fp16 or bf16 on CUDA;
+- PReLU with its single slope frozen as a number (leaky ReLU): nn.PReLU's kernel is slow, and its fp32
+  slope promotes bf16 activations back to fp32, which costs a cast before every following convolution;
+- `torch.inference_mode`, and optionally `torch.compile`.
+
+The prepared generator is a copy: the caller's module keeps training as before.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from contextlib import nullcontext
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from spectraframe.archs.rbpn import RBPN, RBPNConfig
+from spectraframe.errors import SpectraFrameError
+
+log = logging.getLogger(__name__)
+
+PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU multiplies bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype:
+    """The compute dtype for `name` on `device`; refuses what cannot work, falls back where it only would be slow.
+
+    bf16 on a CPU without native bf16 runs fp32 instead (with a warning): emulated bf16 is slower than fp32.
+    """
+    if name not in PRECISIONS:
+        raise SpectraFrameError(f"unknown precision {name!r}; use one of {', '.join(PRECISIONS)}")
+    if name == "fp16" and device.type == "cpu":
+        raise SpectraFrameError(
+            "fp16 is not supported on the CPU (PyTorch has no fast fp16 CPU kernels and results would lose "
+            "range); use --precision bf16 or fp32 on the CPU, fp16 on CUDA"
+        )
+    if name == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16():
+        log.warning("this CPU has neither AVX512-BF16 nor AMX, so bf16 would be slower than fp32: running fp32")
+        return torch.float32
+    if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise SpectraFrameError(f"this GPU ({torch.cuda.get_device_name(device)}) has no bf16: use --precision fp16")
+    return PRECISIONS[name]
+
+
+def autocast_context(device: torch.device, dtype: torch.dtype | None):
+    """Autocast for bf16/fp16 inference; a no-op for fp32 (dtype None or float32)."""
+    if dtype is None or dtype == torch.float32:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+class FrozenPReLU(nn.Module):
+    """Inference-only PReLU with one slope read once: a leaky ReLU, which keeps the input's dtype.
+
+    The slope stays a buffer named `weight`, so the state-dict keys are those of nn.PReLU.
+    """
+
+    def __init__(self, prelu: nn.PReLU):
+        super().__init__()
+        if prelu.weight.numel() != 1:
+            raise ValueError("FrozenPReLU replaces single-slope PReLUs only")
+        self.register_buffer("weight", prelu.weight.detach().clone())
+        self.slope = float(prelu.weight.detach())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.leaky_relu(x, self.slope)
+
+
+def freeze_activations(model: nn.Module) -> int:
+    """Replace every single-slope nn.PReLU inside `model` by a FrozenPReLU; returns how many."""
+    replaced = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.PReLU) and child.weight.numel() == 1:
+                setattr(parent, name, FrozenPReLU(child))
+                replaced += 1
+    return replaced
+
+
+def module_device(model) -> torch.device:
+    """Where a generator computes: a module's parameters, or the `device` attribute of other generators."""
+    if isinstance(model, nn.Module):
+        return next(model.parameters()).device
+    return torch.device(getattr(model, "device", "cpu"))
+
+
+class FastGenerator:
+    """A generator prepared for inference, called like RBPN: (target, neighbours, flows) -> HR in float32.
+
+    Inputs may be on any device and in any float dtype; they are moved to the model's device. Batches of
+    several target frames run as one pass.
+    """
+
+    def __init__(self, model: RBPN, device: torch.device, dtype: torch.dtype, channels_last: bool, compiled: bool):
+        self.model = model
+        self.device = device
+        self.dtype = dtype
+        self.channels_last = channels_last
+        self.compiled = compiled
+        self._forward = torch.compile(model) if compiled else model
+
+    @property
+    def config(self) -> RBPNConfig:
+        return self.model.config
+
+    def parameters(self):
+        return self.model.parameters()
+
+    def __call__(self, target: Tensor, neighbours: Tensor, flows: Tensor) -> Tensor:
+        with torch.inference_mode(), autocast_context(self.device, self.dtype):
+            target = target.to(self.device, torch.float32)
+            if self.channels_last:
+                target = target.contiguous(memory_format=torch.channels_last)
+            out = self._forward(target, neighbours.to(self.device, torch.float32), flows.to(self.device, torch.float32))
+        return out.float()
+
+    def describe(self) -> str:
+        layout = "channels-last" if self.channels_last else "contiguous"
+        extra = ", torch.compile" if self.compiled else ""
+        return f"{self.device.type} {str(self.dtype).removeprefix('torch.')} {layout}{extra}"
+
+
+def prepare_for_inference(
+    model: RBPN,
+    device: str | torch.device = "cpu",
+    precision: str = "bf16",
+    channels_last: bool = True,
+    compile: bool = False,
+) -> FastGenerator:
+    """A fast inference copy of `model` (which is left as it was).
+
+    precision: fp32 | bf16 | fp16 — bf16 falls back to fp32 on CPUs without native bf16 (with a warning);
+    fp16 on the CPU is refused. compile: wrap the forward in torch.compile (the first call of each new
+    input size compiles, which takes minutes for the paper preset; worth it for long videos only).
+    """
+    device = torch.device(device)
+    dtype = resolve_precision(precision, device)
+    fast = copy.deepcopy(model).eval()
+    freeze_activations(fast)
+    fast = fast.to(device)
+    if channels_last:
+        fast = fast.to(memory_format=torch.channels_last)
+    return FastGenerator(fast, device, dtype, channels_last, compile)
