@@ -14,11 +14,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files or folders of frames (sorted by name)")
     p.add_argument("-o", "--output", help="output file or folder (with several inputs: a folder receiving one "
                                           "output each); default: INPUT_x4.mp4 next to the input")
-    p.add_argument("--weights", help="generator checkpoint (.safetensors or published .pth); default: shipped weights")
+    p.add_argument("--weights", help="generator checkpoint (.safetensors, published .pth, or .onnx with "
+                                     "--backend onnxruntime); default: shipped weights")
     p.add_argument("--scale", type=int, choices=(2, 4, 8), help="expected scale: refuse weights made for another")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto)")
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
                    help="network arithmetic (fp16 needs a GPU; bf16 is fastest on recent CPUs)")
+    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
+                   help="torch (default) or onnxruntime (fp32; --weights may then be an exported .onnx file)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the network: faster for long videos, the first frame compiles for minutes")
     p.add_argument("--tile", type=int, help="tile size in LR pixels (0: never tile); default: from --max-memory")
     p.add_argument("--tile-overlap", type=int, help="LR context pixels per tile side; default: enough for "
                                                     "tiled output to equal untiled")
@@ -59,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         raise SpectraFrameError(f"--segment-frames must be >= 1, got {args.segment_frames}")
     options = UpscaleOptions(
         weights=Path(args.weights) if args.weights else None, scale=args.scale, device=args.device,
-        precision=args.precision, tile=args.tile, tile_overlap=args.tile_overlap,
+        precision=args.precision, backend=args.backend, compile=args.compile, tile=args.tile,
+        tile_overlap=args.tile_overlap,
         max_memory=parse_memory(args.max_memory) if args.max_memory else None,
         scene_detect=not args.no_scene_detect, flow_method=args.flow_method, codec=args.codec, crf=args.crf,
         preset=args.preset, pix_fmt=args.pix_fmt, fps=fps, segment_frames=args.segment_frames,
