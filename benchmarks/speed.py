@@ -51,8 +51,16 @@ def preset_config(name: str):
     raise SystemExit(f"unknown preset {name}")
 
 
-def trained_weights() -> list[Path]:
-    return sorted(WEIGHTS.glob("*.safetensors")) if WEIGHTS.is_dir() else []
+def trained_weights(extra: list[str]) -> list[Path]:
+    """Shipped weights (spectraframe/weights/) and any given with --trained, as snapshots safe from rewrites."""
+    import shutil
+
+    paths = (sorted(WEIGHTS.glob("*.safetensors")) if WEIGHTS.is_dir() else []) + [Path(p) for p in extra]
+    snapshots = Path(tempfile.mkdtemp(prefix="speed-weights-"))
+    copies = []
+    for i, path in enumerate(paths):  # a training run may rewrite its file while we read it
+        copies.append(Path(shutil.copy(path, snapshots / f"{i}_{path.name}")))
+    return copies
 
 
 def inference_flops(config, height: int, width: int) -> int:
@@ -184,11 +192,11 @@ def measure_rss(preset: str, variant: str, precision: str, weights: Path | None,
 
 
 def bench_preset(preset: str, device: torch.device, precision: str, repeats: int, ceiling: float,
-                 skip_rss: bool, onnx: bool) -> tuple[list[dict], list[str]]:
+                 skip_rss: bool, onnx: bool, trained: list[Path]) -> tuple[list[dict], list[str]]:
     from spectraframe.accelerate import prepare_for_inference
 
     config, source = preset_config(preset)
-    weights = next((w for w in trained_weights() if _config_of(w) == config), None)
+    weights = next((w for w in trained if _config_of(w) == config), None)
     model, method = make_model(config, weights)
     model = model.to(device)
     target, neighbours = (t.to(device) for t in timing_inputs(preset, config))
@@ -197,6 +205,7 @@ def bench_preset(preset: str, device: torch.device, precision: str, repeats: int
     flops = inference_flops(config, h, w)
     baseline = eager(model)
     fast = prepare_for_inference(model, device, precision)
+    fast_fp32 = prepare_for_inference(model, device, "fp32")
     outputs: dict[str, torch.Tensor] = {}
 
     def timed(name, fn, *inputs):
@@ -208,7 +217,8 @@ def bench_preset(preset: str, device: torch.device, precision: str, repeats: int
         return run
 
     variants = {"fp32 eager": timed("fp32 eager", baseline, target, neighbours, flows),
-                "fast": timed("fast", fast, target, neighbours, flows)}
+                "fast": timed("fast", fast, target, neighbours, flows),
+                "fast fp32": timed("fast fp32", fast_fp32, target, neighbours, flows)}
     batch = 2
     if preset != "paper":  # several target frames per pass (the paper preset is too slow to add a variant)
         pair = (target.expand(batch, -1, -1, -1), neighbours.expand(batch, -1, -1, -1, -1),
@@ -225,7 +235,7 @@ def bench_preset(preset: str, device: torch.device, precision: str, repeats: int
 
     reference = outputs["fp32 eager"].float().cpu()
     agreement = {}
-    for name in ("fast", "onnxruntime fp32"):
+    for name in ("fast", "fast fp32", "onnxruntime fp32"):
         if name in outputs:
             pair = (reference, outputs[name].float().cpu())
             agreement[name] = psnr_y(*(pair if weights else normalised_pair(*pair)))
@@ -246,7 +256,7 @@ def bench_preset(preset: str, device: torch.device, precision: str, repeats: int
                 torch.save((target, neighbours, flows), inputs)
                 row["peak_rss_mib"] = measure_rss(preset, name, precision, weights, inputs)
         rows.append(row)
-    notes = [f"{label}: {source}, {'trained weights ' + weights.name if weights else 'random weights'}, "
+    notes = [f"{label}: {source}, {'trained weights ' + weights.name[2:] if weights else 'random weights'}, "
              f"{flops / 1e12:.3f} TFLOP per frame (inference forward), flow {method}; load average "
              f"{uptime_before[0]:.1f} before, {uptime_after[0]:.1f} after the timed runs"]
     if weights is not None:
@@ -299,6 +309,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variant")
     parser.add_argument("--precision", default="bf16")
     parser.add_argument("--weights")
+    parser.add_argument("--trained", action="append", default=[],
+                        help="trained generator weights for the PSNR rows (besides spectraframe/weights/*)")
     parser.add_argument("--inputs")
     args = parser.parse_args(argv if argv is not None else [])
     if args.rss_child:
@@ -311,19 +323,22 @@ def main(argv: list[str] | None = None) -> None:
     ceiling = conv_ceiling(torch.float32, args.repeats)
     bf16_conv = conv_ceiling(torch.bfloat16, args.repeats) if cpu_has_fast_bf16() else None
     rows, notes = [], []
+    trained = trained_weights(args.trained)
     devices = [(torch.device("cpu"), "bf16")]
     if torch.cuda.is_available():
         devices.append((torch.device("cuda"), "fp16"))
     for preset in args.presets.split(","):
         for device, precision in devices:
             preset_rows, preset_notes = bench_preset(preset, device, precision, args.repeats, ceiling,
-                                                     args.skip_rss, onnx=not args.no_onnx and preset != "paper")
+                                                     args.skip_rss, onnx=not args.no_onnx and preset != "paper",
+                                                     trained=trained)
             rows += preset_rows
             notes += preset_notes
     header = (
         f"fp32 eager = the module as built (contiguous fp32) under torch.no_grad(); fast = "
         f"prepare_for_inference(model, device, 'bf16' on CPU / 'fp16' on CUDA): channels-last, autocast, "
-        f"frozen PReLU slopes, inference mode. Variants alternate, median of {args.repeats} (+1 warm-up); "
+        f"frozen PReLU slopes, inference mode; fast fp32 = the same in fp32 "
+        f"(exact up to rounding). Variants alternate, median of {args.repeats} (+1 warm-up); "
         f"seconds are per output frame; speedup = fp32 eager model_s / variant model_s. fp32 ceiling (3x3 conv "
         f"256->256 at 128x128, channels-last) = {ceiling:.1f} GFLOP/s"
         + (f", the same conv in bf16 = {bf16_conv:.1f} GFLOP/s" if bf16_conv else "")

@@ -254,6 +254,7 @@ def full_precision(device: torch.device):
     return torch.autocast(device.type, enabled=False) if torch.amp.is_autocast_available(device.type) else nullcontext()
 
 
+@torch.compiler.disable  # numpy inside: torch.compile treats the (constant) result as an input
 @functools.lru_cache(maxsize=8)
 def _bicubic_phase_taps(scale: int) -> tuple[tuple[float, ...], ...]:
     """For each of the `scale` output phases, MATLAB bicubic's 5 taps on input pixels q-2 .. q+2."""
