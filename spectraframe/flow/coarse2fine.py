@@ -269,13 +269,16 @@ def _pack_rows(even_rows: torch.Tensor, odd_rows: torch.Tensor) -> tuple[torch.T
 
 
 def _shifted_rows_view(padded: torch.Tensor, even_shift: int) -> torch.Tensor:
-    """View of a (B, C, H + 2, K + 2) padded array as (B, C, H / 2, 2, K): interior row i, column k + s_i,
-    with s_i = even_shift on even rows and -even_shift on odd rows (one strided view, no copy)."""
-    batch, channels, padded_h, padded_k = padded.shape
+    """View of a (B, C, H + 2, K) row-padded array as (B, C, H / 2, 2, K): interior row i, column k + s_i,
+    with s_i = even_shift on even rows and -even_shift on odd rows (one strided view, no copy).
+
+    Columns are not padded: k + s_i = -1 or K reads the last or first element of the adjacent row (or
+    of a zero padding row), which only ever meets a zero weight, the pixel being on the image border."""
+    batch, channels, padded_h, width = padded.shape
     sb, sc, row, col = padded.stride()
-    base = padded.storage_offset() + row + (1 + even_shift) * col  # interior row 0, column even_shift
+    base = padded.storage_offset() + row + even_shift * col  # interior row 0, column even_shift
     return padded.as_strided(
-        (batch, channels, (padded_h - 2) // 2, 2, padded_k - 2),
+        (batch, channels, (padded_h - 2) // 2, 2, width),
         (sb, sc, 2 * row, row - 2 * even_shift * col, col),
         base,
     )
@@ -366,8 +369,10 @@ def _solve_increment(
     batch, _, height, width = shape
     even_h, half_width = height + system.pad_h, (width + system.pad_w) // 2
     like = system.rhs[0]
-    padded = [like.new_zeros(batch, 2, even_h + 2, half_width + 2) for _ in range(2)]
-    interiors = [p[..., 1:-1, 1:-1] for p in padded]
+    # Only rows are padded: each plane of every view below is then one contiguous run of memory, which
+    # the elementwise kernels process faster than row-strided views.
+    padded = [like.new_zeros(batch, 2, even_h + 2, half_width) for _ in range(2)]
+    interiors = [p[..., 1:-1, :] for p in padded]
     if increment is not None:
         for interior, packed in zip(interiors, _pack(F.pad(increment, (0, system.pad_w, 0, system.pad_h))),
                                     strict=True):
@@ -381,8 +386,8 @@ def _solve_increment(
         other = padded[1 - colour]
         for name, view in zip(_SWEEP_VIEWS, (
             system.rhs[colour], system.inverse_diag[colour], system.inverse_off[colour],
-            system.up[colour], other[..., :-2, 1:-1], system.down[colour], other[..., 2:, 1:-1],
-            system.same[colour], other[..., 1:-1, 1:-1],
+            system.up[colour], other[..., :-2, :], system.down[colour], other[..., 2:, :],
+            system.same[colour], other[..., 1:-1, :],
             system.other[colour], _shifted_rows_view(other, -1 if colour == 0 else 1),
             interiors[colour],
         ), strict=True):
