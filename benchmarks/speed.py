@@ -178,7 +178,19 @@ def rss_child(args: argparse.Namespace) -> None:
     target, neighbours, flows = torch.load(args.inputs)
     forward = eager(model) if args.variant == "fp32 eager" else prepare_for_inference(model, "cpu", args.precision)
     forward(target, neighbours, flows)
-    print(json.dumps({"peak_rss_mib": peak_rss_mib()}))
+    print(json.dumps({"peak_rss_mib": own_peak_rss_mib()}))
+
+
+def own_peak_rss_mib() -> float:
+    """This process's peak RSS since its exec (VmHWM). getrusage's maxrss survives exec on Linux, so in a
+    child of a large process it reports at least the parent's size at fork time."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return peak_rss_mib()
 
 
 def measure_rss(preset: str, variant: str, precision: str, weights: Path | None, inputs: Path) -> float | str:

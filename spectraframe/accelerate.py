@@ -4,8 +4,9 @@ What makes the CPU forward fast (measured in benchmarks/speed.py):
 - channels-last memory format: oneDNN's transposed and strided convolutions are several times faster in it
   than in the contiguous format PyTorch defaults to;
 - bf16 autocast on CPUs with native bf16 dot products (AVX512-BF16 or AMX), fp16 or bf16 on CUDA;
-- PReLU with its single slope frozen as a number (leaky ReLU): nn.PReLU's kernel is slow, and its fp32
-  slope promotes bf16 activations back to fp32, which costs a cast before every following convolution;
+- PReLU with its single slope frozen as a number (leaky ReLU, in place): nn.PReLU's kernel is slow, and
+  its fp32 slope promotes bf16 activations back to fp32, which costs a cast before every following
+  convolution; convolution weights stored in bf16 once instead of cast by autocast at every call;
 - `torch.inference_mode`, and optionally `torch.compile`.
 
 The prepared generator is a copy: the caller's module keeps training as before.
@@ -65,29 +66,42 @@ def autocast_context(device: torch.device, dtype: torch.dtype | None):
 class FrozenPReLU(nn.Module):
     """Inference-only PReLU with one slope read once: a leaky ReLU, which keeps the input's dtype.
 
-    The slope stays a buffer named `weight`, so the state-dict keys are those of nn.PReLU.
+    The slope stays a buffer named `weight`, so the state-dict keys are those of nn.PReLU. With `inplace`
+    it overwrites its input, which is right only where every input is a fresh result used nowhere else
+    (true of RBPN: each activation takes a convolution's output or a sum just made).
     """
 
-    def __init__(self, prelu: nn.PReLU):
+    def __init__(self, prelu: nn.PReLU, inplace: bool = False):
         super().__init__()
         if prelu.weight.numel() != 1:
             raise ValueError("FrozenPReLU replaces single-slope PReLUs only")
         self.register_buffer("weight", prelu.weight.detach().clone())
         self.slope = float(prelu.weight.detach())
+        self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.leaky_relu(x, self.slope)
+        return F.leaky_relu(x, self.slope, inplace=self.inplace)
 
 
-def freeze_activations(model: nn.Module) -> int:
+def freeze_activations(model: nn.Module, inplace: bool = False) -> int:
     """Replace every single-slope nn.PReLU inside `model` by a FrozenPReLU; returns how many."""
     replaced = 0
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, nn.PReLU) and child.weight.numel() == 1:
-                setattr(parent, name, FrozenPReLU(child))
+                setattr(parent, name, FrozenPReLU(child, inplace))
                 replaced += 1
     return replaced
+
+
+def cast_convolutions(model: nn.Module, dtype: torch.dtype, keep: tuple[nn.Module, ...] = ()) -> None:
+    """Store the (transposed) convolutions' weights in `dtype`: autocast would cast them at every call.
+
+    Exact: autocast rounds the fp32 weights to the same values. `keep` stays fp32 (layers run in fp32).
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d | nn.ConvTranspose2d) and not any(module is k for k in keep):
+            module.to(dtype)
 
 
 def module_device(model) -> torch.device:
@@ -149,8 +163,11 @@ def prepare_for_inference(
     device = torch.device(device)
     dtype = resolve_precision(precision, device)
     fast = copy.deepcopy(model).eval()
-    freeze_activations(fast)
+    freeze_activations(fast, inplace=isinstance(fast, RBPN))
     fast = fast.to(device)
+    if dtype != torch.float32:
+        # RBPN runs its output layer in fp32 (it sets the output precision).
+        cast_convolutions(fast, dtype, keep=(fast.output.conv,) if isinstance(fast, RBPN) else ())
     if channels_last:
         fast = fast.to(memory_format=torch.channels_last)
     return FastGenerator(fast, device, dtype, channels_last, compile)

@@ -82,6 +82,8 @@ def test_fast_bf16_is_close_to_fp32() -> None:
     assert float((out - expected).abs().max()) < 2e-2
     assert float((out - expected).abs().mean()) < 2e-3
     assert float((out - expected).abs().max()) > 0  # bf16 did run
+    assert fast.model.feat0.conv.weight.dtype == torch.bfloat16  # stored once, not cast at every call
+    assert fast.model.output.conv.weight.dtype == model.feat0.conv.weight.dtype == torch.float32
 
 
 def test_prepared_copy_leaves_the_module_alone() -> None:
