@@ -152,6 +152,18 @@ def eager(model):
     return forward
 
 
+def one_thread(run):
+    def single() -> None:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            run()
+        finally:
+            torch.set_num_threads(threads)
+
+    return single
+
+
 def to_uint8_levels(x: torch.Tensor) -> torch.Tensor:
     return x.clamp(0, 1).mul(255).round().div(255)
 
@@ -236,6 +248,10 @@ def bench_preset(preset: str, device: torch.device, precision: str, repeats: int
         pair = (target.expand(batch, -1, -1, -1), neighbours.expand(batch, -1, -1, -1, -1),
                 flows.expand(batch, -1, -1, -1, -1))
         variants[f"fast, {batch} targets per pass"] = timed("batch", fast, *pair)
+    if preset != "paper" and device.type == "cpu" and torch.get_num_threads() > 1:
+        # On shared cores a second intra-op thread often waits for a time slice at every op's barrier.
+        variants["fp32 eager, 1 thread"] = one_thread(variants["fp32 eager"])
+        variants["fast, 1 thread"] = one_thread(variants["fast"])
     if onnx and device.type == "cpu":
         variants["onnxruntime fp32"] = timed("onnxruntime fp32", _onnx_generator(model), target, neighbours, flows)
     uptime_before = os.getloadavg()
@@ -260,7 +276,7 @@ def bench_preset(preset: str, device: torch.device, precision: str, repeats: int
             "model_s": sec, "flow_s": flow_seconds, "total_s": sec + flow_seconds,
             "frames_per_s": 1.0 / (sec + flow_seconds), "speedup": seconds["fp32 eager"] / sec,
             "gflops": flops / sec / 1e9, "of_fp32_ceiling": flops / sec / 1e9 / ceiling,
-            "psnr_vs_fp32": agreement.get(name.split(",")[0], ""),
+            "psnr_vs_fp32": agreement.get(name.split(",")[0], "") if name != "fp32 eager" else "",
         }
         if not skip_rss and name in ("fp32 eager", "fast") and device.type == "cpu":
             with tempfile.TemporaryDirectory() as folder:
