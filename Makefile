@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.spectraframe-installed
 SETUP_PIN = $(shell python3 -c "import tomllib;c=tomllib.load(open('pyproject.toml','rb'))['tool']['spectraframe']['setup'];print($(1))")
 
-.PHONY: setup test demo bench lint
+.PHONY: setup test demo bench eval-val lint
 
 setup: $(STAMP)
 
@@ -20,7 +20,11 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(VENV)/bin/spectraframe info --preset paper
+	$(VENV)/bin/spectraframe demo -o demo_out
+
+# Quality of the shipped weights on val.txt (pinned protocol) and the model card; FAST=1: PSNR/SSIM only.
+eval-val: $(STAMP)
+	$(PY) -m benchmarks.eval_val $(if $(FAST),--fast,)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all $(BENCH)
