@@ -355,7 +355,7 @@ class Upscaler:
                 cut = detector is not None and detector.is_cut(frame.image) and frame.index > 0
                 yield frame.index, to_tensor(frame.image), frame.pts, cut
 
-        frames = _prefetched(decode(), depth=2 * (self.reach_ahead + 1)) if overlap_work else decode()
+        frames = _Prefetched(decode(), depth=2 * (self.reach_ahead + 1)) if overlap_work else decode()
         try:
             for i, image, pts, cut in frames:
                 if cut:
@@ -435,7 +435,7 @@ def _done(value) -> Future:
     return future
 
 
-class _prefetched(Iterator):
+class _Prefetched(Iterator):
     """Runs an iterator in a background thread, `depth` items ahead; its exceptions re-raise here.
 
     `close()` (also on garbage collection of the consumer's loop) stops the thread and closes the source
