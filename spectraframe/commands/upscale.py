@@ -25,9 +25,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the network: faster for long videos, the first frame compiles for minutes")
     p.add_argument("--tile", type=int, help="tile size in LR pixels (0: never tile); default: from --max-memory")
-    p.add_argument("--overlap", action="store_true",
-                   help="decode and estimate flows while the network runs: faster, but the output may differ "
-                        "in its last bits from run to run, so --resume is not byte-identical")
     p.add_argument("--tile-overlap", type=int, help="LR context pixels per tile side; default: enough for "
                                                     "tiled output to equal untiled")
     p.add_argument("--max-memory", help="memory budget such as 4G (default: half the available memory)")
@@ -68,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     options = UpscaleOptions(
         weights=Path(args.weights) if args.weights else None, scale=args.scale, device=args.device,
         precision=args.precision, backend=args.backend, compile=args.compile, tile=args.tile,
-        tile_overlap=args.tile_overlap, overlap=args.overlap,
+        tile_overlap=args.tile_overlap,
         max_memory=parse_memory(args.max_memory) if args.max_memory else None,
         scene_detect=not args.no_scene_detect, flow_method=args.flow_method, codec=args.codec, crf=args.crf,
         preset=args.preset, pix_fmt=args.pix_fmt, fps=fps, segment_frames=args.segment_frames,

@@ -51,10 +51,7 @@ class UpscaleOptions:
     backend: str = "torch"  # torch | onnxruntime (fp32; .onnx weights or the checkpoint exported on the fly)
     channels_last: bool = True  # torch backend: channels-last memory format, much faster on CPUs
     compile: bool = False  # torch backend: torch.compile the network (the first frame of each size compiles)
-    # Decode ahead and estimate the next frame's flows while the network runs. Off by default: running both
-    # at once changed the output's last bits from run to run here (thread counts vary under contention),
-    # which breaks the byte-identical --resume guarantee.
-    overlap: bool = False
+    overlap: bool = True  # decode ahead and estimate the next frame's flows while the network runs
     tile: int | None = None  # LR tile core size; None: chosen from max_memory; 0: never tile
     tile_overlap: int | None = None  # LR context per tile side; None: from the receptive field
     max_memory: int | None = None  # bytes; None: half the memory available
