@@ -10,12 +10,8 @@ from spectraframe.models.trainer import CHECKPOINT
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    # A tiny model gains nothing from a second thread; on a busy machine it loses a lot.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _single_threaded(one_thread):
+    """Every test here runs with one torch thread (fixture in conftest.py)."""
 
 
 def test_train_stop_and_resume_from_the_command_line(tmp_path, train_corpus, capsys, tmp_path_factory):

@@ -19,13 +19,8 @@ VAL = ["vimeo_septuplet/sequences/00002/0008"]
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny models gain nothing from a second thread, and on a busy 2-core machine OpenMP barriers
-    # between two threads make every small op many times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _single_threaded(one_thread):
+    """Every test here runs with one torch thread (fixture in conftest.py)."""
 
 
 @pytest.fixture(scope="module")
