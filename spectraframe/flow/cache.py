@@ -65,7 +65,10 @@ class FlowCache:
     @staticmethod
     def key(target_hash: str, neighbour_hash: str, method: str, params: Any) -> str:
         """Cache key of one pair: both content hashes, the method and all its parameter values."""
-        described = json.dumps(dataclasses.asdict(params), sort_keys=True)
+        values = dataclasses.asdict(params)
+        for name in getattr(params, "RESULT_NEUTRAL_FIELDS", ()):
+            values.pop(name, None)
+        described = json.dumps(values, sort_keys=True)
         text = "|".join([CACHE_FORMAT, target_hash, neighbour_hash, method, described])
         return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
 

@@ -27,8 +27,10 @@ import logging
 import math
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -73,6 +75,14 @@ class CoarseToFineParams:
     # machine that thread may be descheduled for a scheduler tick. Measured on 2 shared cores, 6 pairs
     # at 112x64: 27 ms per pair with 1 thread, 250 ms with 2. Results agree to float rounding.
     cpu_threads: int = 1
+    # CPU only: the pairs of a batch are split into this many groups, solved at the same time in threads
+    # (0: as many as torch's intra-op thread count, at most one per pair). This is how the solver uses
+    # several cores, since its ops are too small to parallelise inside. Every pair is solved on its own
+    # (no op mixes pairs), so the result is bit-identical for any value.
+    cpu_workers: int = 0
+
+    # Fields that never change the result, left out of flow-cache keys.
+    RESULT_NEUTRAL_FIELDS: ClassVar[tuple[str, ...]] = ("cpu_workers",)
 
     def __post_init__(self) -> None:
         problems = []
@@ -88,6 +98,8 @@ class CoarseToFineParams:
         for name in ("extra_outer_per_level", "extra_sor_per_level"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.cpu_workers < 0:
+            problems.append(f"cpu_workers must be >= 0 (0: one per torch thread), got {self.cpu_workers}")
         if self.cpu_threads < 0:
             problems.append(f"cpu_threads must be >= 0 (0: torch's setting), got {self.cpu_threads}")
         if not 0 < self.sor_omega < 2:
@@ -191,7 +203,7 @@ def _sample_grid(flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)
     grid = torch.addcmul(base, flow.permute(0, 2, 3, 1), scale)
     # Half a float32 ulp of slack so that a zero flow counts as inside on the last row/column.
-    inside = (grid.abs() <= 1.0 + 1e-6).all(dim=-1, keepdim=True).permute(0, 3, 1, 2)
+    inside = (grid.abs().amax(dim=-1, keepdim=True) <= 1.0 + 1e-6).permute(0, 3, 1, 2)
     return grid, inside
 
 
@@ -493,21 +505,56 @@ def _cpu_threads(count: int, device: torch.device) -> Iterator[None]:
 def coarse_to_fine_flow(
     target: torch.Tensor, neighbours: torch.Tensor, params: CoarseToFineParams | None = None
 ) -> torch.Tensor:
-    """Flow (N, 2, H, W) with neighbour(x + u, y + v) ~ target(x, y), all N pairs solved together.
+    """Flow (N, 2, H, W) with neighbour(x + u, y + v) ~ target(x, y), all N pairs solved together
+    (on CPU, in ``params.cpu_workers`` groups at once).
 
     ``target`` is (1, 3, H, W) (shared by all pairs) or (N, 3, H, W); ``neighbours`` is (N, 3, H, W);
     both float32 RGB in [0, 1] on the same device."""
     params = params or CoarseToFineParams()
     count, _, height, width = neighbours.shape
-    # Pairs with nothing to estimate get exactly zero flow: identical frames (nothing moved) and flat
-    # targets (no structure to match). The solver would return zero there too, up to float rounding.
-    flat_target = target.amax(dim=(1, 2, 3)) == target.amin(dim=(1, 2, 3))
-    trivial = (neighbours == target).flatten(1).all(dim=1) | flat_target
-    if bool(trivial.all()):
-        return neighbours.new_zeros(count, 2, height, width)
+    workers = _worker_count(params, count, neighbours.device)
     with _cpu_threads(params.cpu_threads, neighbours.device):
-        flow = _coarse_to_fine(target, neighbours, params)
+        # Pairs with nothing to estimate get exactly zero flow: identical frames (nothing moved) and flat
+        # targets (no structure to match). The solver would return zero there too, up to float rounding.
+        flat_target = target.amax(dim=(1, 2, 3)) == target.amin(dim=(1, 2, 3))
+        trivial = (neighbours == target).flatten(1).all(dim=1) | flat_target
+        if bool(trivial.all()):
+            return neighbours.new_zeros(count, 2, height, width)
+        if workers == 1:
+            flow = _coarse_to_fine(target, neighbours, params)
+        else:
+            flow = _solve_in_threads(target, neighbours, params, workers)
     return flow.masked_fill_(trivial.view(count, 1, 1, 1), 0.0)
+
+
+def _worker_count(params: CoarseToFineParams, count: int, device: torch.device) -> int:
+    if device.type != "cpu" or count < 2:
+        return 1
+    workers = params.cpu_workers or torch.get_num_threads()
+    return max(1, min(workers, count))
+
+
+_THREAD_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _solve_in_threads(
+    target: torch.Tensor, neighbours: torch.Tensor, params: CoarseToFineParams, workers: int
+) -> torch.Tensor:
+    """Solve contiguous groups of pairs concurrently (torch ops release the GIL while they compute)."""
+    pool = _THREAD_POOLS.get(workers)
+    if pool is None:
+        pool = _THREAD_POOLS.setdefault(workers, ThreadPoolExecutor(workers, thread_name_prefix="spectraframe-c2f"))
+    # Autograd and inference modes are thread-local: carry the caller's into the workers.
+    grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+
+    def solve(group: slice) -> torch.Tensor:
+        with torch.set_grad_enabled(grad), torch.inference_mode(inference):
+            group_target = target if target.shape[0] == 1 else target[group]
+            return _coarse_to_fine(group_target, neighbours[group], params)
+
+    bounds = [round(i * neighbours.shape[0] / workers) for i in range(workers + 1)]
+    futures = [pool.submit(solve, slice(start, stop)) for start, stop in zip(bounds, bounds[1:], strict=False)]
+    return torch.cat([future.result() for future in futures])
 
 
 def _coarse_to_fine(target: torch.Tensor, neighbours: torch.Tensor, params: CoarseToFineParams) -> torch.Tensor:

@@ -39,6 +39,9 @@ def test_key_depends_on_content_method_and_parameters(tmp_path: Path, lr_clip: t
     assert cache.misses == 4 and cache.hits == 0 and len(cache) == 4
     estimate_flow(target.clone(), neighbour.clone(), cache=cache, **FAST)
     assert cache.hits == 1
+    # the worker count never changes the result, so it is not part of the key
+    estimate_flow(target, neighbour, cache=cache, cpu_workers=3, **FAST)
+    assert cache.hits == 2
 
 
 

@@ -59,6 +59,20 @@ def test_thread_setting_does_not_change_the_result(lr_clip: torch.Tensor) -> Non
     torch.testing.assert_close(one, torch_setting, atol=1e-5, rtol=0)
 
 
+def test_worker_threads_give_bit_identical_flow(lr_clip: torch.Tensor) -> None:
+    """cpu_workers splits the batch across threads; each pair is solved on its own, so nothing changes."""
+    params = {"outer_iterations": 2, "sor_iterations": 6}
+    neighbours = lr_clip[[0, 1, 2, 4, 5]]
+    one = estimate_flow(lr_clip[3], neighbours, cpu_workers=1, **params)
+    for workers in (2, 3, 8):
+        assert torch.equal(estimate_flow(lr_clip[3], neighbours, cpu_workers=workers, **params), one)
+    # per-pair targets are split along with their neighbours
+    per_pair = estimate_flow(lr_clip[[3, 3, 3, 3, 3]], neighbours, cpu_workers=2, **params)
+    assert torch.equal(per_pair, one)
+    with pytest.raises(SpectraFrameError, match="cpu_workers"):
+        estimate_flow(lr_clip[3], neighbours, cpu_workers=-1)
+
+
 def test_uint8_and_float_inputs_agree(lr_clip: torch.Tensor) -> None:
     as_uint8 = (lr_clip * 255).round().to(torch.uint8)
     params = {"outer_iterations": 3, "sor_iterations": 10}
