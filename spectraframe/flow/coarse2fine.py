@@ -490,7 +490,8 @@ def _solve_level(
 
 @contextmanager
 def _cpu_threads(count: int, device: torch.device) -> Iterator[None]:
-    """Run with ``count`` intra-op CPU threads (process-wide: torch has no per-call setting)."""
+    """Run with ``count`` intra-op CPU threads. torch's setting is the calling thread's OpenMP team size
+    (and the default of threads that start using torch later): other running threads keep theirs."""
     previous = torch.get_num_threads()
     if count == 0 or count == previous or device.type != "cpu":
         yield
