@@ -36,13 +36,30 @@ def cpu_has_fast_bf16() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
+def auto_precision(device: torch.device) -> str:
+    """The fastest precision that keeps the output: bf16 on CPUs with native bf16, fp16 on CUDA, else fp32.
+
+    On the shipped weights bf16 changes val.txt PSNR by < 0.001 dB (benchmarks/results/speed.md)."""
+    if device.type == "cpu":
+        return "bf16" if cpu_has_fast_bf16() else "fp32"
+    if device.type == "cuda":
+        return "fp16"
+    return "fp32"
+
+
+def precision_name(dtype: torch.dtype) -> str:
+    return next(name for name, value in PRECISIONS.items() if value == dtype)
+
+
 def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     """The compute dtype for `name` on `device`; refuses what cannot work, falls back where it only would be slow.
 
     bf16 on a CPU without native bf16 runs fp32 instead (with a warning): emulated bf16 is slower than fp32.
     """
+    if name == "auto":
+        return PRECISIONS[auto_precision(device)]
     if name not in PRECISIONS:
-        raise SpectraFrameError(f"unknown precision {name!r}; use one of {', '.join(PRECISIONS)}")
+        raise SpectraFrameError(f"unknown precision {name!r}; use one of auto, {', '.join(PRECISIONS)}")
     if name == "fp16" and device.type == "cpu":
         raise SpectraFrameError(
             "fp16 is not supported on the CPU (PyTorch has no fast fp16 CPU kernels and results would lose "
@@ -156,9 +173,10 @@ def prepare_for_inference(
 ) -> FastGenerator:
     """A fast inference copy of `model` (which is left as it was).
 
-    precision: fp32 | bf16 | fp16 — bf16 falls back to fp32 on CPUs without native bf16 (with a warning);
-    fp16 on the CPU is refused. compile: wrap the forward in torch.compile (the first call of each new
-    input size compiles, which takes minutes for the paper preset; worth it for long videos only).
+    precision: auto | fp32 | bf16 | fp16 — auto picks bf16 on CPUs with native bf16, fp16 on CUDA; bf16
+    falls back to fp32 on CPUs without native bf16 (with a warning); fp16 on the CPU is refused.
+    compile: wrap the forward in torch.compile (the first call of each new input size compiles, which
+    takes minutes for the paper preset; worth it for long videos only).
     """
     device = torch.device(device)
     dtype = resolve_precision(precision, device)

@@ -128,6 +128,9 @@ def test_precision_refusals_and_fallbacks(caplog) -> None:
         prepare_for_inference(small_model(), "cpu", "fp16")
     with pytest.raises(SpectraFrameError, match="unknown precision 'fp8'"):
         resolve_precision("fp8", torch.device("cpu"))
+    # auto: native bf16 where the CPU has it, else exact fp32
+    expected_auto = torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
+    assert resolve_precision("auto", torch.device("cpu")) == expected_auto
     with caplog.at_level(logging.WARNING):
         dtype = resolve_precision("bf16", torch.device("cpu"))
     if cpu_has_fast_bf16():
@@ -157,7 +160,7 @@ def test_onnxruntime_backend_equals_torch_through_the_pipeline(tmp_path: Path) -
     weights = save_generator(tmp_path / "g.safetensors", model, flow_method="dis")
     source = write_video(tmp_path / "in.mkv", moving_frames(4, width=20, height=14), codec="ffv1",
                          pix_fmt="yuv444p")
-    common = {"progress": False, "device": "cpu", "tile": 0}
+    common = {"progress": False, "device": "cpu", "tile": 0, "precision": "fp32"}
     torch_run = Upscaler(UpscaleOptions(weights=weights, **common))
     onnx_run = Upscaler(UpscaleOptions(weights=weights, backend="onnxruntime", **common))
     target, neighbours, flows = inputs(h=14, w=20)

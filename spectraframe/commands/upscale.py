@@ -18,8 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                      "--backend onnxruntime); default: shipped weights")
     p.add_argument("--scale", type=int, choices=(2, 4, 8), help="expected scale: refuse weights made for another")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto)")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
-                   help="network arithmetic (fp16 needs a GPU; bf16 is fastest on recent CPUs)")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="network arithmetic; auto (default): bf16 on CPUs with native bf16, fp16 on CUDA, "
+                        "else fp32 (fp16 needs a GPU)")
     p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
                    help="torch (default) or onnxruntime (fp32; --weights may then be an exported .onnx file)")
     p.add_argument("--compile", action="store_true",

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from spectraframe.accelerate import PRECISIONS, prepare_for_inference, resolve_precision
+from spectraframe.accelerate import PRECISIONS, precision_name, prepare_for_inference, resolve_precision
 from spectraframe.archs.rbpn import RBPN
 from spectraframe.data.windows import neighbour_indices
 from spectraframe.errors import SpectraFrameError
@@ -47,7 +47,7 @@ class UpscaleOptions:
     weights: Path | None = None  # None: the default weights shipped with the package
     scale: int | None = None  # when given, the weights must be for this scale
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    precision: str = "fp32"  # fp32 | bf16 | fp16
+    precision: str = "auto"  # auto (bf16 on CPUs with native bf16, fp16 on CUDA, else fp32) | fp32 | bf16 | fp16
     backend: str = "torch"  # torch | onnxruntime (fp32; .onnx weights or the checkpoint exported on the fly)
     channels_last: bool = True  # torch backend: channels-last memory format, much faster on CPUs
     compile: bool = False  # torch backend: torch.compile the network (the first frame of each size compiles)
@@ -136,7 +136,7 @@ class Upscaler:
         onnx = options.backend == "onnxruntime"
         if options.backend not in BACKENDS:
             raise SpectraFrameError(f"unknown backend {options.backend!r}; use one of {', '.join(BACKENDS)}")
-        if onnx and options.precision != "fp32":
+        if onnx and options.precision not in ("auto", "fp32"):
             raise SpectraFrameError(f"the onnxruntime backend runs fp32 only, not {options.precision}; "
                                     "use --backend torch for bf16/fp16")
         if onnx and options.compile:
@@ -168,7 +168,7 @@ class Upscaler:
                     path = export_onnx(model, Path(folder) / "generator.onnx", metadata=metadata or {})
                     self.generator = self._onnx_generator(path)
             else:
-                self.generator = prepare_for_inference(model, self.device, options.precision,
+                self.generator = prepare_for_inference(model, self.device, precision_name(self.dtype),
                                                        channels_last=options.channels_last, compile=options.compile)
             log.info("generator: %s", self.describe())
         if options.scale is not None and self.generator.config.scale != options.scale:
@@ -230,7 +230,7 @@ class Upscaler:
             "input_mtime_ns": stat.st_mtime_ns,
             "weights_sha256": self.weights_id,
             "flow_method": self.flow_method,
-            "precision": self.options.precision,
+            "precision": precision_name(self.dtype),
             "backend": self.options.backend,
             "device": self.device.type,
             "tile": tile,

@@ -15,6 +15,7 @@ from spectraframe.upscale.sinks import work_dir_for
 
 
 def options(weights, **kw) -> UpscaleOptions:
+    kw.setdefault("precision", "fp32")  # the exactness checks (tiled == untiled within 1e-4) are for fp32
     return UpscaleOptions(weights=weights, progress=False, segment_frames=4, **kw)
 
 
