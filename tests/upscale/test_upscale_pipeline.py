@@ -32,8 +32,6 @@ def test_video_with_audio_keeps_size_frames_fps_and_audio(tmp_path, tiny_weights
     assert not work_dir_for(tmp_path / "out.mp4").exists()
 
 
-@pytest.mark.xfail(strict=False, reason="known bug, open: repeated uninterrupted runs already differ in their encoded "
-                   "bytes in about 1 of 3 runs (decoded PNG outputs are identical), so byte equality is flaky")
 def test_resume_after_interruption_is_bit_identical(tmp_path, tiny_weights):
     source = write_video(tmp_path / "in.mp4", moving_frames(11), audio_seconds=0.44)
     Upscaler(options(tiny_weights)).run(source, tmp_path / "whole.mp4")
