@@ -549,7 +549,9 @@ def _solve_in_threads(
     grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
 
     def solve(group: slice) -> torch.Tensor:
-        with torch.set_grad_enabled(grad), torch.inference_mode(inference):
+        # Thread settings are per thread too: a pool thread keeps whatever it first started with.
+        with torch.set_grad_enabled(grad), torch.inference_mode(inference), \
+                _cpu_threads(params.cpu_threads, neighbours.device):
             group_target = target if target.shape[0] == 1 else target[group]
             return _coarse_to_fine(group_target, neighbours[group], params)
 
