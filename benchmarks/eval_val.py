@@ -15,11 +15,12 @@ from pathlib import Path
 
 from benchmarks.common import RESULTS, SHARED, write_result
 from spectraframe.archs.rbpn import count_parameters, generator_flops
-from spectraframe.checkpoints import load_generator
+from spectraframe.checkpoints import file_digest, load_generator
 from spectraframe.evaluate import evaluate, generator_method
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "spectraframe" / "weights"
 CORPUS = SHARED / "data" / "train_corpus"
+FULL_RESULTS = RESULTS / "eval_val_full.json"  # every figure of the last run (not committed: it holds paths)
 LABELS = {
     "spectraframe_compact_x4.safetensors": "default (pixel loss)",
     "spectraframe_compact_x4_perceptual.safetensors": "perceptual (GAN fine-tune)",
@@ -79,11 +80,24 @@ def model_card(weights: list[Path], results: dict[str, dict]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--fast", action="store_true", help="PSNR/SSIM only (no LPIPS, no tOF)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="score everything again (default: reuse the previous run's figures for a method whose "
+                             "weights file is unchanged, when they include every metric asked for)")
     args = parser.parse_args(argv if argv is not None else [])
     weights = sorted(WEIGHTS_DIR.glob("*.safetensors"))
-    results = {"bicubic": score("bicubic", not args.fast)}
-    for path in weights:
-        results[path.name] = score(generator_method(path), not args.fast)
+    previous = {} if args.fresh or not FULL_RESULTS.is_file() else json.loads(FULL_RESULTS.read_text())
+    wanted = ("psnr_y", "ssim_y") if args.fast else ("psnr_y", "ssim_y", "lpips", "tof")
+    results = {}
+    for name, digest, method in [("bicubic", "bicubic", "bicubic"),
+                                 *((p.name, file_digest(p), p) for p in weights)]:
+        earlier = previous.get(name, {})
+        if earlier.get("digest") == digest and all(k in earlier.get("mean_of_clip_means", {}) for k in wanted):
+            print(f"{name}: unchanged since the last run, its figures are reused (--fresh to score again)")
+            results[name] = earlier
+            continue
+        results[name] = score(method if method == "bicubic" else generator_method(method), not args.fast)
+        results[name]["digest"] = digest
+        FULL_RESULTS.write_text(json.dumps({**previous, **results}, indent=1))  # keep what is done
     rows = []
     for name, result in results.items():
         rows.append({"method": name, **{k: round(v, 4) for k, v in result["mean_of_clip_means"].items()},
@@ -91,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     metrics = [k for k in ("psnr_y", "ssim_y", "lpips", "tof") if k in rows[0]]
     write_result("eval_val", rows, ["method", *metrics, "seconds"],
                  notes="val.txt of ../shared/data/train_corpus, x4 BI, Y channel, mean of clip means.")
-    (RESULTS / "eval_val_full.json").write_text(json.dumps(results, indent=1))
+    FULL_RESULTS.write_text(json.dumps(results, indent=1))
     if weights:
         (WEIGHTS_DIR / "MODEL_CARD.md").write_text(model_card(weights, results))
         print(f"wrote {WEIGHTS_DIR / 'MODEL_CARD.md'}")

@@ -9,6 +9,7 @@ checkpoint can never run code on the user's machine.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -243,3 +244,12 @@ def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> 
     model = Discriminator()
     load_state_checked(model, read_state_dict(path), str(path))
     return model.to(device)
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes: the identity of a weights file (resume records, benchmark reuse)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

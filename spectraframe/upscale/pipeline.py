@@ -111,14 +111,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def default_output(input_path: Path, scale: int, folder: Path | None = None) -> Path:
     """`clip.avi` -> `clip_x4.mp4`, frame folder `shots/` -> `shots_x4/` (PNGs), next to the input or in `folder`."""
     name = f"{input_path.stem}_x{scale}.mp4" if input_path.is_file() else f"{input_path.name}_x{scale}"
@@ -129,7 +121,7 @@ class Upscaler:
     """Loads the generator once; `run(input, output)` upscales one video or frame folder."""
 
     def __init__(self, options: UpscaleOptions | None = None, model: RBPN | None = None, metadata: dict | None = None):
-        from spectraframe.checkpoints import load_generator
+        from spectraframe.checkpoints import file_digest, load_generator
 
         self.options = options = options or UpscaleOptions()
         self.device = resolve_device(options.device)
@@ -145,7 +137,7 @@ class Upscaler:
         weights = None
         if model is None:
             weights = Path(options.weights) if options.weights else default_weights_path()
-            self.weights_id = _file_digest(weights)
+            self.weights_id = file_digest(weights)
         else:
             self.weights_id = hashlib.sha256(
                 b"".join(t.detach().cpu().numpy().tobytes() for t in model.state_dict().values())
