@@ -13,7 +13,10 @@ def test_default_weights_are_package_data_of_the_compact_preset() -> None:
     model, metadata = load_generator(path)
     assert model.config == PRESETS["compact"]
     assert metadata["flow_method"] == "coarse2fine"
-    assert metadata["provenance"]["iterations"] == 3000 and metadata["provenance"]["val_psnr"] > 29.0
+    # the training run is recorded: steps of its last run (training/README.md has the whole chain) and the
+    # validation PSNR it was picked at (centre frames of val.txt; bicubic: about 28.1 dB)
+    provenance = metadata["provenance"]
+    assert provenance["iterations"] >= 3000 and provenance["val_psnr"] > 29.5
 
 
 def test_perceptual_weights_load_beside_them() -> None:
