@@ -28,16 +28,19 @@ def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) 
     return statistics.median(times)
 
 
-def alternate(variants: dict[str, Callable[[], object]], repeats: int = 5) -> dict[str, float]:
-    """Median seconds per variant, running them in turn so machine noise hits all alike."""
+def alternate(
+    variants: dict[str, Callable[[], object]], repeats: int = 5, clock: Callable[[], float] = time.perf_counter
+) -> dict[str, float]:
+    """Median seconds per variant, running them in turn so machine noise hits all alike (after one warm-up
+    call each). clock: wall time by default; time.process_time gives CPU time over all threads."""
     for fn in variants.values():
         fn()
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):
         for name, fn in variants.items():
-            start = time.perf_counter()
+            start = clock()
             fn()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return {name: statistics.median(t) for name, t in times.items()}
 
 

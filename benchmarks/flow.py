@@ -9,7 +9,6 @@ and <= 250 ms per pair at 320x180.
 from __future__ import annotations
 
 import os
-import statistics
 import time
 
 import torch
@@ -46,18 +45,6 @@ def load_clips() -> list[torch.Tensor]:
     return clips
 
 
-def process_seconds(variants: dict, repeats: int = TIMING_REPEATS) -> dict[str, float]:
-    """Median CPU time (all threads of this process) per variant: less sensitive than wall time to
-    other jobs on the machine, though cache sharing still inflates it."""
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(repeats):
-        for name, fn in variants.items():
-            start = time.process_time()
-            fn()
-            times[name].append(time.process_time() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def main() -> None:
     load_at_start = os.getloadavg()[0]
     clips = load_clips()
@@ -76,15 +63,11 @@ def main() -> None:
             errors[label] = total / len(pairs)
         no_motion = sum(warp_error(t, n, torch.zeros(n.shape[0], 2, height, width)) for t, n in pairs) / len(pairs)
         target, neighbours = pairs[0]
-        seconds = alternate(
-            {label: (lambda m=method, p=params, t=target, n=neighbours: estimate_flow(t, n, method=m, **p))
-             for label, (method, params) in METHODS.items()},
-            repeats=TIMING_REPEATS,
-        )
-        cpu_seconds = process_seconds(
-            {label: (lambda m=method, p=params, t=target, n=neighbours: estimate_flow(t, n, method=m, **p))
-             for label, (method, params) in METHODS.items()},
-        )
+        runs = {label: (lambda m=method, p=params, t=target, n=neighbours: estimate_flow(t, n, method=m, **p))
+                for label, (method, params) in METHODS.items()}
+        seconds = alternate(runs, repeats=TIMING_REPEATS)
+        # CPU time (all threads): less sensitive than wall time to other jobs, though cache sharing inflates it
+        cpu_seconds = alternate(runs, repeats=TIMING_REPEATS, clock=time.process_time)
         for label in METHODS:
             rows.append({
                 "size": f"{width}x{height}",
