@@ -268,8 +268,8 @@ class EncoderSettings:
         if self.codec == "libx265":
             opts["x265-params"] = "log-level=error"
         if self.codec == "libx264" and _cpu_has_avx512():
-            # x264's AVX-512 routines gave different bytes for identical input in 4-8% of runs (64x48 test
-            # clip, this machine); capped at AVX2 every run was identical, which --resume relies on.
+            # x264's AVX-512 routines do not always give the same bytes for the same frames; capped at AVX2
+            # they do, which --resume relies on (benchmarks/x264_repeatability.py measures both).
             opts["x264-params"] = "asm=AVX2"
         return opts
 
