@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import ClassVar
 
 import torch
@@ -556,7 +557,7 @@ def _solve_in_threads(
             return _coarse_to_fine(group_target, neighbours[group], params)
 
     bounds = [round(i * neighbours.shape[0] / workers) for i in range(workers + 1)]
-    futures = [pool.submit(solve, slice(start, stop)) for start, stop in zip(bounds, bounds[1:], strict=False)]
+    futures = [pool.submit(solve, slice(start, stop)) for start, stop in pairwise(bounds)]
     return torch.cat([future.result() for future in futures])
 
 
