@@ -8,6 +8,7 @@ import importlib
 import logging
 import sys
 
+from spectraframe.accelerate import keep_freed_memory
 from spectraframe.errors import SpectraFrameError
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func`.
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s: %(message)s"
     )
+    keep_freed_memory()
     try:
         return int(args.func(args) or 0)
     except SpectraFrameError as exc:
