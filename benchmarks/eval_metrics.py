@@ -1,5 +1,5 @@
-"""Seconds per 720x576 frame for the eval metrics: PSNR+SSIM (Y, float64), LPIPS-VGG, and the
-bicubic degradation + baseline that `spectraframe eval` runs before scoring."""
+"""Seconds per 720x576 frame for the eval metrics: PSNR+SSIM (Y, float64), LPIPS-VGG, tOF (two flows per
+frame pair), and the bicubic degradation + baseline that `spectraframe eval` runs before scoring."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import torch
 
 from benchmarks.common import median_seconds, peak_rss_mib, write_result
 from spectraframe.degradation import bicubic_degrade, bicubic_upsample
+from spectraframe.flow import DEFAULT_FLOW_METHOD
 from spectraframe.metrics.lpips import LPIPS
 from spectraframe.metrics.psnr_ssim import psnr, psnr_ssim, ssim
+from spectraframe.metrics.tof import tof_pairs
 
 HEIGHT, WIDTH = 576, 720
 
@@ -45,6 +47,10 @@ def main() -> None:
             model(x, y)
 
     rows.append({"metric": "lpips (VGG)", "seconds_per_frame": median_seconds(run_lpips, repeats=3)})
+    # tOF per consecutive pair: the flow of the output pair and of the ground-truth pair, at the HR size
+    outputs, targets = torch.cat([output, output.roll(2, dims=-1)]), torch.cat([target, target.roll(2, dims=-1)])
+    rows.append({"metric": f"tof ({DEFAULT_FLOW_METHOD} flow, per frame pair)",
+                 "seconds_per_frame": median_seconds(lambda: tof_pairs(outputs, targets), repeats=3)})
     for row in rows:
         row["frames_per_second"] = 1.0 / row["seconds_per_frame"]
     write_result(

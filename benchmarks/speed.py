@@ -63,14 +63,6 @@ def trained_weights(extra: list[str]) -> list[Path]:
     return copies
 
 
-def inference_flops(config, height: int, width: int) -> int:
-    """FLOPs of the forward as inference runs it (no gradients: the unused last recurrent state is skipped)."""
-    from spectraframe.archs.rbpn import generator_flops
-
-    with torch.no_grad():
-        return generator_flops(config, height, width)
-
-
 def conv_ceiling(dtype: torch.dtype, repeats: int) -> float:
     """GFLOP/s of a large 3x3 convolution in channels-last: the practical peak of these cores."""
     cin, cout, h, w = CEILING_SHAPE
@@ -218,6 +210,7 @@ def measure_rss(preset: str, variant: str, precision: str, weights: Path | None,
 def bench_preset(preset: str, device: torch.device, precision: str, repeats: int, ceiling: float,
                  skip_rss: bool, onnx: bool, trained: list[Path]) -> tuple[list[dict], list[str]]:
     from spectraframe.accelerate import prepare_for_inference
+    from spectraframe.archs.rbpn import generator_flops
 
     config, source = preset_config(preset)
     weights = next((w for w in trained if _config_of(w) == config), None)
@@ -226,7 +219,7 @@ def bench_preset(preset: str, device: torch.device, precision: str, repeats: int
     target, neighbours = (t.to(device) for t in timing_inputs(preset, config))
     flows = flows_for(target, neighbours, method)
     h, w = target.shape[-2:]
-    flops = inference_flops(config, h, w)
+    flops = generator_flops(config, h, w)
     baseline = eager(model)
     fast = prepare_for_inference(model, device, precision)
     fast_fp32 = prepare_for_inference(model, device, "fp32")

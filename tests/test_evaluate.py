@@ -52,14 +52,14 @@ def test_callable_method_matches_bicubic_and_bad_output_is_reported(tmp_path: Pa
     root = _tiny_set(tmp_path / "set")
     baseline = evaluate(root, progress=False)
 
-    def sr_clip(lr: torch.Tensor) -> torch.Tensor:
-        assert lr.shape == (3, 3, 8, 10) and lr.dtype == torch.float32
-        return bicubic_upsample(lr.double(), 4)
+    def sr_clip(lr: torch.Tensor, targets: list[int]) -> torch.Tensor:
+        assert lr.shape == (3, 3, 8, 10) and lr.dtype == torch.float32 and targets == [0, 1, 2]
+        return bicubic_upsample(lr[targets].double(), 4)
 
     via_callable = evaluate(root, method=sr_clip, progress=False)
     assert via_callable.mean_of_clip_means() == pytest.approx(baseline.mean_of_clip_means())
     with pytest.raises(SpectraFrameError, match="expected .*3, 3, 32, 40"):
-        evaluate(root, method=lambda lr: lr, progress=False)
+        evaluate(root, method=lambda lr, targets: lr, progress=False)
     with pytest.raises(SpectraFrameError, match="unknown method"):
         evaluate(root, method="nearest", progress=False)
 
@@ -106,12 +106,32 @@ def test_cli_eval_prints_table_and_writes_json_and_csv(tmp_path: Path, capsys: p
     assert "mean of clip means" in printed and "PSNR-Y" in printed
     assert json.loads(out.read_text())["settings"]["method"] == "bicubic"
     assert out.with_suffix(".csv").is_file()
+    # a .csv name still gets both files: the JSON is not overwritten by the CSV
+    assert cli_main(["eval", "--data", str(root), "--out", str(tmp_path / "b.csv"), "--no-progress"]) == 0
+    assert json.loads((tmp_path / "b.json").read_text())["settings"]["scale"] == 4
+    assert (tmp_path / "b.csv").read_text().startswith("clip,frames")
 
 
 def test_cli_eval_bad_data_exits_2_with_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "empty").mkdir()
     assert cli_main(["eval", "--data", str(tmp_path / "empty"), "--no-progress"]) == 2
     assert "is empty" in capsys.readouterr().err
+    root = _tiny_set(tmp_path / "set", clips=1, frames=2)  # 40x32 frames
+    assert cli_main(["eval", "--data", str(root), "--border", "12", "--no-progress"]) == 2
+    assert "clip clip0: frames of 40x32" in capsys.readouterr().err
+    assert cli_main(["eval", "--data", str(root), "--device", "tpu", "--no-progress"]) == 2
+    assert "unknown device 'tpu'" in capsys.readouterr().err
+
+
+def test_even_frame_count_weights_are_refused_with_a_sentence(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from spectraframe.archs.rbpn import RBPN, RBPNConfig
+    from spectraframe.checkpoints import save_generator
+
+    even = RBPNConfig(scale=4, num_frames=4, base_filter=8, feat=4, num_stages=1, n_resblock=0)
+    weights = save_generator(tmp_path / "even.safetensors", RBPN(even))
+    root = _tiny_set(tmp_path / "set", clips=1, frames=2)
+    assert cli_main(["eval", "--data", str(root), "--weights", str(weights), "--no-progress"]) == 2
+    assert "is a 4-frame model" in capsys.readouterr().err
 
 
 def test_lpips_column_when_asked(tmp_path: Path) -> None:
@@ -158,3 +178,12 @@ def test_vimeo_layout_scores_the_centre_frame_only(tmp_path: Path) -> None:
     (tmp_path / "vimeo" / "sep_testlist.txt").write_text("00001/0001\n")
     clip = evaluate(tmp_path / "vimeo", progress=False).to_dict()["clips"]["00001/0001"]
     assert clip["frames"] == 1 and clip["per_frame"][0]["frame"] == "im4.png"
+    # a model is asked for the centre frame only (7x less work), with all seven LR frames as its neighbours
+    asked = []
+
+    def sr_clip(lr: torch.Tensor, targets: list[int]) -> torch.Tensor:
+        asked.append((lr.shape[0], targets))
+        return bicubic_upsample(lr[targets].double(), 4)
+
+    via_model = evaluate(tmp_path / "vimeo", method=sr_clip, progress=False).to_dict()["clips"]["00001/0001"]
+    assert asked == [(7, [3])] and via_model["psnr_y"] == pytest.approx(clip["psnr_y"])

@@ -14,6 +14,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from spectraframe.errors import SpectraFrameError
+
 # Projection (de)convolution geometry per scale: kernel, stride, padding.
 PROJECTION_GEOMETRY: dict[int, tuple[int, int, int]] = {2: (6, 2, 2), 4: (8, 4, 2), 8: (12, 8, 2)}
 
@@ -33,11 +35,15 @@ class RBPNConfig:
 
     def __post_init__(self) -> None:
         if self.scale not in PROJECTION_GEOMETRY:
-            raise ValueError(f"scale must be one of {sorted(PROJECTION_GEOMETRY)}, got {self.scale}")
+            raise SpectraFrameError(f"scale must be one of {sorted(PROJECTION_GEOMETRY)}, got {self.scale}")
         if self.num_frames < 2:
-            raise ValueError(f"num_frames counts the target and its neighbours: at least 2, got {self.num_frames}")
+            raise SpectraFrameError(
+                f"num_frames counts the target and its neighbours: at least 2, got {self.num_frames}")
         if self.num_stages < 1 or self.n_resblock < 0:
-            raise ValueError("num_stages must be >= 1 and n_resblock >= 0")
+            raise SpectraFrameError(
+                f"num_stages must be >= 1 and n_resblock >= 0, got {self.num_stages} and {self.n_resblock}")
+        if min(self.base_filter, self.feat) < 1:
+            raise SpectraFrameError(f"base_filter and feat must be >= 1, got {self.base_filter} and {self.feat}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -295,9 +301,10 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def generator_flops(config: RBPNConfig, lr_height: int, lr_width: int) -> int:
-    """FLOPs (multiply and add counted apart) of one forward pass for one output frame.
+    """FLOPs (multiply and add counted apart) of one inference forward pass for one output frame.
 
     Counted by torch's FLOP counter on the meta device: exact for the convolutions, instant, no memory.
+    Inference skips the last back-projection to LR, which only a gradient could use.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -309,6 +316,6 @@ def generator_flops(config: RBPNConfig, lr_height: int, lr_width: int) -> int:
         target = torch.empty(1, 3, lr_height, lr_width)
         neighbours = torch.empty(1, n, 3, lr_height, lr_width)
         flows = torch.empty(1, n, 2, lr_height, lr_width)
-        with FlopCounterMode(display=False) as counter:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model(target, neighbours, flows)
     return int(counter.get_total_flops())

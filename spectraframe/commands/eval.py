@@ -27,8 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lpips", action="store_true", help="also compute LPIPS (VGG) per frame (slow on CPU)")
     p.add_argument("--tof", action="store_true", help="also compute tOF (flow difference of consecutive frames)")
     p.add_argument("--save-frames", help="folder for comparison PNGs: bicubic | output | ground truth + zoom")
-    p.add_argument("--out", help="write results JSON here (and a CSV next to it)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    p.add_argument("--out", help="results file: writes OUT.json and OUT.csv (a .json or .csv suffix is replaced)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto: a GPU if any)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -36,14 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import torch
-
+    from spectraframe.accelerate import resolve_device
     from spectraframe.evaluate import evaluate, generator_method
 
-    if args.device == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(args.device)
+    device = resolve_device(args.device)
     method = generator_method(args.weights, device, scale=args.scale) if args.weights else "bicubic"
     report = evaluate(
         args.data,
@@ -64,8 +60,10 @@ def run(args: argparse.Namespace) -> int:
         report.settings["method"] = f"weights:{args.weights}"
     print(report.format_table())
     if args.out:
-        json_path = report.write_json(args.out)
-        csv_path = report.write_csv(Path(args.out).with_suffix(".csv"))
+        out = Path(args.out)
+        stem = out.with_suffix("") if out.suffix.lower() in (".json", ".csv") else out
+        json_path = report.write_json(stem.with_name(stem.name + ".json"))
+        csv_path = report.write_csv(stem.with_name(stem.name + ".csv"))
         print(f"wrote {json_path} and {csv_path}")
     if args.save_frames:
         print(f"comparison frames in {args.save_frames}")

@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     if args.weights:
         from spectraframe.checkpoints import load_generator
 
+        if args.scale is not None or args.frames is not None:
+            raise SpectraFrameError("--scale and --frames change a preset; a weights file's architecture is fixed")
         model, metadata = load_generator(args.weights)
         config = model.config
         title = f"weights {args.weights}"
@@ -56,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {key:<12} {value}")
     print(f"  parameters   {count_parameters(model):,}")
     print(f"  LR {width}x{height} -> HR {width * config.scale}x{height * config.scale}: "
-          f"{flops / 1e9:,.1f} GFLOP per output frame ({flops / (width * height) / 1e6:.1f} MFLOP per LR pixel)")
+          f"{flops / 1e9:,.1f} GFLOP per output frame (inference) "
+          f"({flops / (width * height) / 1e6:.1f} MFLOP per LR pixel)")
     if metadata:
         print(f"  flow method  {metadata.get('flow_method')}")
         print(f"  provenance   {json.dumps(metadata.get('provenance', {}))}")

@@ -36,6 +36,7 @@ from spectraframe.data.augment import random_crop, random_symmetry
 from spectraframe.data.eval_datasets import read_list_file
 from spectraframe.data.windows import neighbour_indices
 from spectraframe.errors import SpectraFrameError
+from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.io.images import IMAGE_SUFFIXES, list_frames, read_frames
 from spectraframe.io.video import VIDEO_SUFFIXES, probe_video, read_video_frames
 
@@ -233,7 +234,7 @@ class TrainingSamples(Dataset):
         rot90: bool = True,
         targets: str = "centre",
         video_stride: int = 7,
-        flow_method: str = "coarse2fine",
+        flow_method: str = DEFAULT_FLOW_METHOD,
         flow_cache: str | Path | None = None,
         flow_cache_bytes: int = 2 * 1024**3,
         seed: int = 0,

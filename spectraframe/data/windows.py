@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from spectraframe.errors import SpectraFrameError
+
 
 def neighbour_indices(t: int, length: int, num_frames: int) -> list[int]:
     """Indices of the neighbours of frame `t` in a clip of `length` frames, for a `num_frames` window.
@@ -19,3 +21,12 @@ def neighbour_indices(t: int, length: int, num_frames: int) -> list[int]:
     k = num_frames // 2
     offsets = [*range(-k, 0), *range(1, k + 1)]
     return [min(max(t + offset, 0), length - 1) for offset in offsets]
+
+
+def require_odd_window(num_frames: int, source: str) -> None:
+    """Refuse a model whose window has no centre frame (the target needs k neighbours on each side)."""
+    if num_frames % 2 == 0:
+        raise SpectraFrameError(
+            f"{source} is a {num_frames}-frame model; super-resolving a video needs an odd count (the target "
+            f"plus the same number of neighbours on each side), such as {num_frames - 1} or {num_frames + 1}"
+        )

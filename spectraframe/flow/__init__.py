@@ -4,13 +4,14 @@ Convention: a flow (N, 2, H, W) holds u (channel 0, horizontal) and v (channel 1
 with ``neighbour(x + u, y + v) ~ target(x, y)``, i.e. ``warp(neighbour, flow) ~ target``.
 """
 
-from spectraframe.flow.api import METHODS, estimate_flow, warp, warp_error
+from spectraframe.flow.api import DEFAULT_FLOW_METHOD, METHODS, estimate_flow, warp, warp_error
 from spectraframe.flow.cache import FlowCache
 from spectraframe.flow.coarse2fine import CoarseToFineParams, coarse_to_fine_flow
 from spectraframe.flow.opencv_flow import DIS_PRESETS, DISParams, FarnebackParams
 from spectraframe.flow.visualize import flow_to_color, read_flo, read_flow, write_flo, write_flow
 
 __all__ = [
+    "DEFAULT_FLOW_METHOD",
     "DIS_PRESETS",
     "METHODS",
     "CoarseToFineParams",

@@ -37,6 +37,9 @@ class FlowMethod:
     description: str
 
 
+# What RBPN was trained with, and what every part of SpectraFrame uses unless told otherwise.
+DEFAULT_FLOW_METHOD = "coarse2fine"
+
 METHODS: dict[str, FlowMethod] = {
     "coarse2fine": FlowMethod(
         "coarse2fine", CoarseToFineParams, coarse_to_fine_flow,
@@ -106,7 +109,7 @@ def check_pair_shapes(target: torch.Tensor, neighbours: torch.Tensor) -> None:
 def estimate_flow(
     target: torch.Tensor,
     neighbours: torch.Tensor,
-    method: str = "coarse2fine",
+    method: str = DEFAULT_FLOW_METHOD,
     cache: FlowCache | None = None,
     **params: Any,
 ) -> torch.Tensor:

@@ -17,24 +17,42 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def to_rgb_uint8(image: Image.Image, source: str = "image") -> np.ndarray:
-    """Convert a PIL image of any mode to an (H, W, 3) uint8 array, saying what was converted."""
+    """Convert a PIL image of any mode to an (H, W, 3) uint8 array, saying what was converted (once per folder)."""
     mode = image.mode
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
-        log.warning("%s has an alpha channel (%s); it is dropped (composited on black is not done)", source, mode)
+        _report_conversion(source, f"has an alpha channel ({mode}); it is dropped and the colours are kept as they "
+                                   "are (not composited on a background)")
         image = image.convert("RGBA").convert("RGB")
     elif mode in ("L", "1"):
-        log.warning("%s is grayscale; it is converted to RGB by repeating the channel", source)
+        _report_conversion(source, f"is grayscale ({mode}); it is converted to RGB by repeating the channel")
         image = image.convert("RGB")
     elif mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        log.warning("%s has %s samples; they are scaled to 8 bits", source, mode)
+        depth = "floating-point" if mode == "F" else "16-bit"
+        _report_conversion(source, f"is {depth} grayscale ({mode}); it is scaled to 8 bits and repeated to RGB")
         array = np.asarray(image).astype(np.float64)
         peak = 65535.0 if mode.startswith("I") else max(float(array.max()), 1.0)
         gray = np.clip(np.round(array / peak * 255.0), 0, 255).astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=2)
+    elif mode == "P":
+        image = image.convert("RGB")  # an opaque palette image: lossless, nothing to report
     elif mode != "RGB":
-        log.warning("%s is in mode %s; it is converted to RGB", source, mode)
+        _report_conversion(source, f"is in mode {mode}; it is converted to RGB")
         image = image.convert("RGB")
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+
+
+# (folder, conversion) pairs already reported: a 41-frame RGBA clip gets one warning, not 41.
+_reported_conversions: set[tuple[str, str]] = set()
+
+
+def _report_conversion(source: str, what: str) -> None:
+    folder = str(Path(source).parent)
+    if (folder, what) in _reported_conversions:
+        log.debug("%s %s", source, what)
+        return
+    _reported_conversions.add((folder, what))
+    log.warning("%s %s; other frames of %s like it are converted the same way without a further warning",
+                source, what, folder)
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -93,8 +93,11 @@ def psnr(
     return _result(_psnr_values(out, tgt), batched)
 
 
+SSIM_WINDOW = 11  # taps of the Gaussian window (sigma 1.5): images must be at least this large
+
+
 @lru_cache(maxsize=4)
-def _gaussian_window_1d(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+def _gaussian_window_1d(size: int = SSIM_WINDOW, sigma: float = 1.5) -> np.ndarray:
     x = np.arange(size, dtype=np.float64) - (size - 1) / 2
     g = np.exp(-(x**2) / (2 * sigma**2))
     return g / g.sum()
@@ -119,8 +122,9 @@ def _filter_valid(planes: torch.Tensor, window: Sequence[float]) -> torch.Tensor
 
 def _ssim_values(out: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
     n, c, h, w = out.shape
-    if min(h, w) < 11:
-        raise ValueError(f"SSIM needs images of at least 11x11 after the border crop, got {w}x{h}")
+    if min(h, w) < SSIM_WINDOW:
+        raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} after the border crop, "
+                         f"got {w}x{h}")
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     window = [float(v) for v in _gaussian_window_1d()]
     x = out.reshape(n * c, h, w)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-DEFAULT_FLOW_METHOD = "coarse2fine"
+from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 
 
 def _check_clip(frames: Tensor, name: str) -> None:

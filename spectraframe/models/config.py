@@ -20,6 +20,7 @@ import yaml
 
 from spectraframe.archs.rbpn import PRESETS, RBPNConfig
 from spectraframe.errors import SpectraFrameError
+from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 
 
 @dataclass
@@ -48,7 +49,7 @@ class ModelConfig:
                     if k not in ("preset", "init_from") and v is not None}
         try:
             return RBPNConfig.from_dict({**base.to_dict(), **explicit})
-        except ValueError as exc:
+        except SpectraFrameError as exc:
             raise SpectraFrameError(f"invalid model config: {exc}") from exc
 
 
@@ -68,7 +69,7 @@ class DataConfig:
     targets: str = "centre"
     # Video files in a list: one target every `video_stride` frames.
     video_stride: int = 7
-    flow_method: str = "coarse2fine"
+    flow_method: str = DEFAULT_FLOW_METHOD
     # Disk cache of the flows computed on whole LR frames; None: <run dir>/flow_cache.
     flow_cache: str | None = None
     # Size limit of the flow cache; least recently used flows are evicted past it (Vimeo-90K x4, 7 frames:

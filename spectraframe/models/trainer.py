@@ -35,6 +35,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from spectraframe.accelerate import resolve_device
 from spectraframe.archs.rbpn import RBPN
 from spectraframe.archs.srgan_discriminator import Discriminator
 from spectraframe.checkpoints import atomic_write, load_generator, save_discriminator, save_generator
@@ -92,13 +93,12 @@ def init_distributed(device_kind: str) -> Distributed:
     return Distributed(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def resolve_device(name: str, ddp: Distributed) -> torch.device:
+def training_device(name: str, ddp: Distributed) -> torch.device:
+    """train.device resolved; under DDP each CUDA rank takes the GPU of its local rank."""
     if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
+        name = "cuda" if torch.cuda.is_available() else "cpu"  # training has no MPS path
+    device = resolve_device(name)
     if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise SpectraFrameError("train.device asks for CUDA but no CUDA device is available: use train.device=cpu")
         if ddp.enabled and device.index is None:
             device = torch.device("cuda", ddp.local_rank)
         torch.cuda.set_device(device)
@@ -266,7 +266,7 @@ class Trainer:
         device_kind = "cuda" if (cfg.train.device.startswith("cuda") or
                                  (cfg.train.device == "auto" and torch.cuda.is_available())) else "cpu"
         self.ddp = init_distributed(device_kind)
-        self.device = resolve_device(cfg.train.device, self.ddp)
+        self.device = training_device(cfg.train.device, self.ddp)
         if cfg.train.amp == "fp16" and self.device.type != "cuda":
             raise SpectraFrameError("train.amp=fp16 needs CUDA; on CPU use train.amp=bf16 or none")
 

@@ -22,10 +22,17 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from spectraframe.accelerate import PRECISIONS, precision_name, prepare_for_inference, resolve_precision
+from spectraframe.accelerate import (
+    PRECISIONS,
+    precision_name,
+    prepare_for_inference,
+    resolve_device,
+    resolve_precision,
+)
 from spectraframe.archs.rbpn import RBPN
-from spectraframe.data.windows import neighbour_indices
+from spectraframe.data.windows import neighbour_indices, require_odd_window
 from spectraframe.errors import SpectraFrameError
+from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.io.tensors import to_tensor, to_uint8
 from spectraframe.io.video import EncoderSettings, output_format, resolve_encoder
 from spectraframe.upscale.memory import default_memory_budget, default_tile_overlap, tile_for_budget
@@ -37,7 +44,7 @@ from spectraframe.upscale.weights import default_weights_path
 log = logging.getLogger(__name__)
 
 __all__ = ["BACKENDS", "PRECISIONS", "UpscaleOptions", "UpscaleResult", "Upscaler", "default_output",
-           "resolve_device", "resolve_precision", "upscale"]
+           "resolve_precision", "upscale"]
 
 BACKENDS = ("torch", "onnxruntime")
 
@@ -91,24 +98,6 @@ def _duration(seconds: float) -> str:
     hours, minutes = divmod(int(minutes), 60)
     return f"{hours}h{minutes:02d}m{secs:04.1f}s" if hours else (f"{minutes}m{secs:04.1f}s" if minutes else
                                                                      f"{secs:.1f}s")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise SpectraFrameError(f"unknown device {name!r}; use auto, cpu, cuda or mps") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SpectraFrameError("--device cuda was asked for but PyTorch sees no CUDA GPU (use --device cpu)")
-    if device.type == "mps" and not (torch.backends.mps.is_available()):
-        raise SpectraFrameError("--device mps was asked for but this PyTorch has no MPS support (use --device cpu)")
-    return device
 
 
 def default_output(input_path: Path, scale: int, folder: Path | None = None) -> Path:
@@ -167,7 +156,8 @@ class Upscaler:
             raise SpectraFrameError(f"the model is x{self.generator.config.scale}, but x{options.scale} was asked for")
         self.metadata = metadata or {}
         self.config = self.generator.config
-        trained_with = self.metadata.get("flow_method", "coarse2fine")
+        require_odd_window(self.config.num_frames, str(weights) if weights is not None else "the model")
+        trained_with = self.metadata.get("flow_method", DEFAULT_FLOW_METHOD)
         self.flow_method = options.flow_method or trained_with
         if self.flow_method != trained_with:
             log.warning("the weights were trained with %s flow; using %s", trained_with, self.flow_method)

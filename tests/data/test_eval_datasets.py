@@ -113,3 +113,4 @@ def test_grayscale_and_rgba_are_converted_with_a_warning(
         frames = clip.read()
     assert frames.shape == (2, 16, 24, 3)
     assert message in caplog.text
+    assert len(caplog.records) == 1  # one warning per clip folder, not one per frame

