@@ -101,9 +101,10 @@ def main(argv: list[str] | None = None) -> None:
                 peaks[frames] = run["peak_rss_mib"]
                 rows.append({"run": "memory", "clip": clip.name, **run})
             ratio = peaks[long] / peaks[short]
-            notes.append(f"Peak RSS {long} frames / {short} frames = {ratio:.3f} (target: within 10%).")
-            if ratio > 1.10:
-                print(f"WARNING: peak RSS grew by {100 * (ratio - 1):.1f}% from {short} to {long} frames")
+            verdict = "PASS" if abs(ratio - 1) <= 0.10 else "FAIL"
+            notes.append(f"Peak RSS {long} frames / {short} frames = {ratio:.3f} (target: within 10%): {verdict}.")
+            if verdict == "FAIL":
+                print(f"FAIL: peak RSS changed by {100 * (ratio - 1):+.1f}% from {short} to {long} frames")
     notes.append("Shipped default weights with the default options of `spectraframe upscale` (precision auto, "
                  "the weights' flow method, x264 medium CRF 18, memory budget from the machine), run as a "
                  "subprocess. seconds and frames_per_s: the whole process, start-up and model loading included; "

