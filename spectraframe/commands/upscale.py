@@ -11,9 +11,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Upscale videos (any container/codec FFmpeg reads) or folders of frames. Output: a video "
                     "(H.264 yuv420p by default, audio/subtitles copied) or, for a name without extension, PNGs.",
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files or folders of frames (sorted by name)")
-    p.add_argument("-o", "--output", help="output file or folder (with several inputs: a folder receiving one "
-                                          "output each); default: INPUT_x4.mp4 next to the input")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="video files or folders of frames (in natural name order: 2.png before 10.png)")
+    p.add_argument("-o", "--output", help="output file, or a name without extension for a folder of PNGs (with "
+                                          "several inputs: a folder receiving one output each); default next to "
+                                          "the input: INPUT_x4.mkv for .mkv, INPUT_x4.mov for .mov (keeping "
+                                          "subtitles), else INPUT_x4.mp4; FOLDER_x4/ for a frame folder")
     p.add_argument("--weights", help="generator checkpoint (.safetensors, published .pth, or .onnx with "
                                      "--backend onnxruntime); default: shipped weights")
     p.add_argument("--scale", type=int, choices=(2, 4, 8), help="expected scale: refuse weights made for another")
@@ -39,8 +42,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--segment-frames", type=int, default=100,
                    help="frames per encoded segment: the granularity of --resume (default 100)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last finished segment")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output of the same kind: a video file, or a folder holding only images "
+                        "(a previous frames output)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    # RBPN's original script needed --upscale_only to skip downscaling its input; here the input is always
+    # the low resolution, so the flag is accepted for people coming from it and changes nothing.
+    p.add_argument("--upscale-only", "--upscale_only", action="store_true",
+                   help="accepted for compatibility with RBPN's --upscale_only; no effect (the input is always "
+                        "the low resolution)")
     p.set_defaults(func=run)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -77,12 +78,26 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     Image.fromarray(image).save(path)
 
 
+_DIGITS = re.compile(r"([0-9]+)")
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key comparing digit runs as numbers: 2.png before 10.png (plain string order puts 10 first).
+
+    re.split with a group alternates text and digits, so positions always hold the same type. The name
+    itself breaks ties between equal numbers written differently (1.png, 01.png).
+    """
+    parts = _DIGITS.split(name)
+    return (tuple(int(part) if i % 2 else part for i, part in enumerate(parts)), name)
+
+
 def list_frames(folder: str | Path) -> list[Path]:
-    """The image files of a folder, in sorted (temporal) order. An empty folder is an error."""
+    """The image files of a folder in temporal order (natural sort: 1, 2, 10). An empty folder is an error."""
     folder = Path(folder)
     if not folder.is_dir():
         raise SpectraFrameError(f"frame folder not found: {folder}")
-    frames = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    frames = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+                    key=lambda p: natural_key(p.name))
     if not frames:
         raise SpectraFrameError(
             f"no frames in {folder}: expected image files ({', '.join(IMAGE_SUFFIXES)})"

@@ -3,6 +3,7 @@ the encoder settings used to write them back. Every user-facing problem is a Spe
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 from collections.abc import Iterator
@@ -110,21 +111,26 @@ class VideoScan:
     variable_frame_rate: bool
     min_interval: float  # seconds between consecutive frames (sorted presentation times)
     max_interval: float
+    notes: tuple[str, ...] = ()  # doubts the user should hear about (e.g. a possibly truncated file)
 
 
 def scan_video(path: str | Path) -> VideoScan:
     """Count the frames and check the timestamps of the first video stream.
 
     Raises SpectraFrameError for a video without frames, a file that breaks while demuxing, or one that
-    holds fewer frames than its header announces (a truncated download or copy).
+    holds fewer frames than its header announces or ends clearly before its stream's duration (a truncated
+    download or copy: Matroska and streamed files announce no frame count, only durations).
     """
     path = Path(path)
     info = probe_video(path)
     pts: list[int] = []
+    last_end: int | None = None  # latest pts + duration among packets that give a duration
     count = 0
     with _open(path) as container:
         stream = container.streams.video[0]
         time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 1)
+        stream_duration = _stream_duration(stream)
+        container_duration = container.duration / av.time_base if container.duration else None
         try:
             for packet in container.demux(stream):
                 if packet.size == 0:  # the flush packet at the end
@@ -132,24 +138,70 @@ def scan_video(path: str | Path) -> VideoScan:
                 count += 1
                 if packet.pts is not None:
                     pts.append(packet.pts)
+                    if packet.duration:
+                        last_end = max(last_end or 0, packet.pts + packet.duration)
         except av.error.FFmpegError as exc:
             raise SpectraFrameError(
                 f"{path}: the file breaks after {count} video packets ({exc}); it looks truncated or corrupt"
             ) from exc
     if count == 0:
-        raise SpectraFrameError(f"{path} has a video stream but no frame in it (zero-frame video)")
+        raise SpectraFrameError(f"{path} has no readable video frame (empty or truncated file)")
     if info.frame_count and count < info.frame_count:
         raise SpectraFrameError(
             f"{path} is truncated: its header announces {info.frame_count} frames but only {count} are in the file"
         )
     intervals = np.diff(np.unique(np.asarray(pts, dtype=np.int64))) * float(time_base) if len(pts) > 2 else None
     complete = len(pts) == count
+    median = float(np.median(intervals)) if intervals is not None and len(intervals) else 0.0
+    notes: tuple[str, ...] = ()
+    if pts:
+        interval = median or (1 / float(info.fps) if info.fps else 0.0)
+        # The span of the frames read, counting the last frame's own interval (durations cover it too), or
+        # the packets' own durations when longer (a still frame held for seconds at the end).
+        frames_end = float((max(pts) - min(pts)) * time_base) + interval
+        if last_end is not None:
+            frames_end = max(frames_end, float((last_end - min(pts)) * time_base))
+        notes = _check_frames_end(path, frames_end, interval, count, stream_duration, container_duration)
     if intervals is None or len(intervals) == 0:
-        return VideoScan(count, time_base, complete, False, 0.0, 0.0)
-    median = float(np.median(intervals))
+        return VideoScan(count, time_base, complete, False, 0.0, 0.0, notes)
     lo, hi = float(intervals.min()), float(intervals.max())
     variable = median > 0 and (hi - lo) > VFR_TOLERANCE * median
-    return VideoScan(count, time_base, complete, bool(variable), lo, hi)
+    return VideoScan(count, time_base, complete, bool(variable), lo, hi, notes)
+
+
+def _stream_duration(stream: av.VideoStream) -> float | None:
+    """Seconds the video stream lasts by its header, or None: Matroska keeps it in a DURATION tag instead."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    for key, value in (stream.metadata or {}).items():
+        if key.upper().startswith("DURATION"):  # 'DURATION' or 'DURATION-eng': '00:00:06.000000000'
+            try:
+                hours, minutes, seconds = value.split(":")
+                return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+            except ValueError:
+                return None
+    return None
+
+
+def _check_frames_end(path: Path, frames_end: float, interval: float, count: int, stream_duration: float | None,
+                      container_duration: float | None) -> tuple[str, ...]:
+    """Fail when the frames stop clearly before the video stream's duration; a note when only the container's is known.
+
+    The container's duration covers every track (an audio track may run longer), so it only gives a warning.
+    The slack (half a second, or three frames of a slow video) absorbs rounding and encoder delay.
+    """
+    slack = max(0.5, 3 * interval)
+    if stream_duration is not None and stream_duration > 0:
+        if stream_duration - frames_end > slack:
+            raise SpectraFrameError(
+                f"{path} is truncated: its video frames end at {frames_end:.2f} s ({count} frames) but the video "
+                f"stream lasts {stream_duration:.2f} s; re-download or re-copy the file"
+            )
+        return ()
+    if container_duration is not None and container_duration - frames_end > slack:
+        return (f"the video frames end at {frames_end:.2f} s but the file lasts {container_duration:.2f} s: it may "
+                "be truncated (or another track, such as audio, runs longer)",)
+    return ()
 
 
 # --- decoding ------------------------------------------------------------------------------------
@@ -186,7 +238,7 @@ def decode_video(path: str | Path, *, warn_conversions: bool = True) -> Iterator
         except av.error.FFmpegError as exc:
             raise SpectraFrameError(f"{path}: decoding failed after frame {decoded}: {exc}") from exc
     if decoded == 0:
-        raise SpectraFrameError(f"{path} contains no decodable video frame")
+        raise SpectraFrameError(f"{path} has no readable video frame (empty or truncated file)")
 
 
 def read_video_frames(path: str | Path, start: int = 0, count: int | None = None) -> Iterator[np.ndarray]:
@@ -230,6 +282,39 @@ def resolve_encoder(codec: str) -> str:
             f"{', '.join(sorted(set(CODEC_ALIASES) | {'ffv1', 'mpeg4'}))}"
         ) from exc
     return name
+
+
+def check_encoder(settings: EncoderSettings, format_name: str, output: str | Path) -> None:
+    """Open a throwaway encoder for `output`'s container in memory, so that bad settings (a codec the container
+    cannot hold, an out-of-range --crf, an unknown --preset) fail before anything is written."""
+    suffix = Path(output).suffix or format_name
+    probe = av.open(io.BytesIO(), "w", format=format_name)
+    try:
+        if settings.codec not in probe.supported_codecs:
+            fitting: dict[str, str] = {}  # encoder -> its first friendly name (h264, h265, vp9, ...)
+            for alias, name in CODEC_ALIASES.items():
+                if name in probe.supported_codecs:
+                    fitting.setdefault(name, alias)
+            takes = ", ".join(fitting.values()) or "none of ours"
+            raise SpectraFrameError(
+                f"a {suffix} file ({format_name}) cannot hold {settings.codec} video: choose another output "
+                f"extension (.mkv holds every codec) or a --codec it takes ({takes})"
+            )
+        try:
+            stream = add_video_encoder(probe, settings)
+            stream.codec_context.open()
+        except (av.error.FFmpegError, ValueError, OverflowError) as exc:
+            options = ", ".join(f"{key}={value}" for key, value in
+                                {**settings.options(), "pix_fmt": settings.pix_fmt}.items())
+            reason = getattr(exc, "strerror", None) or str(exc)  # FFmpeg's own words, without the call dump
+            raise SpectraFrameError(
+                f"the {settings.codec} encoder refuses the settings {options} for {Path(output).name} "
+                f"({reason}); check --crf, --preset and --pix-fmt"
+            ) from exc
+    finally:
+        # Nothing was written: closing only frees the encoder.
+        with contextlib.suppress(av.error.FFmpegError, ValueError, OSError):
+            probe.close()
 
 
 def container_codecs(format_name: str) -> set[str]:

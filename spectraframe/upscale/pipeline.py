@@ -34,10 +34,17 @@ from spectraframe.data.windows import neighbour_indices, require_odd_window
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.io.tensors import to_tensor, to_uint8
-from spectraframe.io.video import EncoderSettings, output_format, resolve_encoder
+from spectraframe.io.video import EncoderSettings, check_encoder, output_format, resolve_encoder
 from spectraframe.upscale.memory import default_memory_budget, default_tile_overlap, tile_for_budget
 from spectraframe.upscale.scenes import SceneCutDetector
-from spectraframe.upscale.sinks import FrameFolderSink, OutputSink, SegmentedVideoSink, work_dir_for
+from spectraframe.upscale.sinks import (
+    FrameFolderSink,
+    OutputSink,
+    SegmentedVideoSink,
+    check_output,
+    output_lock,
+    work_dir_for,
+)
 from spectraframe.upscale.sources import FrameSource
 from spectraframe.upscale.weights import default_weights_path
 
@@ -100,9 +107,18 @@ def _duration(seconds: float) -> str:
                                                                      f"{secs:.1f}s")
 
 
+# Input containers kept for the default output: they hold H.264 and the subtitles MP4 would drop.
+KEPT_CONTAINERS = (".mkv", ".mov")
+
+
 def default_output(input_path: Path, scale: int, folder: Path | None = None) -> Path:
-    """`clip.avi` -> `clip_x4.mp4`, frame folder `shots/` -> `shots_x4/` (PNGs), next to the input or in `folder`."""
-    name = f"{input_path.stem}_x{scale}.mp4" if input_path.is_file() else f"{input_path.name}_x{scale}"
+    """`clip.avi` -> `clip_x4.mp4`, `clip.mkv` -> `clip_x4.mkv` (and .mov), frame folder `shots/` -> `shots_x4/`
+    (PNGs), next to the input or in `folder`."""
+    if input_path.is_file():
+        suffix = input_path.suffix if input_path.suffix.lower() in KEPT_CONTAINERS else ".mp4"
+        name = f"{input_path.stem}_x{scale}{suffix}"
+    else:
+        name = f"{input_path.name}_x{scale}"
     return (folder or input_path.parent) / name
 
 
@@ -122,10 +138,21 @@ class Upscaler:
                                     "use --backend torch for bf16/fp16")
         if onnx and options.compile:
             raise SpectraFrameError("--compile is for the torch backend; the onnxruntime backend optimises itself")
+        # Checked here, not where they are used: a bad value found mid-run would cost a model load and a decode.
+        if options.tile is not None and options.tile < 0:
+            raise SpectraFrameError(f"--tile must be 0 (never tile) or a tile size in LR pixels, got {options.tile}")
+        if options.tile_overlap is not None and options.tile_overlap < 0:
+            raise SpectraFrameError(f"--tile-overlap must be 0 or more LR pixels, got {options.tile_overlap}")
+        if options.segment_frames < 1:
+            raise SpectraFrameError(f"--segment-frames must be >= 1, got {options.segment_frames}")
         self.dtype = torch.float32 if onnx else resolve_precision(options.precision, self.device)
         weights = None
         if model is None:
             weights = Path(options.weights) if options.weights else default_weights_path()
+            if not weights.is_file():
+                what = "is a folder, not a file" if weights.is_dir() else "not found"
+                raise SpectraFrameError(f"weights file {weights} {what}: pass a .safetensors, .pth or .onnx file "
+                                        "to --weights")
             self.weights_id = file_digest(weights)
         else:
             self.weights_id = hashlib.sha256(
@@ -236,8 +263,9 @@ class Upscaler:
         info = source.info
         scale = self.config.scale
         output = Path(output) if output else default_output(source.path, scale)
-        if output.resolve() == source.path.resolve():
-            raise SpectraFrameError(f"the output {output} is the input itself")
+        video_output = bool(output.suffix)
+        # Before anything is written: where the output goes, and whether the encoder takes the settings.
+        check_output(output, source.path, video=video_output, overwrite=options.overwrite)
         notes = list(info.notes)
         for note in notes:
             log.warning("%s: %s", source.path, note)
@@ -245,42 +273,54 @@ class Upscaler:
         tile, overlap = self.tiling(info.height, info.width)
         if tile:
             log.info("tiles of %dx%d LR pixels with %d px overlap (memory budget)", tile, tile, overlap)
-        if output.suffix:
+        settings = None
+        if video_output:
             settings = EncoderSettings(
                 codec=resolve_encoder(options.codec), width=width, height=height, fps=info.fps,
                 time_base=info.time_base, pix_fmt=options.pix_fmt, crf=options.crf, preset=options.preset,
             )
             format_name = output_format(output)
-            sink: OutputSink = SegmentedVideoSink(
-                output, self._job(source, tile, overlap, settings), format_name=format_name, settings=settings,
-                frame_count=info.frame_count, segment_frames=options.segment_frames,
-                source=source.path if info.kind == "video" else None,
-                resume=options.resume, overwrite=options.overwrite,
-            )
-        else:
-            names = info.frame_names or [f"frame_{i:06d}" for i in range(info.frame_count)]
-            if info.variable_frame_rate:
-                notes.append("PNG frames carry no timestamps: the variable frame timing is not kept")
-            sink = FrameFolderSink(output, self._job(source, tile, overlap, None), names,
-                                   resume=options.resume, overwrite=options.overwrite)
-        resume_from = sink.resume_from
-        if resume_from:
-            log.info("resuming %s at frame %d of %d", output, resume_from, info.frame_count)
-        try:
-            frames = self._stream(source, sink, tile, overlap, resume_from, on_frame)
-            if frames != info.frame_count:
-                raise SpectraFrameError(f"{source.path}: expected {info.frame_count} frames, decoded {frames}")
-            notes += sink.finish()
-        except SpectraFrameError:
-            _abort(sink)
-            sink.discard()  # the input or the settings are at fault: nothing worth resuming
-            raise
-        except BaseException:
-            _abort(sink)
-            if work_dir_for(output).exists():
-                log.error("interrupted: finished segments are kept in %s; rerun with --resume to continue",
-                          work_dir_for(output))
-            raise
+            check_encoder(settings, format_name, output)
+        with output_lock(output):
+            if settings is not None:
+                sink: OutputSink = SegmentedVideoSink(
+                    output, self._job(source, tile, overlap, settings), format_name=format_name, settings=settings,
+                    frame_count=info.frame_count, segment_frames=options.segment_frames,
+                    source=source.path if info.kind == "video" else None,
+                    resume=options.resume, overwrite=options.overwrite,
+                )
+            else:
+                names = info.frame_names or [f"frame_{i:06d}" for i in range(info.frame_count)]
+                if info.variable_frame_rate:
+                    notes.append("PNG frames carry no timestamps: the variable frame timing is not kept")
+                sink = FrameFolderSink(output, self._job(source, tile, overlap, None), names,
+                                       resume=options.resume, overwrite=options.overwrite)
+            resume_from = sink.resume_from
+            if resume_from:
+                log.info("resuming %s at frame %d of %d", output, resume_from, info.frame_count)
+            try:
+                frames = self._stream(source, sink, tile, overlap, resume_from, on_frame)
+                if frames != info.frame_count:
+                    raise SpectraFrameError(f"{source.path}: expected {info.frame_count} frames, decoded {frames}")
+                notes += sink.finish()
+            except SpectraFrameError:
+                _abort(sink)
+                sink.discard()  # the input or the settings are at fault: nothing worth resuming
+                raise
+            except KeyboardInterrupt:
+                _abort(sink)
+                if work_dir_for(output).exists():
+                    log.error("interrupted: finished segments are kept in %s; rerun with --resume to continue",
+                              work_dir_for(output))
+                raise
+            except BaseException:
+                _abort(sink)
+                if sink.finished_any():
+                    log.error("failed: finished segments are kept in %s; rerun with --resume to continue",
+                              work_dir_for(output))
+                else:
+                    sink.discard()  # nothing to resume: a leftover work folder would only block the next run
+                raise
         for note in notes[len(info.notes):]:
             log.warning("%s: %s", output, note)
         return UpscaleResult(source.path, output, width, height, info.frame_count,

@@ -13,6 +13,11 @@ cannot hold its codec), into the final file.
 
 Frame folders: one PNG per frame, each written under a temporary name and renamed, so a resumed run
 continues after the last complete file.
+
+Before any of this, `check_output` refuses outputs whose replacement would destroy the input or a folder
+the user lives in, and `output_lock` keeps two runs from sharing one work folder. An existing output is
+never deleted before its replacement is complete: it is moved aside, the new one renamed into place, and
+only then is the old one deleted (`install_output`).
 """
 
 from __future__ import annotations
@@ -33,7 +38,13 @@ import av
 import numpy as np
 
 from spectraframe.errors import SpectraFrameError
+from spectraframe.io.images import IMAGE_SUFFIXES
 from spectraframe.io.video import EncoderSettings, add_video_encoder, rgb_to_video_frame
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; concurrent runs on one output are then not detected
+    fcntl = None
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +55,129 @@ _NONE = -(2**63)  # stands for a missing timestamp
 
 def work_dir_for(output: Path) -> Path:
     return output.parent / f".{output.name}.spectraframe-work"
+
+
+def lock_path_for(output: Path) -> Path:
+    return output.parent / f".{output.name}.spectraframe-lock"
+
+
+def _aside_path_for(output: Path) -> Path:
+    return output.parent / f".{output.name}.spectraframe-old"
+
+
+# --- where the output may go ---------------------------------------------------------------------
+
+
+def check_output(output: Path, source: Path, *, video: bool, overwrite: bool) -> None:
+    """Refuse an output location whose replacement could destroy something that is not a previous output.
+
+    Called before anything is written. Never acceptable: the input itself, a folder holding the input,
+    the current folder, the home folder (or a folder holding either) and a filesystem root. With
+    --overwrite an existing output is replaced only when it is of the kind this run writes: a file for a
+    video output, a folder of nothing but image files for a frames output.
+    """
+    target = output.resolve()
+    if target.parent == target:
+        raise SpectraFrameError(f"the output {output} is a filesystem root: give -o a new file or folder name")
+    places = [(source.resolve(), f"the input {source}"), (Path.cwd().resolve(), "the current folder")]
+    with contextlib.suppress(RuntimeError, KeyError):  # no home folder known: nothing to protect there
+        places.append((Path.home().resolve(), "your home folder"))
+    for place, what in places:
+        if place == target:
+            raise SpectraFrameError(f"the output {output} is {what}: give -o a new file or folder name")
+    for place, what in places:
+        if place.is_relative_to(target):
+            raise SpectraFrameError(f"the output {output} contains {what}, which replacing it would delete: "
+                                    "give -o a new file or folder name")
+    if output.name in ("", ".", ".."):  # the hidden work and lock names are built from it
+        raise SpectraFrameError(f"the output {output} names no file or folder: give -o a name such as clip_x4.mp4 "
+                                "or shots_x4")
+    if not (output.exists() or output.is_symlink()):
+        return
+    if not overwrite:
+        raise SpectraFrameError(f"{output} already exists; pass --overwrite to replace it")
+    if video:
+        if not output.is_file():
+            raise SpectraFrameError(f"{output} exists and is not a file: --overwrite replaces only a previous video "
+                                    "file; remove it yourself or choose another -o")
+        return
+    if not output.is_dir():
+        raise SpectraFrameError(f"{output} exists and is not a folder: --overwrite replaces only a previous folder "
+                                "of frames; remove it yourself or choose another -o (with an extension for a video)")
+    for entry in output.iterdir():
+        if entry.is_dir() or entry.suffix.lower() not in IMAGE_SUFFIXES:
+            kind = "a folder" if entry.is_dir() else "not an image file"
+            raise SpectraFrameError(
+                f"{output} does not look like a previous frames output: it holds {entry.name} ({kind}), and "
+                "--overwrite replaces only a folder of image files; remove it yourself or choose another -o"
+            )
+
+
+def install_output(new: Path, output: Path) -> None:
+    """Rename `new` to `output`. An existing output is moved aside first and deleted only once the new one is
+    in place, so a failure at any step leaves a complete output (old or new) under the name."""
+    if not (output.exists() or output.is_symlink()):
+        os.replace(new, output)
+        return
+    aside = _aside_path_for(output)
+    _remove(aside)  # left by a run killed between the two renames: the output it replaced was installed
+    os.replace(output, aside)
+    try:
+        os.replace(new, output)
+    except BaseException:
+        os.replace(aside, output)
+        raise
+    _remove(aside)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def output_lock(output: Path) -> Iterator[None]:
+    """Hold an exclusive lock on writing `output` (a hidden sibling lock file, removed at the end).
+
+    Taken before the work folder is looked at: a second run on the same output fails at once instead of
+    deleting or appending to the first run's segments.
+    """
+    if fcntl is None:
+        yield
+        return
+    path = lock_path_for(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = _lock(path, output)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # while still holding the lock: no other run is between lock and check
+        if handle is not None:
+            handle.close()
+
+
+def _lock(path: Path, output: Path):
+    """The open, locked lock file; None when the filesystem cannot lock (the run then goes unguarded)."""
+    while True:
+        handle = open(path, "a")  # noqa: SIM115 (held until the run ends)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise SpectraFrameError(f"another spectraframe run is writing {output}; wait for it to finish or "
+                                    "choose another -o") from None
+        except OSError as exc:  # a filesystem without flock (some network mounts)
+            handle.close()
+            log.warning("cannot lock %s (%s): concurrent runs on this output are not detected", path, exc)
+            return None
+        # The previous holder removes the file when it ends: if it did so between our open and our lock, we
+        # hold a lock on a deleted file that the next run will not see. Lock the file now at that name.
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samestat(os.fstat(handle.fileno()), os.stat(path)):
+                return handle
+        handle.close()
 
 
 class OutputSink:
@@ -87,6 +221,10 @@ class OutputSink:
     def save_state(self) -> None:
         _write_json(self.work / STATE_FILE, self.state)
 
+    def finished_any(self) -> bool:
+        """Whether the work folder holds finished work (a frame or a segment) that --resume could reuse."""
+        raise NotImplementedError
+
     def discard(self) -> None:
         """Remove the work folder (the input is broken: nothing worth resuming)."""
         shutil.rmtree(self.work, ignore_errors=True)
@@ -121,11 +259,16 @@ class FrameFolderSink(OutputSink):
         Image.fromarray(image).save(tmp, format="PNG")
         os.replace(tmp, final)
 
+    def finished_any(self) -> bool:
+        return any(self.work.glob("*.png"))
+
     def finish(self) -> list[str]:
         (self.work / STATE_FILE).unlink(missing_ok=True)
-        if self.output.exists():
-            shutil.rmtree(self.output) if self.output.is_dir() else self.output.unlink()
-        os.replace(self.work, self.output)
+        try:
+            install_output(self.work, self.output)
+        except BaseException:
+            self.save_state()  # the frames stay in the work folder: keep it resumable
+            raise
         return []
 
 
@@ -162,6 +305,9 @@ class SegmentedVideoSink(OutputSink):
 
     def _segment_path(self, segment: int) -> Path:
         return self.work / f"segment_{segment:06d}.packets"
+
+    def finished_any(self) -> bool:
+        return any(self.work.glob("segment_*.packets"))
 
     def write(self, index: int, image: np.ndarray, pts: int) -> None:
         segment = index // self.segment_frames
@@ -269,9 +415,7 @@ class SegmentedVideoSink(OutputSink):
         partial = self.work / f"final{self.output.suffix}"
         notes = _mux(partial, self.format_name, self.settings, self._video_packets, self.source,
                      bytes.fromhex(self.state.get("extradata", "")))
-        if self.output.is_dir():
-            shutil.rmtree(self.output)
-        os.replace(partial, self.output)
+        install_output(partial, self.output)
         shutil.rmtree(self.work, ignore_errors=True)
         return notes
 

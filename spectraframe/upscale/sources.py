@@ -58,6 +58,7 @@ class FrameSource:
                 self.path, "video", video.width, video.height, scan.frame_count, fps, time_base,
                 variable_frame_rate=scan.variable_frame_rate,
             )
+            self.info.notes.extend(scan.notes)
             if video.bit_depth_note:
                 self.info.notes.append(video.bit_depth_note)
             if self._synthesize:

@@ -11,6 +11,7 @@ from conftest import moving_frames, read_back, write_video
 
 from spectraframe.cli import main as cli_main
 from spectraframe.errors import SpectraFrameError
+from spectraframe.io.video import scan_video
 from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler
 from spectraframe.upscale.weights import default_weights_path
 
@@ -63,7 +64,7 @@ def test_truncated_real_clip(tmp_path, tiny_weights, capsys, shared_dir):
 
 
 @pytest.mark.parametrize(("suffix", "codec", "message"), [
-    (".avi", "mpeg4", "has a video stream but no frame in it (zero-frame video)"),  # the header keeps the stream
+    (".avi", "mpeg4", "no readable video frame (empty or truncated file)"),  # the header keeps the stream
     (".mp4", "libx264", "no stream at all (an empty or zero-frame video file)"),  # MP4 drops an empty track
 ])
 def test_zero_frame_video(tmp_path, tiny_weights, capsys, suffix, codec, message):
@@ -136,3 +137,59 @@ def test_convertible_inputs_work_and_say_so(tmp_path, tiny_weights, name, pix_fm
     assert len(out_frames) == 5 and out_frames[0].shape == (size[1] * 2, size[0] * 2, 3)
     if note:
         assert any(note in n for n in result.notes), result.notes
+
+
+def test_missing_weights_file(tmp_path, tiny_weights, capsys):
+    source = write_video(tmp_path / "in.mp4", moving_frames(4))
+    missing = tmp_path / "missing.safetensors"
+    assert_fails_cleanly(tmp_path, tiny_weights, source, capsys, f"weights file {missing} not found",
+                         "--weights", str(missing))
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (("--crf", "-5"), "the libx264 encoder refuses the settings crf=-5"),
+    (("--preset", "sluggish"), "preset=sluggish"),
+    (("--codec", "h265", "-o", "{tmp}/out.webm"), "a .webm file (webm) cannot hold libx265 video"),
+    (("--tile", "12", "--tile-overlap", "-1"), "--tile-overlap must be 0 or more"),
+    (("--tile", "-3"), "--tile must be 0"),
+])
+def test_bad_settings_fail_before_writing(tmp_path, tiny_weights, capsys, extra, message):
+    # These used to end in a traceback and a work folder that blocked the next run ("pass --resume").
+    source = write_video(tmp_path / "in.mp4", moving_frames(4))
+    extra = [arg.format(tmp=tmp_path) for arg in extra]
+    assert_fails_cleanly(tmp_path, tiny_weights, source, capsys, message, *extra)
+
+
+def test_truncated_matroska(tmp_path, tiny_weights, capsys):
+    # Matroska announces no frame count, only a duration: 150 frames, 6 s, cut in half.
+    whole = write_video(tmp_path / "whole.mkv", moving_frames(150))
+    data = whole.read_bytes()
+    whole.unlink()
+    half = tmp_path / "half.mkv"
+    half.write_bytes(data[: len(data) // 2])
+    assert_fails_cleanly(tmp_path, tiny_weights, half, capsys, "is truncated: its video frames end at")
+    assert_fails_cleanly(tmp_path, tiny_weights, half, capsys, "but the video stream lasts 6.00 s")
+
+
+def test_longer_container_duration_only_warns(tmp_path):
+    # NUT gives no per-stream duration; its overall duration covers the longer audio track.
+    source = write_video(tmp_path / "in.nut", moving_frames(10), codec="ffv1", audio_seconds=2.0)
+    scan = scan_video(source)
+    assert scan.frame_count == 10
+    assert any("may be truncated" in note and "lasts 2." in note for note in scan.notes), scan.notes
+
+
+def test_still_frame_held_at_the_end_is_not_truncation(tmp_path):
+    # The last frame lasts 5 s (a title card): the stream's duration says so, the packet's duration too.
+    plain = write_video(tmp_path / "plain.mkv", moving_frames(4))
+    held = tmp_path / "held.mkv"
+    with av.open(str(plain)) as src, av.open(str(held), "w") as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        packets = [p for p in src.demux(src.streams.video[0]) if p.size]
+        for packet in packets:
+            if packet is packets[-1]:
+                packet.duration = 5000  # ms: Matroska's time base
+            packet.stream = stream
+            dst.mux(packet)
+    scan = scan_video(held)
+    assert scan.frame_count == 4 and scan.notes == ()

@@ -138,3 +138,69 @@ def test_cli_upscale_several_inputs_with_summary(tmp_path, tiny_weights, capsys)
     assert code == 0
     assert "upscaled 2 of 2 inputs" in out and "64x48, 4 frames" in out and "64x48, 5 frames" in out
     assert len(read_back(tmp_path / "out" / "b_x2.mp4")[0]) == 5
+
+
+def test_frame_folders_play_in_natural_order(tmp_path):
+    from spectraframe.io.images import list_frames, write_image
+    from spectraframe.upscale.sources import FrameSource
+
+    image = moving_frames(1)[0]
+    for name in ["10.png", "2.png", "1.png", "frame_010.png", "frame_002.png", "frame_001.png"]:
+        write_image(tmp_path / name, image)
+    assert [p.name for p in list_frames(tmp_path)] == [
+        "1.png", "2.png", "10.png", "frame_001.png", "frame_002.png", "frame_010.png"]
+    assert FrameSource(tmp_path).info.frame_names[:3] == ["1", "2", "10"]
+
+
+def test_default_output_keeps_mkv_and_mov(tmp_path):
+    from spectraframe.upscale.pipeline import default_output
+
+    for name, expected in [("a.mkv", "a_x2.mkv"), ("b.MOV", "b_x2.MOV"), ("c.avi", "c_x2.mp4"),
+                           ("d.webm", "d_x2.mp4"), ("e.mp4", "e_x2.mp4")]:
+        (tmp_path / name).write_bytes(b"")
+        assert default_output(tmp_path / name, 2) == tmp_path / expected
+    (tmp_path / "shots").mkdir()
+    assert default_output(tmp_path / "shots", 2, tmp_path / "out") == tmp_path / "out" / "shots_x2"
+
+
+def test_upscale_only_is_accepted_as_a_no_op():
+    from spectraframe.cli import build_parser
+
+    for flag in ("--upscale-only", "--upscale_only"):
+        args = build_parser().parse_args(["upscale", "clip.mp4", flag])
+        assert args.upscale_only
+
+
+def test_subtitles_of_an_mkv_are_copied_by_default(tmp_path, tiny_weights):
+    from conftest import add_subtitles, subtitle_texts
+
+    video = write_video(tmp_path / "plain.mkv", moving_frames(6))
+    source = add_subtitles(video, tmp_path / "film.mkv", [(0.0, 0.1, "hello"), (0.12, 0.2, "world")])
+    code = cli_main(["upscale", str(source), "--weights", str(tiny_weights), "--no-progress", "--flow-method", "dis"])
+    assert code == 0
+    output = tmp_path / "film_x2.mkv"  # the default keeps Matroska, which holds the subtitles
+    assert subtitle_texts(output) == [b"hello", b"world"]
+    assert len(read_back(output)[0]) == 6
+
+
+def test_audio_the_container_cannot_hold_is_reencoded(tmp_path, tiny_weights):
+    source = write_video(tmp_path / "in.mkv", moving_frames(8), audio_seconds=0.32, audio_codec="pcm_s16le")
+    result = Upscaler(options(tiny_weights, codec="vp9")).run(source, tmp_path / "out.webm")
+    assert any("(pcm_s16le) cannot go into webm: re-encoded as" in note for note in result.notes), result.notes
+    frames, _, facts = read_back(tmp_path / "out.webm")
+    assert len(frames) == 8
+    assert [codec for codec, _ in facts["audio"]] == ["opus"]
+
+
+def test_cli_batch_with_a_failing_input(tmp_path, tiny_weights, capsys):
+    a = write_video(tmp_path / "a.mp4", moving_frames(4))
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video" * 100)
+    b = write_video(tmp_path / "b.mp4", moving_frames(5, seed=3))
+    code = cli_main(["upscale", str(a), str(broken), str(b), "-o", str(tmp_path / "out"), "--weights",
+                     str(tiny_weights), "--no-progress", "--flow-method", "dis"])
+    out = capsys.readouterr().out
+    assert code == 2
+    assert "upscaled 2 of 3 inputs" in out and f"FAILED  {broken}: cannot open video" in out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_x2.mp4", "b_x2.mp4"]
+    assert len(read_back(tmp_path / "out" / "b_x2.mp4")[0]) == 5
