@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spectraframe.data.prepare import PrepareOptions, parse_split, prepare_dataset
+    from spectraframe.data.prepare import PrepareOptions, parse_split, prepare_dataset, written_lists
 
     options = PrepareOptions(
         clip_length=args.clip_length,
@@ -36,8 +36,15 @@ def run(args: argparse.Namespace) -> int:
     )
     plans = prepare_dataset(args.videos, args.out, options)
     for plan in plans:
+        if plan.error:
+            print(f"{plan.name}: skipped, cannot be read ({plan.error})")
+            continue
         print(f"{plan.name}: {plan.frames} frames, {plan.duplicates} duplicates, {plan.cuts} cuts, "
               f"{plan.static_clips} static clips skipped -> {len(plan.clips)} clips ({plan.split or 'unused'})")
     total = sum(len(p.clips) for p in plans)
-    print(f"{total} clips written to {args.out} (lists: train.txt, val.txt, test.txt; details: prepare.json)")
+    # Only the lists that exist: a split that got no video has none.
+    print(f"{total} clips written to {args.out} (lists: {', '.join(written_lists(plans))}; details: prepare.json)")
+    skipped = [p.path for p in plans if p.error]
+    if skipped:
+        print(f"{len(skipped)} of {len(plans)} videos skipped because they cannot be read: {', '.join(skipped)}")
     return 0

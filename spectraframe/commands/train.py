@@ -5,14 +5,23 @@ from __future__ import annotations
 import argparse
 
 
+def _presets() -> str:
+    from spectraframe.models.config import preset_names
+
+    return ", ".join(preset_names())
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
+    presets = _presets()
+    # Overrides may also come between and after the options: cli.main hands them to `overrides`.
     p = subparsers.add_parser(
         "train",
         help="train RBPN + discriminator from a YAML config or preset (resumable, torchrun-ready)",
-        description="Train from a config file or a preset (paper, cpu_small) with overrides such as "
-        "train.lr=2e-4 data.root=clips/. Under torchrun, each process trains one DDP rank.",
+        description=f"Train from a config file or a preset ({presets}) with overrides such as "
+        "train.lr=2e-4 data.root=clips/, before or after the options. Under torchrun, each process trains "
+        "one DDP rank.",
     )
-    p.add_argument("--config", help="YAML file or preset name (paper, cpu_small); not needed with --resume")
+    p.add_argument("--config", help=f"YAML file or preset name ({presets}); not needed with --resume")
     p.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides, e.g. train.lr=2e-4")
     p.add_argument("--out", help="run folder (default: runs/<config>-<date-time>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from RUN_DIR/checkpoints/last.pt")
@@ -38,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         config = load_run_config(run_dir, args.overrides)
     else:
         if not args.config:
-            raise SpectraFrameError("give --config FILE|PRESET (presets: paper, cpu_small), or --resume RUN_DIR")
+            raise SpectraFrameError(f"give --config FILE|PRESET (presets: {_presets()}), or --resume RUN_DIR")
         config = load_config(args.config, args.overrides)
         name = Path(args.config).stem
         run_dir = Path(args.out) if args.out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"

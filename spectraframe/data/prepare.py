@@ -7,14 +7,21 @@ into non-overlapping clips of `clip_length` frames, skip clips that barely move,
 write the chosen frames, optionally downscaled (INTER_AREA shrinking removes most codec artefacts).
 
 Output: DIR/<video>/<NNNN>/im1.png .. imN.png (the Vimeo septuplet naming), and train.txt / val.txt /
-test.txt listing `<video>/<NNNN>` entries, split by source video so no video lands in two splits,
-plus prepare.json with what was kept and skipped per video.
+test.txt listing `<video>/<NNNN>` entries, split by source video so no video lands in two splits (a split
+that gets no video has no list), plus prepare.json with what was kept and skipped per video.
+
+A video that cannot be read is skipped with a warning (and reported); only a set without any usable video
+fails. Everything is written into a hidden sibling folder that is renamed to DIR at the end, so a failure
+leaves no half-written DIR behind and the same command can simply be run again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import secrets
+import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -66,6 +73,7 @@ class VideoPlan:
     static_clips: int = 0
     clips: list[list[int]] = field(default_factory=list)
     split: str = ""
+    error: str = ""  # why the video was skipped (it could not be read); empty for a video that was used
 
 
 def parse_split(text: str) -> tuple[float, float, float]:
@@ -169,8 +177,11 @@ def _resize(frame: np.ndarray, short_side: int | None) -> np.ndarray:
     return cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_AREA)
 
 
-def write_clips(plan: VideoPlan, out_dir: Path, options: PrepareOptions) -> list[str]:
-    """Pass 2: decode again and write the planned clips; returns their list entries."""
+def write_clips(plan: VideoPlan, out_dir: Path, options: PrepareOptions,
+                on_clip: Callable[[], object] | None = None) -> list[str]:
+    """Pass 2: decode again and write the planned clips; returns their list entries.
+
+    `on_clip` is called each time a clip's last frame is written (a progress bar's update)."""
     wanted = {index: (c, i) for c, clip in enumerate(plan.clips) for i, index in enumerate(clip)}
     last = max(wanted) if wanted else -1
     for index, frame in enumerate(read_video_frames(plan.path, count=last + 1)):
@@ -178,6 +189,8 @@ def write_clips(plan: VideoPlan, out_dir: Path, options: PrepareOptions) -> list
             clip, position = wanted[index]
             write_image(out_dir / plan.name / f"{clip + 1:04d}" / f"im{position + 1}.png",
                         _resize(frame, options.short_side))
+            if on_clip is not None and position == len(plan.clips[clip]) - 1:
+                on_clip()
     return [f"{plan.name}/{c + 1:04d}" for c in range(len(plan.clips))]
 
 
@@ -211,43 +224,92 @@ def _unique_names(videos: list[Path]) -> list[str]:
     return names
 
 
+def written_lists(plans: list[VideoPlan]) -> list[str]:
+    """The list files a finished `prepare_dataset` wrote: one per split that received clips."""
+    return [f"{split}.txt" for split in SPLIT_NAMES if any(p.split == split and p.clips for p in plans)]
+
+
+def _skip(plan: VideoPlan, error: SpectraFrameError) -> None:
+    log.warning("skipping %s: %s", plan.path, error)
+    plan.error, plan.clips, plan.split = str(error), [], ""
+
+
+def _publish(staging: Path, out_dir: Path) -> None:
+    """Move the finished set to its final name (an empty folder already there is replaced)."""
+    if out_dir.is_dir():
+        out_dir.rmdir()  # empty: checked at the start; fails loudly if something was put there meanwhile
+    staging.rename(out_dir)
+
+
 def prepare_dataset(videos: list[str | Path], out_dir: str | Path, options: PrepareOptions | None = None,
                     progress: bool = True) -> list[VideoPlan]:
-    """Build a training set in `out_dir` from video files (or folders of them). Returns the per-video plans."""
+    """Build a training set in `out_dir` from video files (or folders of them). Returns the per-video plans,
+    unreadable videos included (with `error` set and no clips)."""
     from tqdm import tqdm
 
     options = options or PrepareOptions()
     paths = find_videos(list(videos))
     out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SpectraFrameError(f"output folder {out_dir} is a file: choose a new folder name")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
         raise SpectraFrameError(f"output folder {out_dir} is not empty: choose a new one")
     plans = []
     for path, name in zip(tqdm(paths, desc="measuring", unit="video", disable=not progress),
                           _unique_names(paths), strict=True):
-        kept, differences, count = measure(path, options)
-        clips, cuts, static = plan_clips(kept, differences, options)
-        plans.append(VideoPlan(name=name, path=str(path), frames=count, duplicates=count - len(kept), cuts=cuts,
-                               static_clips=static, clips=clips))
-        if not clips:
+        plan = VideoPlan(name=name, path=str(path))
+        plans.append(plan)
+        try:
+            kept, differences, count = measure(path, options)
+        except SpectraFrameError as exc:
+            _skip(plan, exc)
+            continue
+        plan.clips, plan.cuts, plan.static_clips = plan_clips(kept, differences, options)
+        plan.frames, plan.duplicates = count, count - len(kept)
+        if not plan.clips:
             log.warning("%s: no usable %d-frame clip (%d frames, %d cuts, %d static clips)",
-                        path, options.clip_length, count, cuts, static)
+                        path, options.clip_length, count, plan.cuts, plan.static_clips)
     useful = [p for p in plans if p.clips]
     if not useful:
+        unreadable = sum(1 for p in plans if p.error)
+        why = f" ({unreadable} could not be read)" if unreadable else ""
         raise SpectraFrameError(
-            f"none of the {len(plans)} videos gave a {options.clip_length}-frame clip without a cut or "
+            f"none of the {len(plans)} videos{why} gave a {options.clip_length}-frame clip without a cut or "
             "with enough motion; see the warnings above"
         )
     splits = assign_splits([p.name for p in useful], options.split, options.seed)
-    entries: dict[str, list[str]] = {name: [] for name in SPLIT_NAMES}
-    for plan in tqdm(useful, desc="writing", unit="video", disable=not progress):
-        plan.split = splits[plan.name]
-        entries[plan.split] += write_clips(plan, out_dir, options)
-    for split, lines in entries.items():
-        if lines:
-            (out_dir / f"{split}.txt").write_text("\n".join(lines) + "\n")
-        elif options.split[SPLIT_NAMES.index(split)] > 0:
-            log.warning("the %s split is empty: %d videos with clips are too few for shares %s",
-                        split, len(useful), "/".join(f"{s:g}" for s in options.split))
-    report = {"options": asdict(options), "videos": [asdict(p) | {"clips": len(p.clips)} for p in plans]}
-    (out_dir / "prepare.json").write_text(json.dumps(report, indent=1))
+    # Written into a hidden sibling, renamed at the end: a failure leaves no partial out_dir to block a rerun.
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.parent / f".{out_dir.name}.partial-{secrets.token_hex(4)}"
+    staging.mkdir()  # mkdir, not mkdtemp: the folder gets the usual permissions, not owner-only
+    try:
+        entries: dict[str, list[str]] = {name: [] for name in SPLIT_NAMES}
+        with tqdm(total=sum(len(p.clips) for p in useful), desc="writing", unit="clip",
+                  disable=not progress) as bar:
+            for plan in useful:
+                bar.set_postfix_str(plan.name, refresh=False)
+                done = bar.n
+                try:
+                    lines = write_clips(plan, staging, options, on_clip=bar.update)
+                except SpectraFrameError as exc:  # it decoded in pass 1 but breaks now (e.g. changed on disk)
+                    shutil.rmtree(staging / plan.name, ignore_errors=True)
+                    bar.update(len(plan.clips) - (bar.n - done))
+                    _skip(plan, exc)
+                    continue
+                plan.split = splits[plan.name]
+                entries[plan.split] += lines
+        if not any(entries.values()):
+            raise SpectraFrameError("no clip could be written: every video failed, see the warnings above")
+        for split, lines in entries.items():
+            if lines:
+                (staging / f"{split}.txt").write_text("\n".join(lines) + "\n")
+            elif options.split[SPLIT_NAMES.index(split)] > 0:
+                log.warning("the %s split is empty: %d videos with clips are too few for shares %s",
+                            split, sum(1 for p in plans if p.clips), "/".join(f"{s:g}" for s in options.split))
+        report = {"options": asdict(options), "videos": [asdict(p) | {"clips": len(p.clips)} for p in plans]}
+        (staging / "prepare.json").write_text(json.dumps(report, indent=1))
+        _publish(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return plans

@@ -3,7 +3,8 @@
 Sources, each entry of a list file relative to the dataset root:
 - a folder of frames (sorted file names = temporal order), e.g. `davis2016_val/blackswan_00`;
 - a Vimeo-90K septuplet `XXXXX/YYYY`, found under `ROOT/sequences/` (list `sep_trainlist.txt`);
-- a video file (decoded with PyAV): one target every `video_stride` frames.
+- a video file (decoded with PyAV): one target every `video_stride` frames. A sample seeks to the keyframe
+  before its window instead of decoding from frame 0 (see `ClipSource.read`).
 
 The LR frames are made on the fly from the HR frames (MATLAB bicubic "bi" or blur "bd", rounded to
 uint8). The flows from the target to each neighbour are estimated once on the whole LR frames and kept
@@ -20,12 +21,14 @@ the process and a resume in the middle of an epoch do not change it.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import av
 import numpy as np
 import torch
 from PIL import Image
@@ -56,6 +59,10 @@ class ClipSource:
     frame_paths: tuple[Path, ...] = ()
     video: Path | None = None
     video_frames: int = 0
+    # Video only, from the scan that counted the frames: the presentation timestamp of each decoded frame
+    # and the indices of the key frames, to seek near a window. Empty: timestamps unusable, decode from 0.
+    frame_pts: tuple[int, ...] = field(default=(), repr=False)
+    keyframes: tuple[int, ...] = field(default=(), repr=False)
 
     @property
     def length(self) -> int:
@@ -77,19 +84,106 @@ class ClipSource:
         if self.video is None:
             return read_frames([self.frame_paths[i] for i in indices])
         first, last = indices[0], indices[-1]
-        frames = list(read_video_frames(self.video, start=first, count=last - first + 1))
+        frames = _seek_video_window(self, first, last)
+        if frames is None:  # no usable timestamps, or the seek did not land where it must: decode from 0
+            frames = list(read_video_frames(self.video, start=first, count=last - first + 1))
         if len(frames) < last - first + 1:
             raise SpectraFrameError(f"{self.video}: frame {last} is past the end ({first + len(frames)} frames)")
         return [frames[i - first] for i in indices]
 
 
+# A window whose keyframe cannot be reached by seeking to it falls back to earlier keyframes, this many at most.
+SEEK_ATTEMPTS = 3
+
+
+def _seek_video_window(source: ClipSource, first: int, last: int) -> list[np.ndarray] | None:
+    """Frames first..last of a video decoded from the last keyframe at or before `first`, or None when that
+    cannot be done exactly (the caller then decodes from frame 0).
+
+    Frame i is the i-th frame a decode from the start yields; a seek is by timestamp, so each decoded frame is
+    identified by its timestamp (unique, from the scan) and the frames must follow in exactly the scanned order
+    from the keyframe on. Demuxers that land after the requested keyframe (MPEG-TS seeks by byte estimate) are
+    retried from an earlier keyframe; frames before the keyframe (an open GOP's leading pictures) are dropped.
+    """
+    if source.video is None or not source.frame_pts or not source.keyframes:
+        return None
+    pts = source.frame_pts
+    position = bisect.bisect_right(source.keyframes, first) - 1
+    for attempt in range(SEEK_ATTEMPTS):
+        if position - attempt < 0:
+            break
+        key = source.keyframes[position - attempt]
+        if key == 0:
+            return None  # nothing to skip: the plain decode from the start is the same work
+        try:
+            frames = _decode_from_keyframe(source.video, pts, key, first, last)
+        except (av.error.FFmpegError, OSError) as exc:
+            log.debug("%s: seeking to frame %d failed (%s); decoding from the start", source.video, key, exc)
+            return None
+        if frames is not None:
+            return frames
+    return None
+
+
+def _decode_from_keyframe(path: Path, pts: tuple[int, ...], key: int, first: int, last: int) -> list[np.ndarray] | None:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # as decode_video: threading changes the speed, not the frames
+        container.seek(pts[key], backward=True, any_frame=False, stream=stream)
+        expected = key
+        frames = []
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                return None
+            if expected == key:
+                if frame.pts < pts[key]:
+                    continue  # decoding started at an earlier keyframe, or a leading picture of this one
+                if frame.pts != pts[key] or not frame.key_frame:
+                    return None  # landed past the keyframe (or on no key frame): not reachable from here
+            if frame.pts != pts[expected]:
+                return None  # not the scanned order (frames missing or reordered): do not guess
+            if expected >= first:
+                frames.append(frame.to_ndarray(format="rgb24"))
+            if expected == last:
+                return frames
+            expected += 1
+    return None
+
+
 # --- finding clips ---------------------------------------------------------------------------------
 
 
-def _count_video_frames(path: Path) -> int:
-    # Decoded, not the container's claim: some files announce more frames than they decode to
-    # (the shared tree.avi says 444 and decodes 68), and a sample past the end would fail mid-training.
-    return sum(1 for _ in read_video_frames(path))
+def video_source(name: str, path: Path) -> ClipSource:
+    """A video clip with its decoded frame count, frame timestamps and key frames (one decode, no RGB).
+
+    Decoded, not the container's claim: some files announce more frames than they decode to (the shared
+    tree.avi says 444 and decodes 68), and a sample past the end would fail mid-training.
+    """
+    pts: list[int | None] = []
+    keyframes: list[int] = []
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for index, frame in enumerate(container.decode(stream)):
+                pts.append(frame.pts)
+                if frame.key_frame:
+                    keyframes.append(index)
+    except (av.error.FFmpegError, OSError, IndexError, UnicodeDecodeError):
+        # The reading path names the problem (missing stream, broken file, no frame) for the user.
+        return ClipSource(name=name, video=path, video_frames=sum(1 for _ in read_video_frames(path)))
+    if not pts:
+        list(read_video_frames(path))  # raises the user-facing "no readable frame" error
+    note = probe_video(path).bit_depth_note
+    if note:
+        log.warning("%s: %s", path, note)
+    if None in pts or len(set(pts)) != len(pts):
+        # Frames cannot be told apart by timestamp after a seek: every read decodes from frame 0.
+        log.warning("%s: frames without unique timestamps; each training sample decodes it from the start "
+                    "(slow for long videos: re-mux it, e.g. to .mkv, to fix)", path)
+        return ClipSource(name=name, video=path, video_frames=len(pts))
+    return ClipSource(name=name, video=path, video_frames=len(pts), frame_pts=tuple(pts),  # type: ignore[arg-type]
+                      keyframes=tuple(keyframes))
 
 
 def _source_for(root: Path, entry: str) -> ClipSource | None:
@@ -97,7 +191,7 @@ def _source_for(root: Path, entry: str) -> ClipSource | None:
         if candidate.is_dir():
             return ClipSource(name=entry, frame_paths=tuple(list_frames(candidate)))
         if candidate.is_file() and candidate.suffix.lower() in VIDEO_SUFFIXES:
-            return ClipSource(name=entry, video=candidate, video_frames=_count_video_frames(candidate))
+            return video_source(entry, candidate)
     return None
 
 
@@ -140,13 +234,35 @@ def _discover(root: Path) -> list[ClipSource]:
             name = folder.relative_to(root).as_posix() if folder != root else root.name
             sources.append(ClipSource(name=name, frame_paths=tuple(list_frames(folder))))
     for video in sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES):
-        sources.append(ClipSource(name=video.name, video=video, video_frames=_count_video_frames(video)))
+        sources.append(video_source(video.name, video))
     if not sources:
         raise SpectraFrameError(
             f"no training clips under {root}: expected a list file ({' or '.join(DEFAULT_LISTS)}), "
             "clip folders of frames, or video files"
         )
     return sources
+
+
+def split_holdout(sources: list[ClipSource], count: int) -> tuple[list[ClipSource], list[ClipSource]]:
+    """(training clips, `count` held-out validation clips). The held-out clips are spread evenly over the list
+    (the centre of each of `count` equal parts), so the choice is fixed by the list alone: the same for every
+    seed, world size and resume. Only folders of frames are held out: a video file is too long to validate whole.
+    """
+    if count == 0:
+        return list(sources), []
+    folders = [i for i, source in enumerate(sources) if source.video is None]
+    if count >= len(sources):
+        raise SpectraFrameError(
+            f"data.val_holdout={count} would hold out all {len(sources)} training clips: choose fewer, so that "
+            "some remain for training"
+        )
+    if count > len(folders):
+        raise SpectraFrameError(
+            f"data.val_holdout={count}, but only {len(folders)} of the {len(sources)} training clips are folders of "
+            "frames (video files are not held out): lower data.val_holdout, or validate on val.list"
+        )
+    chosen = {folders[(2 * i + 1) * len(folders) // (2 * count)] for i in range(count)}
+    return ([s for i, s in enumerate(sources) if i not in chosen], [s for i, s in enumerate(sources) if i in chosen])
 
 
 def sample_targets(

@@ -69,6 +69,9 @@ class DataConfig:
     targets: str = "centre"
     # Video files in a list: one target every `video_stride` frames.
     video_stride: int = 7
+    # Validate on this many clips of the training list instead of val.list (set val.list=null): a fixed choice
+    # spread over the list, the same for every seed and on resume, left out of training. 0: use val.list.
+    val_holdout: int = 0
     flow_method: str = DEFAULT_FLOW_METHOD
     # Disk cache of the flows computed on whole LR frames; None: <run dir>/flow_cache.
     flow_cache: str | None = None
@@ -176,6 +179,7 @@ class Config:
                 problems.append(f"{name} must be >= 1, got {value}")
         non_negative = {
             "data.num_workers": self.data.num_workers,
+            "data.val_holdout": self.data.val_holdout,
             "data.flow_cache_gb": self.data.flow_cache_gb,
             "train.iterations": self.train.iterations,
             "train.epochs": self.train.epochs,
@@ -193,6 +197,11 @@ class Config:
         for name, value in non_negative.items():
             if value < 0:
                 problems.append(f"{name} must be >= 0, got {value}")
+        if self.data.val_holdout > 0 and self.val.list is not None:
+            problems.append(
+                f"data.val_holdout={self.data.val_holdout} validates on held-out training clips, but val.list="
+                f"{self.val.list} names another validation set: set val.list=null, or data.val_holdout=0"
+            )
         if self.train.iterations == 0 and self.train.epochs == 0:
             problems.append("set train.iterations or train.epochs: both are 0")
         if not all(0 < f < 1 for f in self.train.lr_decay_at):
@@ -276,7 +285,7 @@ def preset_names() -> list[str]:
 
 
 def read_config_file(source: str | Path) -> dict[str, Any]:
-    """YAML of a file path, or of a shipped preset when `source` is a preset name (paper, cpu_small)."""
+    """YAML of a file path, or of a shipped preset when `source` is a preset name (see `preset_names`)."""
     path = Path(source)
     if path.is_file():
         text = path.read_text()

@@ -39,7 +39,13 @@ from spectraframe.accelerate import resolve_device
 from spectraframe.archs.rbpn import RBPN
 from spectraframe.archs.srgan_discriminator import Discriminator
 from spectraframe.checkpoints import atomic_write, load_generator, save_discriminator, save_generator
-from spectraframe.data.train_datasets import StreamSampler, TrainingSamples, find_training_clips, seed_worker
+from spectraframe.data.train_datasets import (
+    StreamSampler,
+    TrainingSamples,
+    find_training_clips,
+    seed_worker,
+    split_holdout,
+)
 from spectraframe.errors import SpectraFrameError
 from spectraframe.losses import GeneratorLoss, LossWeights, discriminator_loss
 from spectraframe.models.config import Config, config_from_dict, save_config
@@ -286,7 +292,9 @@ class Trainer:
         if cfg.data.root is None:
             raise SpectraFrameError("set data.root to the training data folder (e.g. data.root=path/to/clips)")
         self.rbpn_config = cfg.model.rbpn_config()
-        self.sources = find_training_clips(cfg.data.root, cfg.data.train_list)
+        # Held-out clips (data.val_holdout) validate and are never trained on.
+        self.sources, self.holdout = split_holdout(find_training_clips(cfg.data.root, cfg.data.train_list),
+                                                   cfg.data.val_holdout)
         self.flow_cache_dir = Path(cfg.data.flow_cache) if cfg.data.flow_cache else self.run_dir / "flow_cache"
         self.dataset = TrainingSamples(
             self.sources,
@@ -357,18 +365,28 @@ class Trainer:
 
     def _validation_clips(self) -> list:
         cfg = self.config
-        if cfg.val.every == 0 or cfg.val.list is None:
-            return []
-        from spectraframe.data.eval_datasets import load_eval_clips
+        from spectraframe.data.eval_datasets import EvalClip, load_eval_clips
 
-        root = Path(cfg.data.root)
-        list_path = Path(cfg.val.list) if Path(cfg.val.list).is_absolute() else root / cfg.val.list
-        if not list_path.is_file():
-            raise SpectraFrameError(
-                f"validation list {list_path} not found: point val.list at a list of clips under data.root, "
-                "or turn validation off with val.every=0"
-            )
-        clips = load_eval_clips(root, list_path)
+        if cfg.val.every == 0:
+            return []
+        if self.holdout:
+            clips = [EvalClip(name=source.name, frame_paths=list(source.frame_paths)) for source in self.holdout]
+        elif cfg.val.list is None:
+            return []
+        else:
+            root = Path(cfg.data.root)
+            list_path = Path(cfg.val.list) if Path(cfg.val.list).is_absolute() else root / cfg.val.list
+            if not list_path.is_file():
+                raise SpectraFrameError(
+                    f"validation list {list_path} not found: point val.list at a list of clips under data.root, "
+                    "or turn validation off with val.every=0"
+                )
+            if re.search(r"(?<![a-z])test", list_path.name.lower()):  # test.txt, sep_testlist.txt
+                # best.safetensors is picked by validation PSNR: picking it on the test set inflates test scores.
+                log.warning("validating on %s, a test list: best.safetensors is then chosen on the test set and "
+                            "its scores there are optimistic; hold out training clips instead with "
+                            "data.val_holdout=N val.list=null", list_path.name)
+            clips = load_eval_clips(root, list_path)
         if cfg.val.max_clips:
             clips = clips[: cfg.val.max_clips]
         return clips
@@ -431,6 +449,7 @@ class Trainer:
             "iterations": self.step,
             "wall_time_s": round(self.wall_time, 1),
             "data": {"root": cfg.data.root, "train_list": cfg.data.train_list, "clips": len(self.sources),
+                     "held_out_clips": len(self.holdout),
                      "samples_per_epoch": len(self.dataset), "degradation": cfg.data.degradation},
             "config": cfg.to_dict(),
             "world_size": self.ddp.world_size,
@@ -458,6 +477,7 @@ class Trainer:
             sr = self.g_train(batch["target"], batch["neighbours"], batch["flows"])
         values: dict[str, float] = {}
         skipped = False
+        stepped = False  # GradScaler.update() needs a scaler.step() since the last update (its inf checks)
 
         if gan_phase:
             # Discriminator step on HR and on the generator's output (no gradient into G).
@@ -475,6 +495,7 @@ class Trainer:
                 self.opt_d.zero_grad(set_to_none=True)
             else:
                 self.scaler.step(self.opt_d)
+                stepped = True
             values.update(loss_d=float(loss_d.detach()), d_real=float(real_logits.detach().float().sigmoid().mean()),
                           d_fake=float(fake_logits.detach().float().sigmoid().mean()))
 
@@ -500,8 +521,11 @@ class Trainer:
                 self.opt_g.zero_grad(set_to_none=True)
             else:
                 self.scaler.step(self.opt_g)
+                stepped = True
             values.update(loss_g=float(loss_g.detach()), **{k: float(v) for k, v in parts.items()})
-        self.scaler.update()
+        if stepped:
+            # A fully skipped step leaves the scale as it was: the loss, not the scaled gradients, was bad.
+            self.scaler.update()
         with warnings.catch_warnings():
             # In the warm-up D is not stepped; its schedule still counts steps so both decay together.
             warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()`"))

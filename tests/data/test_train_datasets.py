@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import shutil
 
+import av
+import numpy as np
 import pytest
 import torch
 
-from spectraframe.data.train_datasets import StreamSampler, TrainingSamples, find_training_clips
+from spectraframe.data.train_datasets import (
+    ClipSource,
+    StreamSampler,
+    TrainingSamples,
+    _seek_video_window,
+    find_training_clips,
+    split_holdout,
+    video_source,
+)
 from spectraframe.degradation import degrade
 from spectraframe.errors import SpectraFrameError
 
@@ -99,6 +109,44 @@ def test_video_files_are_training_sources(tmp_path, shared_dir, flow_cache):
     dataset = _samples(sources, flow_cache, lr_patch=24, video_stride=60)
     assert len(dataset) == 2  # targets 1 and 61 of 120 frames
     assert dataset[0]["hr"].shape == (3, 96, 96)
+
+
+def test_video_windows_seek_to_a_keyframe_and_equal_a_full_decode(tmp_path):
+    # H.264 with B-frames (decode order != display order) and a keyframe every 10 frames; each frame is marked.
+    path = tmp_path / "moving.mp4"
+    base = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"g": "10", "bf": "2", "crf": "28"})
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for i in range(40):
+            image = np.roll(base, 3 * i, axis=1)
+            image[:8, :8] = 6 * i
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with av.open(str(path)) as container:
+        full = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    source = video_source("moving.mp4", path)
+    assert source.length == len(full) == 40 and len(source.keyframes) > 1
+    for first in (13, 20, 29):  # inside a GOP, on a keyframe, just before one
+        window = [first, first + 1, first + 3, first + 6]
+        assert _seek_video_window(source, first, first + 6) is not None  # decoded from a keyframe, not from 0
+        frames = source.read(window)
+        assert all(np.array_equal(frame, full[i]) for frame, i in zip(frames, window, strict=True)), first
+
+
+def test_validation_holdout_is_a_fixed_spread_of_folder_clips():
+    folders = [ClipSource(name=f"c{i:02d}", frame_paths=(f"c{i:02d}/im1.png",)) for i in range(10)]
+    video = ClipSource(name="v.mp4", video="v.mp4", video_frames=50)
+    train, held = split_holdout([*folders[:5], video, *folders[5:]], 3)
+    assert [s.name for s in held] == ["c01", "c05", "c08"]  # centres of three equal parts of the 10 folders
+    assert [s.name for s in train] == ["c00", "c02", "c03", "c04", "v.mp4", "c06", "c07", "c09"]
+    assert split_holdout(folders, 0) == (folders, [])
+    with pytest.raises(SpectraFrameError, match="all 10 training clips"):
+        split_holdout(folders, 10)
+    with pytest.raises(SpectraFrameError, match="only 1 of the 3 training clips are folders"):
+        split_holdout([folders[0], video, video], 2)
 
 
 def test_stream_sampler_splits_ranks_and_resumes_mid_stream():

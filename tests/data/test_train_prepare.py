@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from spectraframe.cli import main
-from spectraframe.data.prepare import PrepareOptions, assign_splits, plan_clips, prepare_dataset
+from spectraframe.data import prepare
+from spectraframe.data.prepare import PrepareOptions, assign_splits, plan_clips, prepare_dataset, write_clips
 from spectraframe.errors import SpectraFrameError
-from spectraframe.io.images import list_frames, read_frames, read_image
+from spectraframe.io.images import list_frames, read_frames, read_image, write_image
 
 
 def _write_video(path, frames, fps=25):
@@ -52,7 +53,7 @@ def test_splits_are_by_video_and_cover_all():
     assert list(assign_splits(["only"], (80, 10, 10), seed=3).values()) == ["train"]
 
 
-def test_prepare_real_frames_end_to_end(tmp_path, train_corpus):
+def test_prepare_real_frames_end_to_end(tmp_path, train_corpus, capsys):
     # Video 1: two shots joined by a hard cut, with a repeated frame; video 2: one shot.
     a = _shot(train_corpus, "davis2016_val/car-shadow_01")
     b = _shot(train_corpus, "davis2016_val/parkour_01")
@@ -64,6 +65,8 @@ def test_prepare_real_frames_end_to_end(tmp_path, train_corpus):
     code = main(["prepare", str(tmp_path / "cut.avi"), str(tmp_path / "calm.avi"), "-o", str(out),
                  "--split", "50/50/0"])
     assert code == 0
+    # The summary names only the lists that were written (test.txt was not: its share is 0).
+    assert "(lists: train.txt, val.txt; details: prepare.json)" in capsys.readouterr().out
     report = json.loads((out / "prepare.json").read_text())
     by_name = {v["name"]: v for v in report["videos"]}
     assert by_name["cut"]["duplicates"] == 1 and by_name["cut"]["cuts"] == 1
@@ -89,3 +92,48 @@ def test_prepare_downscales_real_video_and_refuses_non_empty_output(tmp_path, sh
         prepare_dataset([video], tmp_path / "out", progress=False)
     with pytest.raises(SpectraFrameError, match="not found"):
         prepare_dataset([tmp_path / "missing.mp4"], tmp_path / "other", progress=False)
+
+
+def test_unreadable_videos_are_skipped_and_reported(tmp_path, train_corpus, capsys):
+    _write_video(tmp_path / "good.avi", _shot(train_corpus, "vimeo_septuplet/sequences/00001/0003"))
+    (tmp_path / "broken.mp4").write_bytes(b"\x00 not a video " * 100)
+    out = tmp_path / "set"
+    assert main(["prepare", str(tmp_path / "broken.mp4"), str(tmp_path / "good.avi"), "-o", str(out),
+                 "--split", "100/0/0"]) == 0
+    printed = capsys.readouterr().out
+    assert "broken: skipped, cannot be read" in printed
+    assert "1 clips written to" in printed and "(lists: train.txt; details: prepare.json)" in printed
+    assert f"1 of 2 videos skipped because they cannot be read: {tmp_path / 'broken.mp4'}" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["good", "prepare.json", "train.txt"]
+    report = {v["name"]: v for v in json.loads((out / "prepare.json").read_text())["videos"]}
+    assert report["broken"]["error"] and report["broken"]["clips"] == 0 and not report["good"]["error"]
+    # Nothing usable at all is still an error, and leaves no output folder.
+    assert main(["prepare", str(tmp_path / "broken.mp4"), "-o", str(tmp_path / "none")]) == 2
+    assert "1 could not be read" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
+
+
+def test_a_failure_while_writing_leaves_nothing_behind_and_a_rerun_works(tmp_path, train_corpus, monkeypatch):
+    shots = _shot(train_corpus, "davis2016_val/car-shadow_01") + _shot(train_corpus, "davis2016_val/parkour_01")
+    _write_video(tmp_path / "two.avi", shots)  # two shots: two clips
+    out = tmp_path / "sets" / "mine"
+    written = []
+
+    def disk_full_after_nine_frames(path, image):
+        if len(written) == 9:
+            raise OSError("No space left on device")
+        written.append(path)
+        write_image(path, image)
+
+    monkeypatch.setattr(prepare, "write_image", disk_full_after_nine_frames)
+    with pytest.raises(OSError, match="No space"):
+        prepare_dataset([tmp_path / "two.avi"], out, progress=False)
+    assert len(written) == 9 and list((tmp_path / "sets").iterdir()) == []  # no partial set, no hidden one
+    monkeypatch.undo()
+    plans = prepare_dataset([tmp_path / "two.avi"], out, progress=False)  # not refused as "not empty"
+    assert len(plans[0].clips) == 2 and (out / "two" / "0002" / "im7.png").is_file()
+    # Progress advances per clip, when a clip's last frame is written.
+    done = []
+    write_clips(plans[0], tmp_path / "again", PrepareOptions(), on_clip=lambda: done.append(len(list(
+        (tmp_path / "again" / "two").rglob("*.png")))))
+    assert done == [7, 14]

@@ -44,3 +44,22 @@ def test_train_cli_errors_are_one_line(tmp_path, capsys):
     assert "train.lr must be a number" in capsys.readouterr().err
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert "not a training run folder" in capsys.readouterr().err
+
+
+def test_overrides_may_come_before_between_and_after_the_options(tmp_path, capsys):
+    from spectraframe.cli import parse_arguments
+    from spectraframe.models.config import preset_names
+
+    args = parse_arguments(["train", "train.lr=2e-4", "--config", "cpu_small", "data.root=clips",
+                                      "--out", str(tmp_path), "train.batch_size=3", "--max-steps", "1"])
+    assert args.overrides == ["train.lr=2e-4", "data.root=clips", "train.batch_size=3"]
+    assert (args.config, args.out, args.max_steps) == ("cpu_small", str(tmp_path), 1)
+    with pytest.raises(SystemExit):  # anything else stays an error
+        parse_arguments(["train", "--config", "cpu_small", "--bogus"])
+    # A bad override after the options reaches the config (it is not an "unrecognized argument").
+    assert main(["train", "train.lr=2e-4", "--config", "cpu_small", "--out", str(tmp_path), "train.lr_d=x"]) == 2
+    assert "train.lr_d must be a number" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(name in text for name in preset_names()), (text, preset_names())

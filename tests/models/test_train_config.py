@@ -16,6 +16,8 @@ def test_presets_ship_and_load():
     assert paper.model.rbpn_config().base_filter == 256
     assert (paper.train.batch_size, paper.data.lr_patch, paper.train.epochs) == (8, 64, 150)
     assert (paper.loss.adversarial_weight, paper.loss.perceptual_weight, paper.loss.tv_weight) == (1e-3, 6e-3, 2e-8)
+    # The paper preset picks its best checkpoint on clips held out of the training list, not on the test list.
+    assert paper.data.val_holdout == 100 and paper.val.list is None
     small = load_config("cpu_small")
     assert small.model.rbpn_config().residual is True
     assert small.train.device == "cpu"
@@ -43,6 +45,8 @@ def test_overrides_parse_values_the_way_users_write_them():
         ("train.lr_decay_at=[1.5]", "fractions"),
         ("trainlr=1", "section.key=value"),
         ("model.preset=huge", "unknown model.preset"),
+        ("data.val_holdout=5", "set val.list=null, or data.val_holdout=0"),
+        ("data.val_holdout=-1", "data.val_holdout must be >= 0"),
     ],
 )
 def test_bad_config_is_a_clear_error(override, message):

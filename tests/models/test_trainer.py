@@ -120,6 +120,22 @@ def test_bad_input_fails_before_training(tmp_path, train_corpus, lists, flow_cac
     assert not (tmp_path / "run" / CHECKPOINT).exists()
 
 
+def test_val_holdout_validates_on_training_clips_it_never_trains_on(tmp_path, train_corpus, lists, flow_cache,
+                                                                     caplog):
+    config = tiny(train_corpus, lists, flow_cache, "data.val_holdout=1", "val.list=null", "val.every=5")
+    trainer = Trainer(config, tmp_path / "run")
+    assert [c.name for c in trainer.val_clips] == [TRAIN[2]]  # the centre of the 4-clip list, every time
+    assert [s.name for s in trainer.sources] == [TRAIN[0], TRAIN[1], TRAIN[3]]
+    assert {trainer.sources[trainer.dataset.item_for(g)[0]].name for g in range(6)} == {TRAIN[0], TRAIN[1], TRAIN[3]}
+    data = trainer.provenance()["data"]
+    assert (data["clips"], data["held_out_clips"], data["samples_per_epoch"]) == (3, 1, 3)
+    # Validating on a test list is allowed but said out loud: best.safetensors would be chosen on it.
+    test_list = tmp_path / "sep_testlist.txt"
+    test_list.write_text(VAL[0] + "\n")
+    Trainer(tiny(train_corpus, lists, flow_cache, f"val.list={test_list}", "val.every=5"), tmp_path / "other")
+    assert "chosen on the test set" in caplog.text
+
+
 def test_missing_list_entries_fail_before_training(tmp_path, train_corpus, lists, flow_cache):
     bad = tmp_path / "bad.txt"
     bad.write_text(TRAIN[0] + "\nvimeo_septuplet/sequences/00009/0001\n")
@@ -136,6 +152,61 @@ def test_nonfinite_losses_are_skipped_then_stop_the_run(tmp_path, train_corpus, 
         trainer.fit()
     assert "update skipped" in caplog.text
     assert all(torch.equal(initial[k], v) for k, v in trainer.generator.state_dict().items())
+
+
+@pytest.mark.parametrize("warmup", [10, 0], ids=["warmup", "gan"])
+def test_nonfinite_guard_with_an_enabled_grad_scaler(tmp_path, train_corpus, lists, flow_cache, caplog, warmup):
+    # fp16 needs CUDA; an enabled CPU GradScaler has the same bookkeeping: update() without a step() since the
+    # last update raises, so a skipped step must not call it. In the GAN phase D still steps, G is skipped.
+    config = tiny(train_corpus, lists, flow_cache, "train.iterations=10", "loss.pixel_weight=.nan",
+                  "train.max_nonfinite_steps=2", f"train.warmup_iterations={warmup}")
+    trainer = Trainer(config, tmp_path / "run")
+    trainer.scaler = torch.amp.GradScaler("cpu")
+    assert trainer.scaler.is_enabled()
+    initial = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    with pytest.raises(SpectraFrameError, match="3 steps had NaN/Inf"):
+        trainer.fit()
+    assert caplog.text.count("update skipped") == 3
+    assert all(torch.equal(initial[k], v) for k, v in trainer.generator.state_dict().items())
+
+
+def test_generator_adversarial_term_uses_a_fresh_pass_of_the_updated_discriminator(
+    tmp_path, train_corpus, lists, flow_cache
+):
+    """The published code reused D's output from before D's update; here every D forward is recorded with
+    the weights it ran with, and the adversarial value must come from a pass with the updated weights."""
+    from spectraframe.losses import adversarial_loss
+
+    trainer = Trainer(tiny(train_corpus, lists, flow_cache, "train.warmup_iterations=0"), tmp_path / "run")
+    discriminator = trainer.discriminator
+    calls = []
+    original = discriminator.logits
+
+    def recording_logits(images):
+        out = original(images)
+        weights = [p.detach().clone() for p in discriminator.parameters()]
+        calls.append({"weights": weights, "logits": out.detach().clone(), "into_g": images.requires_grad})
+        return out
+
+    discriminator.logits = recording_logits  # DiscriminatorLogits and the generator step both call this
+    before = [p.detach().clone() for p in discriminator.parameters()]
+    batch = next(iter(trainer.loader(1)))
+    values = trainer.train_step(batch)
+    after = [p.detach().clone() for p in discriminator.parameters()]
+
+    def same(a, b):
+        return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+    assert values is not None and values["phase"] == "gan"
+    assert not same(before, after), "the discriminator was not updated"
+    assert len(calls) == 3  # D step on HR and on SR, then the generator step's own pass
+    assert all(same(c["weights"], before) and not c["into_g"] for c in calls[:2])
+    fresh = calls[2]
+    assert same(fresh["weights"], after) and fresh["into_g"]
+    adversarial = values["adversarial"]
+    assert adversarial == pytest.approx(float(adversarial_loss(fresh["logits"])), rel=1e-6, abs=0)
+    # ... and not the stale value of the D step's pass over the same SR.
+    assert adversarial != pytest.approx(float(adversarial_loss(calls[1]["logits"])), rel=1e-6, abs=0)
 
 
 def test_bf16_autocast_on_cpu_trains_both_phases(tmp_path, train_corpus, lists, flow_cache):
