@@ -157,7 +157,7 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
         try:
             loaded = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises several types for bad zips, truncation and forbidden pickles
-            first_line = str(exc).splitlines()[0] if str(exc) else ""
+            first_line = str(exc).splitlines()[0].rstrip(". ") if str(exc) else ""
             raise SpectraFrameError(
                 f"cannot read checkpoint {path}: {exc.__class__.__name__}: {first_line}. "
                 "It may be truncated, corrupt, or contain Python objects other than tensors."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 
 def detail_crop_box(image_hwc: np.ndarray, crop_h: int, crop_w: int) -> tuple[int, int]:
@@ -33,13 +33,15 @@ def comparison_image(panels: Sequence[tuple[str, np.ndarray]], zoom: int = 4) ->
     h, w = panels[-1][1].shape[:2]
     crop_h, crop_w = max(h // zoom, 1), max(w // zoom, 1)
     y0, x0 = detail_crop_box(panels[-1][1], crop_h, crop_w)
+    # A label readable at any size: about 1/30 of the panel height (PIL's bitmap default is 11 px).
+    font = ImageFont.load_default(size=max(12, h // 30))
     top, bottom = [], []
     for label, image in panels:
         panel = Image.fromarray(image)
         crop = panel.crop((x0, y0, x0 + crop_w, y0 + crop_h)).resize((w, h), Image.NEAREST)
         draw = ImageDraw.Draw(panel)
         draw.rectangle((x0, y0, x0 + crop_w - 1, y0 + crop_h - 1), outline=(255, 0, 0), width=max(1, w // 400))
-        draw.text((6, 4), label, fill=(255, 255, 0))
+        draw.text((6, 4), label, fill=(255, 255, 0), font=font, stroke_width=max(1, h // 400), stroke_fill=(0, 0, 0))
         top.append(np.asarray(panel))
         bottom.append(np.asarray(crop))
     return np.concatenate([np.concatenate(top, axis=1), np.concatenate(bottom, axis=1)], axis=0)

@@ -57,9 +57,10 @@ def test_paper_flops_per_lr_pixel() -> None:
     assert 280.5e6 < flops / (64 * 112) < 281.5e6
 
 
-def test_gradients_reach_every_parameter() -> None:
-    model = RBPN(scale=2, num_frames=3, **TINY)
-    model(*random_inputs(1, 3, 6, 6)).square().mean().backward()
+@pytest.mark.parametrize(("scale", "frames"), [(2, 3), (4, 5), (8, 3)])
+def test_gradients_reach_every_parameter(scale: int, frames: int) -> None:
+    model = RBPN(scale=scale, num_frames=frames, **TINY)
+    model(*random_inputs(1, frames, 6, 6)).square().mean().backward()
     no_grad = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert no_grad == []
 
