@@ -6,6 +6,8 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from spectraframe.flow import DEFAULT_FLOW_METHOD, METHODS
+
     p = subparsers.add_parser(
         "flow",
         help="optical flow from frame A to frame B, written as a colour-wheel image",
@@ -16,8 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("target", help="frame A (the target frame)")
     p.add_argument("neighbour", help="frame B (the neighbour frame), same size as A")
     p.add_argument("-o", "--output", required=True, help="colour-wheel image to write (.png)")
-    p.add_argument("--method", default="coarse2fine", choices=("coarse2fine", "dis", "farneback"),
-                   help="flow method (default: coarse2fine)")
+    p.add_argument("--method", default=DEFAULT_FLOW_METHOD, choices=tuple(METHODS),
+                   help=f"flow method (default: {DEFAULT_FLOW_METHOD})")
     p.add_argument("--preset", default="medium", choices=("ultrafast", "fast", "medium"),
                    help="DIS preset, with --method dis (default: medium)")
     p.add_argument("--flo", help="also write the flow as a Middlebury .flo file")
