@@ -142,13 +142,20 @@ class EvalReport:
         return "\n".join(lines)
 
 
-def generator_method(weights: str | Path, device: str | torch.device = "cpu", scale: int | None = None) -> SrClip:
-    """An `sr_clip` callable running a trained RBPN checkpoint (flows with the method it was trained with)."""
+def generator_method(weights: str | Path, device: str | torch.device = "cpu", scale: int | None = None,
+                     degradation: str | None = None) -> SrClip:
+    """An `sr_clip` callable running a trained RBPN checkpoint (flows with the method it was trained with).
+
+    With `degradation`, warns when the checkpoint records training on another one: its scores would
+    then measure the mismatch more than the model."""
     from spectraframe.checkpoints import load_generator
     from spectraframe.inference import super_resolve_clip
 
     model, metadata = load_generator(weights, device, scale=scale)
     require_odd_window(model.config.num_frames, str(weights))
+    trained_on = metadata.get("provenance", {}).get("config", {}).get("data", {}).get("degradation")
+    if degradation is not None and trained_on is not None and trained_on != degradation:
+        log.warning("%s was trained on %s degradation, but the evaluation uses %s", weights, trained_on, degradation)
     flow_method = metadata.get("flow_method", DEFAULT_FLOW_METHOD)
 
     def sr_clip(lr_frames: torch.Tensor, targets: list[int]) -> torch.Tensor:

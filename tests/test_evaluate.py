@@ -161,6 +161,23 @@ def test_cli_eval_with_weights_runs_the_generator(tmp_path: Path, capsys: pytest
     assert "x4" in capsys.readouterr().err
 
 
+def test_degradation_other_than_the_training_one_is_warned(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from spectraframe.archs.rbpn import RBPN, RBPNConfig
+    from spectraframe.checkpoints import save_generator
+    from spectraframe.evaluate import generator_method
+
+    tiny = RBPNConfig(scale=4, num_frames=3, base_filter=8, feat=4, num_stages=1, n_resblock=0)
+    weights = save_generator(tmp_path / "g.safetensors", RBPN(tiny),
+                             provenance={"config": {"data": {"degradation": "bi"}}})
+    with caplog.at_level(logging.WARNING):
+        generator_method(weights, degradation="bi")
+        assert "degradation" not in caplog.text
+        generator_method(weights, degradation="bd")
+    assert "trained on bi degradation, but the evaluation uses bd" in caplog.text
+
+
 def test_tof_column_when_asked(tmp_path: Path) -> None:
     root = _tiny_set(tmp_path / "set", clips=1, frames=3)
     report = evaluate(root, tof=True, progress=False)

@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from spectraframe.evaluate import evaluate, generator_method
 
     device = resolve_device(args.device)
-    method = generator_method(args.weights, device, scale=args.scale) if args.weights else "bicubic"
+    method = (generator_method(args.weights, device, scale=args.scale, degradation=args.degradation)
+              if args.weights else "bicubic")
     report = evaluate(
         args.data,
         list_file=args.list_file,
