@@ -201,7 +201,7 @@ def evaluate(
     if isinstance(method, str) and method != "bicubic":
         raise SpectraFrameError(f"unknown method {method!r}: use 'bicubic' or pass trained weights")
     device = torch.device(device)
-    clips = load_eval_clips(dataset_root, list_file, layout=layout)
+    clips = load_eval_clips(dataset_root, list_file, layout=layout, exclude=save_frames)
     lpips_model = None
     if lpips:
         from spectraframe.metrics.lpips import LPIPS

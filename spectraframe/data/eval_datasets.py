@@ -69,10 +69,15 @@ def _has_frames(folder: Path) -> bool:
     return any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
 
 
-def _discover_clip_folders(root: Path) -> list[Path]:
-    """Every folder under root (root included) that directly holds frames; empty leaf folders are errors."""
+def _discover_clip_folders(root: Path, exclude: Path | None = None) -> list[Path]:
+    """Every folder under root (root included) that directly holds frames; empty leaf folders are errors.
+
+    `exclude`: a folder to leave out with everything under it (eval's own --save-frames output)."""
     clips = []
+    skip = exclude.resolve() if exclude is not None else None
     for folder in sorted([root, *(p for p in root.rglob("*") if p.is_dir())]):
+        if skip is not None and folder.resolve().is_relative_to(skip):
+            continue
         if _has_frames(folder):
             clips.append(folder)
         elif not any(folder.iterdir()):
@@ -84,14 +89,14 @@ def _discover_clip_folders(root: Path) -> list[Path]:
     return clips
 
 
-def _folder_clips(root: Path, list_file: str | Path | None) -> list[EvalClip]:
+def _folder_clips(root: Path, list_file: str | Path | None, exclude: Path | None = None) -> list[EvalClip]:
     if list_file is not None:
         entries = read_list_file(list_file)
         _check_entries_exist(root, entries, list_file)
         folders = [(entry, root / entry) for entry in entries]
     else:
         folders = [(f.relative_to(root).as_posix() if f != root else root.name, f)
-                   for f in _discover_clip_folders(root)]
+                   for f in _discover_clip_folders(root, exclude)]
     return [EvalClip(name=name, frame_paths=list_frames(folder)) for name, folder in folders]
 
 
@@ -118,8 +123,11 @@ def _vimeo_clips(root: Path, list_file: str | Path | None) -> list[EvalClip]:
     return clips
 
 
-def load_eval_clips(root: str | Path, list_file: str | Path | None = None, layout: str = "auto") -> list[EvalClip]:
-    """The clips of an evaluation set (frames are read later, clip by clip, with `EvalClip.read`)."""
+def load_eval_clips(root: str | Path, list_file: str | Path | None = None, layout: str = "auto",
+                    exclude: str | Path | None = None) -> list[EvalClip]:
+    """The clips of an evaluation set (frames are read later, clip by clip, with `EvalClip.read`).
+
+    `exclude`: a folder that discovery skips (eval's comparison pictures may be written inside ROOT)."""
     root = Path(root)
     if layout not in LAYOUTS:
         raise SpectraFrameError(f"unknown dataset layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
@@ -129,4 +137,6 @@ def load_eval_clips(root: str | Path, list_file: str | Path | None = None, layou
         raise SpectraFrameError(f"dataset folder {root} is empty: expected ROOT/<clip>/*.png|jpg")
     if layout == "auto":
         layout = "vimeo" if (root / "sequences").is_dir() else "folders"
-    return _vimeo_clips(root, list_file) if layout == "vimeo" else _folder_clips(root, list_file)
+    if layout == "vimeo":
+        return _vimeo_clips(root, list_file)
+    return _folder_clips(root, list_file, Path(exclude) if exclude is not None else None)
