@@ -4,7 +4,7 @@ Sources, each entry of a list file relative to the dataset root:
 - a folder of frames (sorted file names = temporal order), e.g. `davis2016_val/blackswan_00`;
 - a Vimeo-90K septuplet `XXXXX/YYYY`, found under `ROOT/sequences/` (list `sep_trainlist.txt`);
 - a video file (decoded with PyAV): one target every `video_stride` frames. A sample seeks to the keyframe
-  before its window instead of decoding from frame 0 (see `ClipSource.read`).
+  before its window instead of decoding from frame 0 (`spectraframe.io.video.read_video_window`).
 
 The LR frames are made on the fly from the HR frames (MATLAB bicubic "bi" or blur "bd", rounded to
 uint8). The flows from the target to each neighbour are estimated once on the whole LR frames and kept
@@ -21,14 +21,12 @@ the process and a resume in the middle of an epoch do not change it.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import av
 import numpy as np
 import torch
 from PIL import Image
@@ -41,7 +39,7 @@ from spectraframe.data.windows import neighbour_indices
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.io.images import IMAGE_SUFFIXES, list_frames, read_frames
-from spectraframe.io.video import VIDEO_SUFFIXES, probe_video, read_video_frames
+from spectraframe.io.video import VIDEO_SUFFIXES, FrameIndex, index_video, probe_video, read_video_window
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +57,7 @@ class ClipSource:
     frame_paths: tuple[Path, ...] = ()
     video: Path | None = None
     video_frames: int = 0
-    # Video only, from the scan that counted the frames: the presentation timestamp of each decoded frame
-    # and the indices of the key frames, to seek near a window. Empty: timestamps unusable, decode from 0.
-    frame_pts: tuple[int, ...] = field(default=(), repr=False)
-    keyframes: tuple[int, ...] = field(default=(), repr=False)
+    video_index: FrameIndex | None = field(default=None, repr=False)  # video only: to seek near a window
 
     @property
     def length(self) -> int:
@@ -84,106 +79,19 @@ class ClipSource:
         if self.video is None:
             return read_frames([self.frame_paths[i] for i in indices])
         first, last = indices[0], indices[-1]
-        frames = _seek_video_window(self, first, last)
-        if frames is None:  # no usable timestamps, or the seek did not land where it must: decode from 0
-            frames = list(read_video_frames(self.video, start=first, count=last - first + 1))
+        frames = read_video_window(self.video, first, last, self.video_index)
         if len(frames) < last - first + 1:
             raise SpectraFrameError(f"{self.video}: frame {last} is past the end ({first + len(frames)} frames)")
         return [frames[i - first] for i in indices]
-
-
-# A window whose keyframe cannot be reached by seeking to it falls back to earlier keyframes, this many at most.
-SEEK_ATTEMPTS = 3
-
-
-def _seek_video_window(source: ClipSource, first: int, last: int) -> list[np.ndarray] | None:
-    """Frames first..last of a video decoded from the last keyframe at or before `first`, or None when that
-    cannot be done exactly (the caller then decodes from frame 0).
-
-    Frame i is the i-th frame a decode from the start yields; a seek is by timestamp, so each decoded frame is
-    identified by its timestamp (unique, from the scan) and the frames must follow in exactly the scanned order
-    from the keyframe on. Demuxers that land after the requested keyframe (MPEG-TS seeks by byte estimate) are
-    retried from an earlier keyframe; frames before the keyframe (an open GOP's leading pictures) are dropped.
-    """
-    if source.video is None or not source.frame_pts or not source.keyframes:
-        return None
-    pts = source.frame_pts
-    position = bisect.bisect_right(source.keyframes, first) - 1
-    for attempt in range(SEEK_ATTEMPTS):
-        if position - attempt < 0:
-            break
-        key = source.keyframes[position - attempt]
-        if key == 0:
-            return None  # nothing to skip: the plain decode from the start is the same work
-        try:
-            frames = _decode_from_keyframe(source.video, pts, key, first, last)
-        except (av.error.FFmpegError, OSError) as exc:
-            log.debug("%s: seeking to frame %d failed (%s); decoding from the start", source.video, key, exc)
-            return None
-        if frames is not None:
-            return frames
-    return None
-
-
-def _decode_from_keyframe(path: Path, pts: tuple[int, ...], key: int, first: int, last: int) -> list[np.ndarray] | None:
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"  # as decode_video: threading changes the speed, not the frames
-        container.seek(pts[key], backward=True, any_frame=False, stream=stream)
-        expected = key
-        frames = []
-        for frame in container.decode(stream):
-            if frame.pts is None:
-                return None
-            if expected == key:
-                if frame.pts < pts[key]:
-                    continue  # decoding started at an earlier keyframe, or a leading picture of this one
-                if frame.pts != pts[key] or not frame.key_frame:
-                    return None  # landed past the keyframe (or on no key frame): not reachable from here
-            if frame.pts != pts[expected]:
-                return None  # not the scanned order (frames missing or reordered): do not guess
-            if expected >= first:
-                frames.append(frame.to_ndarray(format="rgb24"))
-            if expected == last:
-                return frames
-            expected += 1
-    return None
 
 
 # --- finding clips ---------------------------------------------------------------------------------
 
 
 def video_source(name: str, path: Path) -> ClipSource:
-    """A video clip with its decoded frame count, frame timestamps and key frames (one decode, no RGB).
-
-    Decoded, not the container's claim: some files announce more frames than they decode to (the shared
-    tree.avi says 444 and decodes 68), and a sample past the end would fail mid-training.
-    """
-    pts: list[int | None] = []
-    keyframes: list[int] = []
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            for index, frame in enumerate(container.decode(stream)):
-                pts.append(frame.pts)
-                if frame.key_frame:
-                    keyframes.append(index)
-    except (av.error.FFmpegError, OSError, IndexError, UnicodeDecodeError):
-        # The reading path names the problem (missing stream, broken file, no frame) for the user.
-        return ClipSource(name=name, video=path, video_frames=sum(1 for _ in read_video_frames(path)))
-    if not pts:
-        list(read_video_frames(path))  # raises the user-facing "no readable frame" error
-    note = probe_video(path).bit_depth_note
-    if note:
-        log.warning("%s: %s", path, note)
-    if None in pts or len(set(pts)) != len(pts):
-        # Frames cannot be told apart by timestamp after a seek: every read decodes from frame 0.
-        log.warning("%s: frames without unique timestamps; each training sample decodes it from the start "
-                    "(slow for long videos: re-mux it, e.g. to .mkv, to fix)", path)
-        return ClipSource(name=name, video=path, video_frames=len(pts))
-    return ClipSource(name=name, video=path, video_frames=len(pts), frame_pts=tuple(pts),  # type: ignore[arg-type]
-                      keyframes=tuple(keyframes))
+    """A video clip with its decoded frame count and the index that lets a sample seek to its window."""
+    index = index_video(path)
+    return ClipSource(name=name, video=path, video_frames=index.frames, video_index=index)
 
 
 def _source_for(root: Path, entry: str) -> ClipSource | None:

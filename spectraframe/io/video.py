@@ -3,6 +3,7 @@ the encoder settings used to write them back. Every user-facing problem is a Spe
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import io
 import logging
@@ -255,6 +256,118 @@ def read_video_frames(path: str | Path, start: int = 0, count: int | None = None
             return
         yield frame.image
         yielded += 1
+
+
+@dataclass(frozen=True)
+class FrameIndex:
+    """Where each decoded frame of a video sits: its count, and (when unique) the timestamp of every frame
+    and which frames are key frames, so that `read_video_window` can seek instead of decoding from frame 0."""
+
+    frames: int
+    pts: tuple[int, ...] = ()  # empty: timestamps missing or repeated, windows are decoded from frame 0
+    keyframes: tuple[int, ...] = ()
+
+
+def index_video(path: str | Path) -> FrameIndex:
+    """Scan a video once (decoded, not the container's claim, with no RGB conversion) into a FrameIndex.
+
+    Some files announce more frames than they decode to (the shared tree.avi says 444 and decodes 68): the
+    count is what a decode yields. Problems (missing stream, broken file, no frame) raise the reading path's
+    SpectraFrameError; a conversion the frames will need is warned once.
+    """
+    path = Path(path)
+    pts: list[int | None] = []
+    keyframes: list[int] = []
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for position, frame in enumerate(container.decode(stream)):
+                pts.append(frame.pts)
+                if frame.key_frame:
+                    keyframes.append(position)
+    except (av.error.FFmpegError, OSError, IndexError, UnicodeDecodeError):
+        return FrameIndex(sum(1 for _ in read_video_frames(path)))  # raises the user-facing error, or counts
+    if not pts:
+        list(read_video_frames(path))  # raises the user-facing "no readable frame" error
+    note = probe_video(path).bit_depth_note
+    if note:
+        log.warning("%s: %s", path, note)
+    if None in pts or len(set(pts)) != len(pts):
+        log.warning("%s: frames without unique timestamps; each window is decoded from the start "
+                    "(slow for long videos: re-mux it, e.g. to .mkv, to fix)", path)
+        return FrameIndex(len(pts))
+    return FrameIndex(len(pts), tuple(pts), tuple(keyframes))  # type: ignore[arg-type]
+
+
+def read_video_window(path: str | Path, first: int, last: int, index: FrameIndex | None = None) -> list[np.ndarray]:
+    """Frames first..last (decode order numbering, as `read_video_frames`) as (H, W, 3) uint8 RGB.
+
+    With an `index`, decoding starts at the key frame before `first` when that provably gives the same
+    frames; otherwise (or without an index) it decodes from frame 0. Past the end: fewer frames."""
+    path = Path(path)
+    frames = _seek_window(path, index, first, last) if index is not None else None
+    if frames is None:
+        frames = list(read_video_frames(path, start=first, count=last - first + 1))
+    return frames
+
+
+# A window whose keyframe cannot be reached by seeking to it falls back to earlier keyframes, this many at most.
+SEEK_ATTEMPTS = 3
+
+
+def _seek_window(path: Path, index: FrameIndex, first: int, last: int) -> list[np.ndarray] | None:
+    """Frames first..last of a video decoded from the last keyframe at or before `first`, or None when that
+    cannot be done exactly (the caller then decodes from frame 0).
+
+    Frame i is the i-th frame a decode from the start yields; a seek is by timestamp, so each decoded frame is
+    identified by its timestamp (unique, from the scan) and the frames must follow in exactly the scanned order
+    from the keyframe on. Demuxers that land after the requested keyframe (MPEG-TS seeks by byte estimate) are
+    retried from an earlier keyframe; frames before the keyframe (an open GOP's leading pictures) are dropped.
+    """
+    if not index.pts or not index.keyframes:
+        return None
+    pts = index.pts
+    position = bisect.bisect_right(index.keyframes, first) - 1
+    for attempt in range(SEEK_ATTEMPTS):
+        if position - attempt < 0:
+            break
+        key = index.keyframes[position - attempt]
+        if key == 0:
+            return None  # nothing to skip: the plain decode from the start is the same work
+        try:
+            frames = _decode_from_keyframe(path, pts, key, first, last)
+        except (av.error.FFmpegError, OSError) as exc:
+            log.debug("%s: seeking to frame %d failed (%s); decoding from the start", path, key, exc)
+            return None
+        if frames is not None:
+            return frames
+    return None
+
+
+def _decode_from_keyframe(path: Path, pts: tuple[int, ...], key: int, first: int, last: int) -> list[np.ndarray] | None:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # as decode_video: threading changes the speed, not the frames
+        container.seek(pts[key], backward=True, any_frame=False, stream=stream)
+        expected = key
+        frames = []
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                return None
+            if expected == key:
+                if frame.pts < pts[key]:
+                    continue  # decoding started at an earlier keyframe, or a leading picture of this one
+                if frame.pts != pts[key] or not frame.key_frame:
+                    return None  # landed past the keyframe (or on no key frame): not reachable from here
+            if frame.pts != pts[expected]:
+                return None  # not the scanned order (frames missing or reordered): do not guess
+            if expected >= first:
+                frames.append(frame.to_ndarray(format="rgb24"))
+            if expected == last:
+                return frames
+            expected += 1
+    return None
 
 
 # --- writing -------------------------------------------------------------------------------------

@@ -13,13 +13,13 @@ from spectraframe.data.train_datasets import (
     ClipSource,
     StreamSampler,
     TrainingSamples,
-    _seek_video_window,
     find_training_clips,
     split_holdout,
     video_source,
 )
 from spectraframe.degradation import degrade
 from spectraframe.errors import SpectraFrameError
+from spectraframe.io.video import _seek_window
 
 VIMEO = ["vimeo_septuplet/sequences/00001/0001", "vimeo_septuplet/sequences/00002/0003"]
 
@@ -128,10 +128,11 @@ def test_video_windows_seek_to_a_keyframe_and_equal_a_full_decode(tmp_path):
     with av.open(str(path)) as container:
         full = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     source = video_source("moving.mp4", path)
-    assert source.length == len(full) == 40 and len(source.keyframes) > 1
+    assert source.length == len(full) == 40 and len(source.video_index.keyframes) > 1
     for first in (13, 20, 29):  # inside a GOP, on a keyframe, just before one
         window = [first, first + 1, first + 3, first + 6]
-        assert _seek_video_window(source, first, first + 6) is not None  # decoded from a keyframe, not from 0
+        # decoded from a keyframe, not from 0
+        assert _seek_window(path, source.video_index, first, first + 6) is not None
         frames = source.read(window)
         assert all(np.array_equal(frame, full[i]) for frame, i in zip(frames, window, strict=True)), first
 
