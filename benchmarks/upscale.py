@@ -47,13 +47,18 @@ def trim(source: Path, frames: int, folder: Path) -> Path:
     return target
 
 
-def measure(source: Path, folder: Path) -> dict:
+# The CLI with `keep_freed_memory` turned off: glibc's default of returning large blocks to the kernel.
+DEFAULT_ALLOCATOR_CLI = ("import sys, spectraframe.cli as cli; cli.keep_freed_memory = lambda: False; "
+                         "sys.exit(cli.main(sys.argv[1:]))")
+
+
+def measure(source: Path, folder: Path, keep_freed_memory: bool = True) -> dict:
     """Run `spectraframe upscale SOURCE` as a user would, in its own process: seconds and that run's peak RSS."""
     from spectraframe.io.video import probe_video
 
     output = folder / f"{source.stem}_out.mp4"
-    command = [sys.executable, "-m", "spectraframe", "upscale", str(source), "-o", str(output), "--overwrite",
-               "--no-progress"]
+    entry = ["-m", "spectraframe"] if keep_freed_memory else ["-c", DEFAULT_ALLOCATOR_CLI]
+    command = [sys.executable, *entry, "upscale", str(source), "-o", str(output), "--overwrite", "--no-progress"]
     log = folder / "upscale.log"
     with log.open("w") as sink:
         start = time.perf_counter()
