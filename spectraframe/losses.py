@@ -20,12 +20,19 @@ from spectraframe.errors import SpectraFrameError
 GAN_FORMS = ("paper", "bce")
 
 
+PIXEL_LOSSES = ("mse", "l1", "charbonnier")
+# Charbonnier's epsilon on the [0, 1] scale (a quarter of one uint8 level): L1 that stays smooth at zero.
+CHARBONNIER_EPS = 1e-3
+
+
 def pixel_loss(sr: Tensor, hr: Tensor, kind: str = "mse") -> Tensor:
     if kind == "mse":
         return F.mse_loss(sr, hr)
     if kind == "l1":
         return F.l1_loss(sr, hr)
-    raise SpectraFrameError(f"unknown pixel loss {kind!r}: choose mse or l1")
+    if kind == "charbonnier":
+        return torch.sqrt((sr - hr).pow(2) + CHARBONNIER_EPS**2).mean()
+    raise SpectraFrameError(f"unknown pixel loss {kind!r}: choose one of {', '.join(PIXEL_LOSSES)}")
 
 
 def tv_loss(images: Tensor) -> Tensor:

@@ -2,6 +2,15 @@
 
 Module and parameter names follow the published RBPN code, so its checkpoints load without renaming.
 Reads top to bottom: blocks -> DBPN single-image branch -> RBPN.
+
+Two layouts of the same network:
+* ``hr`` (published): the projections are 8x8 strided (de)convolutions and the high-resolution features
+  live at HR size;
+* ``lr``: every high-resolution feature map is kept at LR size in pixel-shuffle (space-to-depth) form, so
+  the up/down projections become 3x3 convolutions between ``base_filter`` LR channels and ``feat``
+  depth-form channels, and only the output layer is pixel-shuffled to HR. Same recurrence, same
+  back-projection (h1 = up(down(up(x)) - x) + up(x)); all convolutions run at LR size, where wide
+  channel counts keep the CPU's matrix units busy.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from spectraframe.errors import SpectraFrameError
 
 # Projection (de)convolution geometry per scale: kernel, stride, padding.
 PROJECTION_GEOMETRY: dict[int, tuple[int, int, int]] = {2: (6, 2, 2), 4: (8, 4, 2), 8: (12, 8, 2)}
+LAYOUTS = ("hr", "lr")
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,8 @@ class RBPNConfig:
     n_resblock: int = 5
     # Add a bicubic upsampling of the target to the output (no parameters); the paper model does not.
     residual: bool = False
+    # "hr": the published layout; "lr": projections at LR size in pixel-shuffle form (see the module doc).
+    layout: str = "hr"
 
     def __post_init__(self) -> None:
         if self.scale not in PROJECTION_GEOMETRY:
@@ -44,6 +56,8 @@ class RBPNConfig:
                 f"num_stages must be >= 1 and n_resblock >= 0, got {self.num_stages} and {self.n_resblock}")
         if min(self.base_filter, self.feat) < 1:
             raise SpectraFrameError(f"base_filter and feat must be >= 1, got {self.base_filter} and {self.feat}")
+        if self.layout not in LAYOUTS:
+            raise SpectraFrameError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,14 +112,28 @@ class ResnetBlock(nn.Module):
         return self.act(self.conv2(self.act(self.conv1(x))) + x)
 
 
-class UpBlock(nn.Module):
-    """Up-projection: h0 = deconv(x); l0 = conv(h0); h1 = deconv(l0 - x); return h1 + h0."""
+def up_projection(cin: int, cout: int, layout: str, scale: int) -> nn.Module:
+    """LR -> HR features: a strided deconvolution (``hr``), or a 3x3 convolution into depth form (``lr``)."""
+    if layout == "lr":
+        return ConvBlock(cin, cout, 3, 1, 1)
+    return DeconvBlock(cin, cout, *PROJECTION_GEOMETRY[scale])
 
-    def __init__(self, channels: int, kernel: int, stride: int, padding: int):
+
+def down_projection(cin: int, cout: int, layout: str, scale: int) -> nn.Module:
+    """HR -> LR features: a strided convolution (``hr``), or a 3x3 convolution out of depth form (``lr``)."""
+    if layout == "lr":
+        return ConvBlock(cin, cout, 3, 1, 1)
+    return ConvBlock(cin, cout, *PROJECTION_GEOMETRY[scale])
+
+
+class UpBlock(nn.Module):
+    """Up-projection: h0 = up(x); l0 = down(h0); h1 = up(l0 - x); return h1 + h0."""
+
+    def __init__(self, low: int, high: int, layout: str, scale: int):
         super().__init__()
-        self.up_conv1 = DeconvBlock(channels, channels, kernel, stride, padding)
-        self.up_conv2 = ConvBlock(channels, channels, kernel, stride, padding)
-        self.up_conv3 = DeconvBlock(channels, channels, kernel, stride, padding)
+        self.up_conv1 = up_projection(low, high, layout, scale)
+        self.up_conv2 = down_projection(high, low, layout, scale)
+        self.up_conv3 = up_projection(low, high, layout, scale)
 
     def forward(self, x: Tensor) -> Tensor:
         h0 = self.up_conv1(x)
@@ -114,13 +142,13 @@ class UpBlock(nn.Module):
 
 
 class DownBlock(nn.Module):
-    """Down-projection: l0 = conv(x); h0 = deconv(l0); l1 = conv(h0 - x); return l1 + l0."""
+    """Down-projection: l0 = down(x); h0 = up(l0); l1 = down(h0 - x); return l1 + l0."""
 
-    def __init__(self, channels: int, kernel: int, stride: int, padding: int):
+    def __init__(self, low: int, high: int, layout: str, scale: int):
         super().__init__()
-        self.down_conv1 = ConvBlock(channels, channels, kernel, stride, padding)
-        self.down_conv2 = DeconvBlock(channels, channels, kernel, stride, padding)
-        self.down_conv3 = ConvBlock(channels, channels, kernel, stride, padding)
+        self.down_conv1 = down_projection(high, low, layout, scale)
+        self.down_conv2 = up_projection(low, high, layout, scale)
+        self.down_conv3 = down_projection(high, low, layout, scale)
 
     def forward(self, x: Tensor) -> Tensor:
         l0 = self.down_conv1(x)
@@ -137,17 +165,21 @@ def residual_stack(channels: int, n_resblock: int, tail: nn.Module) -> nn.Sequen
 
 
 class DBPNS(nn.Module):
-    """DBPN-S: 1x1 reduction, alternating up/down projections, 1x1 fusion of all up-projection outputs."""
+    """DBPN-S: 1x1 reduction, alternating up/down projections, 1x1 fusion of all up-projection outputs.
 
-    def __init__(self, base_filter: int, feat: int, num_stages: int, scale: int):
+    The published layout reduces ``base_filter`` to ``feat`` LR channels and projects to ``feat`` HR
+    channels; the ``lr`` layout keeps ``base_filter`` LR channels and projects to ``feat`` depth-form ones.
+    """
+
+    def __init__(self, base_filter: int, feat: int, num_stages: int, scale: int, layout: str = "hr"):
         super().__init__()
-        kernel, stride, padding = PROJECTION_GEOMETRY[scale]
+        low = base_filter if layout == "lr" else feat
         self.num_stages = num_stages
-        self.feat1 = ConvBlock(base_filter, feat, 1, 1, 0)
+        self.feat1 = ConvBlock(base_filter, low, 1, 1, 0)
         for i in range(1, num_stages + 1):
-            self.add_module(f"up{i}", UpBlock(feat, kernel, stride, padding))
+            self.add_module(f"up{i}", UpBlock(low, feat, layout, scale))
             if i < num_stages:
-                self.add_module(f"down{i}", DownBlock(feat, kernel, stride, padding))
+                self.add_module(f"down{i}", DownBlock(low, feat, layout, scale))
         self.output = ConvBlock(num_stages * feat, feat, 1, 1, 0, act=False)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -178,16 +210,17 @@ class RBPN(nn.Module):
             config = RBPNConfig.from_dict({**config.to_dict(), **overrides})
         self.config = config
         c = config
-        kernel, stride, padding = PROJECTION_GEOMETRY[c.scale]
         self.feat0 = ConvBlock(3, c.base_filter, 3, 1, 1)
         self.feat1 = ConvBlock(8, c.base_filter, 3, 1, 1)
-        self.DBPN = DBPNS(c.base_filter, c.feat, c.num_stages, c.scale)
-        self.res_feat1 = residual_stack(
-            c.base_filter, c.n_resblock, DeconvBlock(c.base_filter, c.feat, kernel, stride, padding)
-        )
+        self.DBPN = DBPNS(c.base_filter, c.feat, c.num_stages, c.scale, c.layout)
+        self.res_feat1 = residual_stack(c.base_filter, c.n_resblock,
+                                        up_projection(c.base_filter, c.feat, c.layout, c.scale))
         self.res_feat2 = residual_stack(c.feat, c.n_resblock, ConvBlock(c.feat, c.feat, 3, 1, 1))
-        self.res_feat3 = residual_stack(c.feat, c.n_resblock, ConvBlock(c.feat, c.base_filter, kernel, stride, padding))
-        self.output = ConvBlock((c.num_frames - 1) * c.feat, 3, 3, 1, 1, act=False)
+        self.res_feat3 = residual_stack(c.feat, c.n_resblock,
+                                        down_projection(c.feat, c.base_filter, c.layout, c.scale))
+        # The lr layout predicts the s*s sub-pixel phases of each output channel, pixel-shuffled to HR.
+        out_channels = 3 * c.scale**2 if c.layout == "lr" else 3
+        self.output = ConvBlock((c.num_frames - 1) * c.feat, out_channels, 3, 1, 1, act=False)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -248,6 +281,8 @@ class RBPN(nn.Module):
             # count is the published model's.
             if j < n - 1 or torch.is_grad_enabled():
                 state = self.res_feat3(hr)
+        if self.config.layout == "lr":
+            out = F.pixel_shuffle(out, self.config.scale)
         if self.config.residual:
             with full_precision(target.device):
                 out = out + bicubic_residual(target.float(), self.config.scale)

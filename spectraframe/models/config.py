@@ -21,6 +21,7 @@ import yaml
 from spectraframe.archs.rbpn import PRESETS, RBPNConfig
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
+from spectraframe.losses import PIXEL_LOSSES
 
 
 @dataclass
@@ -35,6 +36,7 @@ class ModelConfig:
     num_stages: int | None = None
     n_resblock: int | None = None
     residual: bool | None = None
+    layout: str | None = None  # "hr" (published) or "lr" (projections at LR size, see archs/rbpn.py)
     # Generator weights (our .safetensors or a published .pth) that start a new run, e.g. the GAN fine-tune
     # of a pixel-loss model. Ignored on --resume, where the run's own checkpoint wins.
     init_from: str | None = None
@@ -83,7 +85,7 @@ class DataConfig:
 
 @dataclass
 class LossConfig:
-    pixel: str = "mse"  # "mse" or "l1"
+    pixel: str = "mse"  # "mse", "l1" or "charbonnier"
     pixel_weight: float = 1.0
     adversarial_weight: float = 1e-3
     perceptual_weight: float = 6e-3
@@ -109,9 +111,16 @@ class TrainConfig:
     lr_d: float = 1e-4
     beta1: float = 0.9
     beta2: float = 0.999
-    # The learning rates are multiplied by lr_gamma at these fractions of the total steps.
+    # "step": the learning rates are multiplied by lr_gamma at the fractions lr_decay_at of the total steps;
+    # "cosine": they follow half a cosine from lr to lr * lr_min_ratio over the total steps (a resume with a
+    # new train.iterations stretches the curve to the new total).
+    lr_schedule: str = "step"
     lr_decay_at: list[float] = field(default_factory=lambda: [0.5])
     lr_gamma: float = 0.1
+    lr_min_ratio: float = 0.01
+    # Exponential moving average of the generator's weights, decay per step (0: off). When on, validation,
+    # best.safetensors and generator.safetensors hold the average, the weights that ship.
+    ema: float = 0.0
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     # torch CPU threads of the training process (0: torch's default). 1 is faster on a busy machine.
     threads: int = 0
@@ -159,7 +168,8 @@ class Config:
         choices = {
             "data.degradation": (self.data.degradation, ("bi", "bd")),
             "data.targets": (self.data.targets, ("centre", "all")),
-            "loss.pixel": (self.loss.pixel, ("mse", "l1")),
+            "loss.pixel": (self.loss.pixel, PIXEL_LOSSES),
+            "train.lr_schedule": (self.train.lr_schedule, ("step", "cosine")),
             "loss.gan_form": (self.loss.gan_form, ("paper", "bce")),
             "train.amp": (self.train.amp, ("none", "bf16", "fp16")),
             "val.frames": (self.val.frames, ("all", "centre")),
@@ -206,6 +216,10 @@ class Config:
             problems.append("set train.iterations or train.epochs: both are 0")
         if not all(0 < f < 1 for f in self.train.lr_decay_at):
             problems.append(f"train.lr_decay_at holds fractions of training in (0, 1), got {self.train.lr_decay_at}")
+        if not 0 <= self.train.ema < 1:
+            problems.append(f"train.ema is a decay per step in [0, 1) (0: off), got {self.train.ema}")
+        if not 0 <= self.train.lr_min_ratio <= 1:
+            problems.append(f"train.lr_min_ratio must be in [0, 1], got {self.train.lr_min_ratio}")
         if self.train.lr <= 0 or self.train.lr_d <= 0:
             problems.append("train.lr and train.lr_d must be > 0")
         if problems:

@@ -162,6 +162,29 @@ def set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def ema_copy(model: nn.Module) -> nn.Module:
+    """A frozen copy of `model` that `update_ema` keeps as the running average of its weights."""
+    import copy
+
+    average = copy.deepcopy(model).eval()
+    average.requires_grad_(False)
+    return average
+
+
+def ema_decay(decay: float, step: int) -> float:
+    """The configured decay, ramped up over the first steps so the average soon forgets the initial weights."""
+    return min(decay, (1 + step) / (10 + step))
+
+
+@torch.no_grad()
+def update_ema(average: nn.Module, model: nn.Module, decay: float) -> None:
+    for avg, new in zip(average.state_dict().values(), model.state_dict().values(), strict=True):
+        if avg.is_floating_point():
+            avg.lerp_(new, 1.0 - decay)
+        else:
+            avg.copy_(new)
+
+
 def grads_finite(module: nn.Module) -> bool:
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     if not grads:
@@ -334,9 +357,11 @@ class Trainer:
         betas = (cfg.train.beta1, cfg.train.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.train.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.train.lr_d, betas=betas)
-        milestones = sorted({max(1, int(f * self.total_steps)) for f in cfg.train.lr_decay_at})
-        self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.opt_g, milestones, gamma=cfg.train.lr_gamma)
-        self.sched_d = torch.optim.lr_scheduler.MultiStepLR(self.opt_d, milestones, gamma=cfg.train.lr_gamma)
+        self.sched_g = self._scheduler(self.opt_g)
+        self.sched_d = self._scheduler(self.opt_d)
+        # A pixel-loss run never trains D: its state is left out of the checkpoint (small enough to commit).
+        self.trains_discriminator = cfg.train.warmup_iterations < self.total_steps
+        self.ema = ema_copy(self.generator) if cfg.train.ema else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.train.amp == "fp16")
 
         if self.ddp.enabled:
@@ -360,6 +385,23 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.run_dir / "config.yaml")
         self.ddp.barrier()
+
+    def _scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+        train_cfg = self.config.train
+        if train_cfg.lr_schedule == "cosine":
+            # Reads self.total_steps at every step, so a resume with a new total stretches the curve.
+            def cosine(step: int) -> float:
+                progress = min(1.0, step / max(1, self.total_steps))
+                return train_cfg.lr_min_ratio + (1 - train_cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+            return torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)
+        milestones = sorted({max(1, int(f * self.total_steps)) for f in train_cfg.lr_decay_at})
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=train_cfg.lr_gamma)
+
+    @property
+    def shipped_generator(self) -> RBPN:
+        """What validation scores and the run exports: the weight average when train.ema is on."""
+        return self.ema if self.ema is not None else self.generator
 
     # --- inputs ---
 
@@ -397,9 +439,10 @@ class Trainer:
         return {
             "step": self.step,
             "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
+            "generator_ema": None if self.ema is None else self.ema.state_dict(),
+            "discriminator": self.discriminator.state_dict() if self.trains_discriminator else None,
             "optimizer_g": self.opt_g.state_dict(),
-            "optimizer_d": self.opt_d.state_dict(),
+            "optimizer_d": self.opt_d.state_dict() if self.trains_discriminator else None,
             "scheduler_g": self.sched_g.state_dict(),
             "scheduler_d": self.sched_d.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -423,12 +466,23 @@ class Trainer:
                         "not bit-for-bit as an uninterrupted run would", state["torch_threads"],
                         torch.get_num_threads())
         if state["total_steps"] != self.total_steps:
-            log.warning("the run had %d steps in total, now %d: the learning-rate decay steps stay as saved (%s)",
-                        state["total_steps"], self.total_steps, sorted(state["scheduler_g"]["milestones"]))
+            if "milestones" in state["scheduler_g"]:
+                log.warning("the run had %d steps in total, now %d: the learning-rate decay steps stay as saved "
+                            "(%s)", state["total_steps"], self.total_steps, sorted(state["scheduler_g"]["milestones"]))
+            else:
+                log.info("the run had %d steps in total, now %d: the cosine schedule follows the new total",
+                         state["total_steps"], self.total_steps)
         self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
+        if self.ema is not None:
+            # A run that turns EMA on at resume starts the average from the current weights.
+            self.ema.load_state_dict(state.get("generator_ema") or state["generator"])
+        if state["discriminator"] is not None:
+            self.discriminator.load_state_dict(state["discriminator"])
+            self.opt_d.load_state_dict(state["optimizer_d"])
+        elif self.trains_discriminator:
+            log.warning("the checkpoint holds no discriminator (it was a pixel-loss run): the GAN phase starts "
+                        "with a new one")
         self.opt_g.load_state_dict(state["optimizer_g"])
-        self.opt_d.load_state_dict(state["optimizer_d"])
         self.sched_g.load_state_dict(state["scheduler_g"])
         self.sched_d.load_state_dict(state["scheduler_d"])
         self.scaler.load_state_dict(state["scaler"])
@@ -459,10 +513,11 @@ class Trainer:
     def export(self) -> None:
         if self.ddp.is_main:
             method = self.config.data.flow_method
-            save_generator(self.run_dir / "generator.safetensors", self.generator, flow_method=method,
+            save_generator(self.run_dir / "generator.safetensors", self.shipped_generator, flow_method=method,
                            provenance=self.provenance(best_val_psnr=self.best_psnr))
-            save_discriminator(self.run_dir / "discriminator.safetensors", self.discriminator,
-                               provenance=self.provenance())
+            if self.trains_discriminator:
+                save_discriminator(self.run_dir / "discriminator.safetensors", self.discriminator,
+                                   provenance=self.provenance())
 
     # --- one iteration ---
 
@@ -522,6 +577,8 @@ class Trainer:
             else:
                 self.scaler.step(self.opt_g)
                 stepped = True
+                if self.ema is not None:
+                    update_ema(self.ema, self.generator, ema_decay(self.config.train.ema, self.step))
             values.update(loss_g=float(loss_g.detach()), **{k: float(v) for k, v in parts.items()})
         if stepped:
             # A fully skipped step leaves the scale as it was: the loss, not the scaled gradients, was bad.
@@ -704,7 +761,7 @@ class Trainer:
             cache = FlowCache(self.flow_cache_dir, max_bytes=int(cfg.data.flow_cache_gb * 1024**3))
             dtype = torch.bfloat16 if cfg.train.amp == "bf16" else None
             psnr, ssim, preview = validate(
-                self.generator, self.val_clips, scale=self.rbpn_config.scale, degradation=cfg.data.degradation,
+                self.shipped_generator, self.val_clips, scale=self.rbpn_config.scale, degradation=cfg.data.degradation,
                 flow_method=cfg.data.flow_method, frames=cfg.val.frames, flow_cache=cache, autocast_dtype=dtype,
             )
             log.info("step %d: validation Y-PSNR %.3f dB, SSIM %.4f on %d clips", self.step, psnr, ssim,
@@ -717,7 +774,8 @@ class Trainer:
                     writer.add_image("val/bicubic_sr_hr", preview, self.step)
             if self.best_psnr is None or psnr > self.best_psnr:
                 self.best_psnr = psnr
-                save_generator(self.run_dir / "best.safetensors", self.generator, flow_method=cfg.data.flow_method,
+                save_generator(self.run_dir / "best.safetensors", self.shipped_generator,
+                               flow_method=cfg.data.flow_method,
                                provenance=self.provenance(val_psnr=psnr, val_ssim=ssim))
         if self.ddp.enabled:
             # Everyone learns the best PSNR so checkpoints agree; rank 0 computed it.
