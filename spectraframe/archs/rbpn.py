@@ -233,6 +233,19 @@ class RBPN(nn.Module):
         if self.config.residual:
             # Start as plain bicubic: the network then only has to learn the missing detail.
             nn.init.zeros_(self.output.conv.weight)
+        if self.config.layout == "lr":
+            # Every residual correction starts at zero, so each recurrence step starts as a chain of single
+            # convolutions: with Kaiming weights alone the state grows at every neighbour (5 frames: x1000).
+            corrections = [self.res_feat2[-1].conv]
+            for m in self.modules():
+                if isinstance(m, ResnetBlock):
+                    corrections.append(m.conv2)
+                elif isinstance(m, UpBlock):
+                    corrections.append(m.up_conv3.conv)
+                elif isinstance(m, DownBlock):
+                    corrections.append(m.down_conv3.conv)
+            for conv in corrections:
+                nn.init.zeros_(conv.weight)
 
     def check_inputs(self, target: Tensor, neighbours: Tensor, flows: Tensor) -> None:
         n = self.config.num_frames - 1
