@@ -483,8 +483,13 @@ class Trainer:
             log.warning("the checkpoint holds no discriminator (it was a pixel-loss run): the GAN phase starts "
                         "with a new one")
         self.opt_g.load_state_dict(state["optimizer_g"])
-        self.sched_g.load_state_dict(state["scheduler_g"])
-        self.sched_d.load_state_dict(state["scheduler_d"])
+        for scheduler, key in ((self.sched_g, "scheduler_g"), (self.sched_d, "scheduler_d")):
+            scheduler.load_state_dict(state[key])
+            if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
+                # The next step already follows the (possibly new) total, not the rate saved for the old one.
+                for group, base, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs,
+                                               scheduler.lr_lambdas, strict=True):
+                    group["lr"] = base * factor(scheduler.last_epoch)
         self.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"], self.device)
         self.step = int(state["step"])

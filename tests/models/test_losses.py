@@ -66,3 +66,11 @@ def test_perceptual_term_uses_imagenet_vgg_and_is_zero_for_identical_images():
 def test_missing_vgg_file_is_a_clear_error(tmp_path):
     with pytest.raises(SpectraFrameError):
         GeneratorLoss(LossWeights(), vgg_weights=str(tmp_path / "nope.pth"))
+
+
+def test_charbonnier_is_smooth_l1():
+    from spectraframe.losses import CHARBONNIER_EPS, pixel_loss
+
+    sr, hr = torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 0.5)
+    assert float(pixel_loss(sr, hr, "charbonnier")) == pytest.approx(0.5, rel=1e-5)
+    assert float(pixel_loss(hr, hr, "charbonnier")) == pytest.approx(CHARBONNIER_EPS)

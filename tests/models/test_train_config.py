@@ -47,6 +47,10 @@ def test_overrides_parse_values_the_way_users_write_them():
         ("model.preset=huge", "unknown model.preset"),
         ("data.val_holdout=5", "set val.list=null, or data.val_holdout=0"),
         ("data.val_holdout=-1", "data.val_holdout must be >= 0"),
+        ("train.ema=1", "train.ema is a decay per step"),
+        ("train.lr_schedule=linear", "train.lr_schedule must be one of step, cosine"),
+        ("loss.pixel=huber", "loss.pixel must be one of mse, l1, charbonnier"),
+        ("model.layout=hd", "layout must be one of hr, lr"),
     ],
 )
 def test_bad_config_is_a_clear_error(override, message):

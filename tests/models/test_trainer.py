@@ -234,3 +234,39 @@ def test_init_from_starts_a_fine_tune_from_given_weights(tmp_path, train_corpus,
     with pytest.raises(SpectraFrameError, match="trained for 3 frames, model has 5"):
         Trainer(tiny(train_corpus, lists, flow_cache, f"model.init_from={weights}", "model.num_frames=5"),
                 tmp_path / "c")
+
+
+def test_pixel_run_with_ema_and_cosine_resumes_bit_exact_and_ships_the_average(tmp_path, train_corpus, lists,
+                                                                               flow_cache):
+    config = tiny(train_corpus, lists, flow_cache, "train.iterations=4", "train.warmup_iterations=4",
+                  "train.lr_schedule=cosine", "train.lr_min_ratio=0.1", "train.ema=0.9", "loss.pixel=charbonnier",
+                  "model.layout=lr", "model.residual=true", "train.checkpoint_every=100")
+    straight = Trainer(config, tmp_path / "straight")
+    straight.fit()
+    train(config, tmp_path / "interrupted", max_steps=2)
+    resumed = Trainer(load_run_config(tmp_path / "interrupted"), tmp_path / "interrupted", resume=True)
+    resumed.fit()
+    a = torch.load(tmp_path / "straight" / CHECKPOINT, weights_only=True)
+    b = torch.load(tmp_path / "interrupted" / CHECKPOINT, weights_only=True)
+    for part in ("generator", "generator_ema"):
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+    # A pixel-loss run keeps no discriminator: the checkpoint stays small enough to commit.
+    assert a["discriminator"] is None and a["optimizer_d"] is None
+    assert not (tmp_path / "straight" / "discriminator.safetensors").exists()
+    # Cosine from 1e-3 to 1e-4 over 4 steps: at the end the minimum.
+    assert a["scheduler_g"]["_last_lr"] == pytest.approx([1e-4])
+    # The exported weights are the average, which differs from the raw weights.
+    model, _ = load_generator(tmp_path / "straight" / "generator.safetensors")
+    exported = model.state_dict()
+    assert all(torch.equal(exported[k], v) for k, v in straight.ema.state_dict().items())
+    assert not all(torch.equal(exported[k], v) for k, v in straight.generator.state_dict().items())
+
+
+def test_cosine_schedule_follows_a_new_total_on_resume(tmp_path, train_corpus, lists, flow_cache):
+    config = tiny(train_corpus, lists, flow_cache, "train.iterations=4", "train.warmup_iterations=100",
+                  "train.lr_schedule=cosine", "train.lr_min_ratio=0")
+    train(config, tmp_path / "run", max_steps=2)
+    longer = load_run_config(tmp_path / "run", ["train.iterations=8", "train.warmup_iterations=100"])
+    trainer = Trainer(longer, tmp_path / "run", resume=True)
+    # step 2 of 8 on the cosine: lr * 0.5 * (1 + cos(pi / 4))
+    assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.5 * (1 + 0.7071067811865476))
