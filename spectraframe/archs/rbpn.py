@@ -70,8 +70,12 @@ class RBPNConfig:
 
 PRESETS: dict[str, RBPNConfig] = {
     "paper": RBPNConfig(),
-    # Sized for >= 1 frame/s at 180x144 -> 720x576 on 2 CPU cores, flow included (docs/compact_preset.md).
+    # The published layout made small: the default weights until the efficient preset replaced them.
     "compact": RBPNConfig(num_frames=3, base_filter=32, feat=16, num_stages=1, n_resblock=1, residual=True),
+    # The default since: every projection at LR size (layout "lr"), 64 depth-form channels, chosen by the
+    # ladder in training/README.md; its speed against compact is in benchmarks/results/default_speed.md.
+    "efficient": RBPNConfig(num_frames=3, base_filter=32, feat=64, num_stages=1, n_resblock=1, residual=True,
+                            layout="lr"),
 }
 
 

@@ -8,7 +8,8 @@ import argparse
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="upscale a real sample clip x4 and write a comparison picture")
     p.add_argument("-o", "--out", default="demo_out", help="output folder (default: demo_out)")
-    p.add_argument("--weights", help="generator checkpoint (default: the shipped compact weights)")
+    p.add_argument("--weights", help="generator checkpoint, "
+                   "or a shipped name: efficient (the default), compact, perceptual")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     p.set_defaults(func=run)
 

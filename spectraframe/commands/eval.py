@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", type=int, default=4, help="upscaling factor (default 4)")
     method = p.add_mutually_exclusive_group()
     method.add_argument("--method", choices=("bicubic",), help="a baseline method (default: bicubic)")
-    method.add_argument("--weights", help="a trained generator checkpoint (.safetensors or published .pth)")
+    method.add_argument("--weights", help="a trained generator checkpoint (.safetensors or published .pth), "
+                                          "or a shipped name: efficient, compact, perceptual")
     p.add_argument("--degradation", default="bi", choices=("bi", "bd"),
                    help="bi: MATLAB bicubic imresize; bd: Gaussian blur sigma 1.6 + subsample (default bi)")
     p.add_argument("--channel", default="y", choices=("y", "rgb"), help="score on Y (BT.601, default) or RGB")
@@ -40,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     from spectraframe.evaluate import evaluate, generator_method
 
     device = resolve_device(args.device)
-    method = (generator_method(args.weights, device, scale=args.scale, degradation=args.degradation)
+    from spectraframe.upscale.weights import resolve_weights
+
+    method = (generator_method(resolve_weights(args.weights), device, scale=args.scale, degradation=args.degradation)
               if args.weights else "bicubic")
     report = evaluate(
         args.data,

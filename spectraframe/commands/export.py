@@ -7,7 +7,8 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("export", help="export a generator to ONNX")
-    p.add_argument("--weights", help="checkpoint to export (default: the shipped weights)")
+    p.add_argument("--weights", help="checkpoint to export, "
+                   "or a shipped name: efficient (the default), compact, perceptual")
     p.add_argument("--onnx", required=True, help="output .onnx file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=run)
@@ -23,12 +24,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.onnx)
     if out.exists() and not args.overwrite:
         raise SpectraFrameError(f"{out} exists; pass --overwrite to replace it")
-    if args.weights:
-        weights = Path(args.weights)
-    else:
-        from spectraframe.upscale import default_weights_path
+    from spectraframe.upscale.weights import resolve_weights
 
-        weights = default_weights_path()
+    weights = resolve_weights(args.weights)
     model, metadata = load_generator(weights)
     export_onnx(model, out, metadata={k: metadata[k] for k in ("flow_method", "scale", "num_frames")})
     difference = max_export_difference(model, out)

@@ -9,7 +9,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("info", help="architecture, parameter count and GFLOP per frame of a model")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--preset", default="paper", help="architecture preset (default: paper)")
-    source.add_argument("--weights", help="a checkpoint: our .safetensors or a published .pth")
+    source.add_argument("--weights", help="a checkpoint (our .safetensors or a published .pth), "
+                                          "or a shipped name: efficient, compact, perceptual")
     p.add_argument("--scale", type=int, choices=(2, 4, 8), help="override the preset's scale")
     p.add_argument("--frames", type=int, help="override the preset's frame count (target + neighbours)")
     p.add_argument("--lr-size", default="112x64", help="LR frame size WxH for the FLOP count (default 112x64)")
@@ -41,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
 
         if args.scale is not None or args.frames is not None:
             raise SpectraFrameError("--scale and --frames change a preset; a weights file's architecture is fixed")
-        model, metadata = load_generator(args.weights)
+        from spectraframe.upscale.weights import resolve_weights
+
+        model, metadata = load_generator(resolve_weights(args.weights))
         config = model.config
         title = f"weights {args.weights}"
     else:

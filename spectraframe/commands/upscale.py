@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "the input: INPUT_x4.mkv for .mkv, INPUT_x4.mov for .mov (keeping "
                                           "subtitles), else INPUT_x4.mp4; FOLDER_x4/ for a frame folder")
     p.add_argument("--weights", help="generator checkpoint (.safetensors, published .pth, or .onnx with "
-                                     "--backend onnxruntime); default: shipped weights")
+                                     "--backend onnxruntime), or a shipped name: efficient (the default), "
+                                     "compact, perceptual")
     p.add_argument("--scale", type=int, choices=(2, 4, 8), help="expected scale: refuse weights made for another")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto)")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),

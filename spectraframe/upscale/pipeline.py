@@ -46,7 +46,7 @@ from spectraframe.upscale.sinks import (
     work_dir_for,
 )
 from spectraframe.upscale.sources import FrameSource
-from spectraframe.upscale.weights import default_weights_path
+from spectraframe.upscale.weights import resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class Upscaler:
         self.dtype = torch.float32 if onnx else resolve_precision(options.precision, self.device)
         weights = None
         if model is None:
-            weights = Path(options.weights) if options.weights else default_weights_path()
+            weights = resolve_weights(options.weights)
             if not weights.is_file():
                 what = "is a folder, not a file" if weights.is_dir() else "not found"
                 raise SpectraFrameError(f"weights file {weights} {what}: pass a .safetensors, .pth or .onnx file "
