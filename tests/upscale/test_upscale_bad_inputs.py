@@ -142,7 +142,7 @@ def test_convertible_inputs_work_and_say_so(tmp_path, tiny_weights, name, pix_fm
 def test_missing_weights_file(tmp_path, tiny_weights, capsys):
     source = write_video(tmp_path / "in.mp4", moving_frames(4))
     missing = tmp_path / "missing.safetensors"
-    assert_fails_cleanly(tmp_path, tiny_weights, source, capsys, f"weights file {missing} not found",
+    assert_fails_cleanly(tmp_path, tiny_weights, source, capsys, f"weights file not found: {missing}",
                          "--weights", str(missing))
 
 
