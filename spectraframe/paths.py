@@ -149,7 +149,8 @@ def _check_one(output: Output, places: list[tuple[Path, str]], overwrite: bool |
             and not any(path.iterdir()):
         return
     if overwrite is None:  # a command without --overwrite
-        raise SpectraFrameError(f"{output.option} {path} already exists and is not empty: choose a new name (or an "
+        what = "is not empty" if path.is_dir() else "is not a folder"
+        raise SpectraFrameError(f"{output.option} {path} already exists and {what}: choose a new name (or an "
                                 "empty folder)")
     if not overwrite:
         raise SpectraFrameError(f"{path} already exists; pass --overwrite to replace it")

@@ -19,16 +19,12 @@ def run(args: argparse.Namespace) -> int:
     from spectraframe.checkpoints import load_generator
     from spectraframe.errors import SpectraFrameError
     from spectraframe.export import export_onnx, max_export_difference
+    from spectraframe.paths import Output, check_outputs
+    from spectraframe.upscale.weights import default_weights_path
 
     out = Path(args.onnx)
-    if out.exists() and not args.overwrite:
-        raise SpectraFrameError(f"{out} exists; pass --overwrite to replace it")
-    if args.weights:
-        weights = Path(args.weights)
-    else:
-        from spectraframe.upscale import default_weights_path
-
-        weights = default_weights_path()
+    weights = Path(args.weights) if args.weights else default_weights_path()
+    check_outputs([Output(out, "file", "--onnx")], [weights], overwrite=args.overwrite)
     model, metadata = load_generator(weights)
     export_onnx(model, out, metadata={k: metadata[k] for k in ("flow_method", "scale", "num_frames")})
     difference = max_export_difference(model, out)
