@@ -127,8 +127,6 @@ def _check_parent(output: Output) -> None:
 
 def _check_one(output: Output, places: list[tuple[Path, str]], overwrite: bool | None) -> None:
     path = output.path
-    if path.name in ("", ".", ".."):
-        raise SpectraFrameError(f"{output.option} {path} names no file or folder: give it a new name")
     target = path.resolve()
     if target.parent == target:
         raise SpectraFrameError(f"{output.option} {path} is a filesystem root: give it a new file or folder name")
@@ -142,6 +140,8 @@ def _check_one(output: Output, places: list[tuple[Path, str]], overwrite: bool |
         if place.is_relative_to(target):
             raise SpectraFrameError(f"{output.option} {path} contains {what}, which replacing it would delete: "
                                     "give it a new file or folder name")
+    if path.name in ("", ".", ".."):  # the hidden work and lock names are built from it
+        raise SpectraFrameError(f"{output.option} {path} names no file or folder: give it a new name")
     _check_parent(output)
     if not (path.exists() or path.is_symlink()):
         return

@@ -164,7 +164,7 @@ def test_cli_eval_with_weights_runs_the_generator(tmp_path: Path, capsys: pytest
 def test_comparison_frames_saved_inside_the_dataset_are_not_scored_next_time(tmp_path: Path) -> None:
     root = _tiny_set(tmp_path / "set", clips=1, frames=2)
     first = evaluate(root, save_frames=root / "comparisons", progress=False)
-    again = evaluate(root, save_frames=root / "comparisons", progress=False)
+    again = evaluate(root, save_frames=root / "comparisons", progress=False, overwrite=True)
     assert any((root / "comparisons").rglob("*.png"))
     assert [c.name for c in again.clips] == [c.name for c in first.clips] == ["clip0"]
 

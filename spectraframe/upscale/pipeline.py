@@ -321,8 +321,8 @@ class Upscaler:
                     sink.discard()  # nothing to resume: a leftover work folder would only block the next run
                 if isinstance(exc, OSError):  # a full disk, a vanished mount: the user's to fix, in one sentence
                     reason = exc.strerror or str(exc)
-                    resume = (f"the finished segments are kept in {work_dir_for(output)}: free space or fix the "
-                              "cause, then rerun with --resume to continue") if kept else "nothing was kept"
+                    resume = (f"the finished part is kept in {work_dir_for(output)}: free space or fix the cause, "
+                              "then rerun with --resume to continue") if kept else "nothing was kept"
                     raise SpectraFrameError(f"writing {output} failed ({reason}); {resume}") from exc
                 if kept:
                     log.error("failed: finished segments are kept in %s; rerun with --resume to continue",

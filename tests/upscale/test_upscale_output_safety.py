@@ -12,6 +12,7 @@ from conftest import moving_frames, read_back, write_video
 from spectraframe.cli import main as cli_main
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.images import write_image
+from spectraframe.paths import MARKER, mark_ours
 from spectraframe.upscale import sinks
 from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler
 from spectraframe.upscale.sinks import check_output, lock_path_for, work_dir_for
@@ -75,7 +76,7 @@ def test_overwrite_replaces_only_the_same_kind_of_output(tmp_path, tiny_weights,
     (tmp_path / "README").write_text("a file named like a frames output")
     before = snapshot(tmp_path)
     for source, output, message in [
-        (shots, notes, "does not look like a previous frames output"),
+        (shots, notes, "was not made by spectraframe"),
         (video, folder_named_like_a_video, "is not a file"),
         (shots, tmp_path / "README", "is not a folder"),
     ]:
@@ -89,17 +90,33 @@ def test_overwrite_replaces_only_the_same_kind_of_output(tmp_path, tiny_weights,
 def test_overwrite_of_a_previous_frames_output(tmp_path, tiny_weights):
     shots = frame_folder(tmp_path / "shots")
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "old_frame.png").write_bytes(b"old")
+    Upscaler(options(tiny_weights)).run(frame_folder(tmp_path / "older", count=2), out)
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "000.png", "001.png"]
     Upscaler(options(tiny_weights, overwrite=True)).run(shots, out)
-    assert sorted(p.name for p in out.iterdir()) == ["000.png", "001.png", "002.png", "003.png"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "shots"]  # no work, lock or moved-aside folder
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "000.png", "001.png", "002.png", "003.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["older", "out", "shots"]  # no work, lock or aside folder
+
+
+def test_overwrite_never_replaces_a_folder_of_images_we_did_not_make(tmp_path, tiny_weights, capsys):
+    # The reported data loss: `upscale in.mp4 -o PHOTOS --overwrite` deleted a folder of holiday JPEGs because
+    # it "holds only images". Only a folder carrying our marker is ours to replace.
+    video = write_video(tmp_path / "in.mp4", moving_frames(4))
+    photos = tmp_path / "PHOTOS"
+    photos.mkdir()
+    (photos / "beach.jpg").write_bytes(b"holiday")
+    (photos / "2.png").write_bytes(b"more holiday")
+    before = snapshot(tmp_path)
+    code = cli_main(["upscale", str(video), "-o", str(photos), "--overwrite", "--weights", str(tiny_weights),
+                     "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "was not made by spectraframe" in err and "Traceback" not in err, err
+    assert snapshot(tmp_path) == before
 
 
 def test_old_output_survives_a_failed_final_rename(tmp_path, tiny_weights, monkeypatch):
     shots = frame_folder(tmp_path / "shots")
     out = tmp_path / "out"
-    out.mkdir()
+    mark_ours(out, "upscale")  # a previous frames output
     (out / "old_frame.png").write_bytes(b"old")
     real_replace = os.replace
 
@@ -109,13 +126,13 @@ def test_old_output_survives_a_failed_final_rename(tmp_path, tiny_weights, monke
         real_replace(src, dst)
 
     monkeypatch.setattr(sinks.os, "replace", failing_replace)
-    with pytest.raises(OSError, match="disk trouble"):
+    with pytest.raises(SpectraFrameError, match="disk trouble.*rerun with --resume"):
         Upscaler(options(tiny_weights, overwrite=True)).run(shots, out)
-    assert snapshot(out) == {"old_frame.png": b"old"}  # never deleted before the new output was in place
+    assert snapshot(out).get("old_frame.png") == b"old"  # never deleted before the new output was in place
     monkeypatch.undo()
     # The finished frames are kept, resumable.
     Upscaler(options(tiny_weights, overwrite=True, resume=True)).run(shots, out)
-    assert len(list(out.iterdir())) == 4
+    assert len(list(out.glob("*.png"))) == 4
 
 
 def test_second_run_on_the_same_output_fails_at_once(tmp_path, tiny_weights):
