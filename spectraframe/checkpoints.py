@@ -173,9 +173,10 @@ def load_torch_file(path: str | Path, what: str = "checkpoint") -> Any:
     if kind != "torch":
         raise SpectraFrameError(f"cannot read {what} {path}: it is not a PyTorch checkpoint (nor a safetensors file)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with open(path, "rb") as handle:  # a file object: torch would pick a loader by the file name's suffix
+            return torch.load(handle, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Unsupported global" in str(exc) or "Unsupported operand" in str(exc) or "GLOBAL" in str(exc):
+        if "Unsupported global" in str(exc):  # a reference to a class or function: an object, maybe code
             raise SpectraFrameError(
                 f"cannot read {what} {path}: it holds Python objects other than tensors, which are refused because "
                 "loading them could run code; use a checkpoint of plain tensors or a .safetensors file"

@@ -164,6 +164,13 @@ class Config:
     def validate(self) -> None:
         """Check choices and ranges, all problems in one message."""
         problems = []
+        for section in dataclasses.fields(self):
+            values = getattr(self, section.name)
+            for item in dataclasses.fields(values):
+                value = getattr(values, item.name)
+                numbers = value if isinstance(value, list) else [value]
+                if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+                    problems.append(f"{section.name}.{item.name} must be a finite number, got {value}")
         rbpn = self.model.rbpn_config()
         if rbpn.num_frames % 2 == 0:
             problems.append(f"model.num_frames must be odd (target + k frames each side), got {rbpn.num_frames}")

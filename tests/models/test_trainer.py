@@ -144,9 +144,9 @@ def test_missing_list_entries_fail_before_training(tmp_path, train_corpus, lists
 
 
 def test_nonfinite_losses_are_skipped_then_stop_the_run(tmp_path, train_corpus, lists, flow_cache, caplog):
-    config = tiny(train_corpus, lists, flow_cache, "train.iterations=10", "loss.pixel_weight=.nan",
-                  "train.max_nonfinite_steps=2")
+    config = tiny(train_corpus, lists, flow_cache, "train.iterations=10", "train.max_nonfinite_steps=2")
     trainer = Trainer(config, tmp_path / "run")
+    trainer.loss.weights.pixel = float("nan")  # configs refuse NaN: a loss that goes non-finite by itself
     initial = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
     with pytest.raises(SpectraFrameError, match="3 steps had NaN/Inf"):
         trainer.fit()
@@ -158,9 +158,10 @@ def test_nonfinite_losses_are_skipped_then_stop_the_run(tmp_path, train_corpus, 
 def test_nonfinite_guard_with_an_enabled_grad_scaler(tmp_path, train_corpus, lists, flow_cache, caplog, warmup):
     # fp16 needs CUDA; an enabled CPU GradScaler has the same bookkeeping: update() without a step() since the
     # last update raises, so a skipped step must not call it. In the GAN phase D still steps, G is skipped.
-    config = tiny(train_corpus, lists, flow_cache, "train.iterations=10", "loss.pixel_weight=.nan",
-                  "train.max_nonfinite_steps=2", f"train.warmup_iterations={warmup}")
+    config = tiny(train_corpus, lists, flow_cache, "train.iterations=10", "train.max_nonfinite_steps=2",
+                  f"train.warmup_iterations={warmup}")
     trainer = Trainer(config, tmp_path / "run")
+    trainer.loss.weights.pixel = float("nan")
     trainer.scaler = torch.amp.GradScaler("cpu")
     assert trainer.scaler.is_enabled()
     initial = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
