@@ -202,10 +202,10 @@ def grads_finite(module: nn.Module) -> bool:
     return bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())
 
 
-def keep_latest(records: list, limit: int = KEPT_STEPS) -> None:
-    """Trim a per-step list to its latest `limit` entries (in batches, so appending stays O(1) on average)."""
-    if len(records) >= 2 * limit:
-        del records[:-limit]
+def keep_latest(records: list) -> None:
+    """Trim a per-step list to its latest KEPT_STEPS entries (in batches, so appending stays O(1) on average)."""
+    if len(records) >= 2 * KEPT_STEPS:
+        del records[:-KEPT_STEPS]
 
 
 def image_row(*images: Tensor) -> Tensor:
