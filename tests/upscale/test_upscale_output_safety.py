@@ -3,6 +3,7 @@ failures that leave no work folder behind when there is nothing to resume."""
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -171,3 +172,65 @@ def test_unexpected_failure_before_any_segment_leaves_no_work_folder(tmp_path, t
         Upscaler(options(tiny_weights)).run(source, out, on_frame=fail_late)
     assert work_dir_for(out).is_dir() and not lock_path_for(out).exists()
     assert Upscaler(options(tiny_weights, resume=True)).run(source, out).resumed_from == 4
+
+
+class _FullDisk:
+    """A segment file on a full disk: writing fails, and so does the flush when it is closed."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def close(self):
+        self.handle.close()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+
+
+def test_a_full_disk_is_one_sentence_and_leaves_only_what_resumes(tmp_path, tiny_weights, monkeypatch, capsys):
+    # Encoding: a raw OSError (twice: the close failed too), a segment_*.partial left, the --resume hint never said.
+    source = write_video(tmp_path / "in.mp4", moving_frames(9))
+    out = tmp_path / "out.mp4"
+    real_open = sinks.SegmentedVideoSink._open_segment
+
+    def open_on_full_disk(self, segment):
+        real_open(self, segment)
+        if segment == 1:
+            self._file = _FullDisk(self._file)
+
+    monkeypatch.setattr(sinks.SegmentedVideoSink, "_open_segment", open_on_full_disk)
+    args = ["upscale", str(source), "-o", str(out), "--weights", str(tiny_weights), "--no-progress",
+            "--segment-frames", "4", "--flow-method", "dis"]
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "rerun with --resume" in err and "Traceback" not in err, err
+    assert sorted(p.name for p in work_dir_for(out).iterdir()) == ["segment_000000.packets", "state.json"]
+    assert not out.exists()
+    monkeypatch.undo()
+
+    # Muxing: a half final.mp4 was left filling the disk.
+    def mux_on_full_disk(path, *args):
+        path.write_bytes(b"half a file")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sinks, "_mux", mux_on_full_disk)
+    assert cli_main([*args, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "rerun with --resume" in err and "Traceback" not in err, err
+    assert not any(p.name.startswith("final") for p in work_dir_for(out).iterdir())
+    monkeypatch.undo()
+    assert cli_main([*args, "--resume"]) == 0
+    assert len(read_back(out)[0]) == 9 and sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4"]
+
+
+def test_a_long_output_name_gets_a_lock_and_work_folder(tmp_path, tiny_weights):
+    # A ~220-character name made the lock file's name exceed 255 bytes (an OSError before any work).
+    source = write_video(tmp_path / "in.mp4", moving_frames(4))
+    out = tmp_path / ("holiday " * 30 + "x4.mp4")
+    assert len(out.name) == 246  # a legal name; ".NAME.spectraframe-lock" is not
+    assert Upscaler(options(tiny_weights)).run(source, out).frames == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.mp4", out.name])
