@@ -247,7 +247,7 @@ def test_format_is_read_from_the_content_and_errors_give_no_unsafe_advice(tmp_pa
             return (print, ("pwned",))
 
     torch.save({"weights": Payload()}, tmp_path / "evil.pth")
-    (tmp_path / "noise.pth").write_bytes(b"\x80not a checkpoint at all")
+    (tmp_path / "noise.pth").write_bytes(b"\x80\x02not a checkpoint at all")
     for name, reason in (("evil.pth", "Python objects other than tensors"), ("noise.pth", "truncated, corrupt")):
         with pytest.raises(SpectraFrameError) as caught:
             load_generator(tmp_path / name)
