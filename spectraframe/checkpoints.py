@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,10 +23,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from spectraframe.archs.rbpn import PROJECTION_GEOMETRY, RBPN, RBPNConfig
+from spectraframe.archs.rbpn import PROJECTION_GEOMETRY, RBPN, RBPNConfig, bicubic_residual
 from spectraframe.archs.srgan_discriminator import Discriminator
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
+from spectraframe.paths import require_file
 
 METADATA_KEY = "spectraframe"
 FORMAT_VERSION = 1
@@ -116,8 +118,21 @@ def save_discriminator(path: str | Path, model: Discriminator, *, provenance: di
 # --- reading ------------------------------------------------------------------------------------
 
 
+def _sniff_format(path: Path) -> str:
+    """"safetensors", "torch" (zip or legacy pickle) or "unknown", from the first bytes, not the extension."""
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    if len(head) == 9 and head[8:9] == b"{":  # u64 header length, then the JSON header
+        header_length = int.from_bytes(head[:8], "little")
+        if 2 <= header_length <= path.stat().st_size - 8:
+            return "safetensors"
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"\x80"):
+        return "torch"
+    return "unknown"
+
+
 def read_metadata(path: str | Path) -> dict:
-    """The JSON metadata of one of our safetensors files."""
+    """The JSON metadata of one of our safetensors files (a JSON object, checked)."""
     from safetensors import safe_open
 
     path = _existing(path)
@@ -132,37 +147,63 @@ def read_metadata(path: str | Path) -> dict:
             "Published RBPN checkpoints are .pth files and load as they are."
         )
     try:
-        return json.loads(header[METADATA_KEY])
+        metadata = json.loads(header[METADATA_KEY])
     except json.JSONDecodeError as exc:
         raise SpectraFrameError(f"{path}: its SpectraFrame metadata is not valid JSON: {exc}") from exc
+    if not isinstance(metadata, dict):
+        raise SpectraFrameError(f"{path}: its SpectraFrame metadata is a JSON {type(metadata).__name__}, not an object "
+                                "with the architecture and config; the file is damaged or was not written by us")
+    return metadata
 
 
 def _existing(path: str | Path) -> Path:
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise SpectraFrameError(f"checkpoint not found: {path}")
-    return path
+    return require_file(path, "checkpoint")
+
+
+def load_torch_file(path: str | Path, what: str = "checkpoint") -> Any:
+    """`torch.load(weights_only=True)` with its failures in one sentence: a checkpoint never runs code, and the
+    user never reads PyTorch's advice to load an untrusted file unsafely."""
+    path = require_file(path, what)
+    kind = _sniff_format(path)
+    if kind == "safetensors":
+        raise SpectraFrameError(f"{what} {path} is a safetensors file, not a PyTorch checkpoint")
+    if kind != "torch":
+        raise SpectraFrameError(f"cannot read {what} {path}: it is not a PyTorch checkpoint (nor a safetensors file)")
+    try:
+        with open(path, "rb") as handle:  # a file object: torch would pick a loader by the file name's suffix
+            return torch.load(handle, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" in str(exc):  # a reference to a class or function: an object, maybe code
+            raise SpectraFrameError(
+                f"cannot read {what} {path}: it holds Python objects other than tensors, which are refused because "
+                "loading them could run code; use a checkpoint of plain tensors or a .safetensors file"
+            ) from None
+        raise SpectraFrameError(f"cannot read {what} {path}: it is truncated, corrupt or not a PyTorch checkpoint") \
+            from None
+    except Exception:  # torch raises several types for bad zips, truncation and odd payloads
+        raise SpectraFrameError(f"cannot read {what} {path}: it is truncated, corrupt or not a PyTorch checkpoint") \
+            from None
+
+
+def _read_safetensors(path: Path) -> dict[str, Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise SpectraFrameError(f"{path} is not a readable safetensors file (corrupt or truncated?): {exc}") from exc
 
 
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
-    """Tensors of a checkpoint in either format, with any `module.` prefix removed."""
+    """Tensors of a checkpoint in either format (told apart by content), with any `module.` prefix removed."""
     path = _existing(path)
-    if path.suffix == ".safetensors":
-        try:
-            state = load_file(str(path))
-        except (SafetensorError, OSError) as exc:
-            raise SpectraFrameError(f"{path} is not a readable safetensors file (corrupt or truncated?): {exc}") \
-                from exc
-    else:
-        try:
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises several types for bad zips, truncation and forbidden pickles
-            first_line = str(exc).splitlines()[0].rstrip(". ") if str(exc) else ""
-            raise SpectraFrameError(
-                f"cannot read checkpoint {path}: {exc.__class__.__name__}: {first_line}. "
-                "It may be truncated, corrupt, or contain Python objects other than tensors."
-            ) from exc
-        state = _unwrap(loaded, path)
+    if _sniff_format(path) == "safetensors":
+        return _without_prefix(_read_safetensors(path))
+    return _without_prefix(_unwrap(load_torch_file(path), path))
+
+
+def _without_prefix(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
@@ -177,41 +218,126 @@ def _unwrap(loaded: Any, path: Path) -> dict[str, Tensor]:
     raise SpectraFrameError(f"{path} holds no state dict of tensors (found {type(loaded).__name__})")
 
 
-def infer_rbpn_config(state: Mapping[str, Tensor], source: str = "checkpoint") -> RBPNConfig:
-    """Recover the RBPN architecture from the shapes of its weights (published checkpoints carry no config)."""
+# Bounds of metadata values: far above any real network, far below what would exhaust memory when built.
+CONFIG_LIMITS = {"num_frames": (2, 64), "base_filter": (1, 4096), "feat": (1, 4096), "num_stages": (1, 16),
+                 "n_resblock": (0, 64)}
+
+
+def rbpn_config_from_metadata(values: Any, source: str) -> RBPNConfig:
+    """An RBPNConfig from a file's recorded config, its types and ranges checked before anything is built."""
+    if not isinstance(values, Mapping):
+        raise SpectraFrameError(f"{source}: its recorded config is a {type(values).__name__}, not a mapping of the "
+                                "architecture's fields; the file is damaged or was not written by spectraframe")
+    defaults = RBPNConfig()
+    known = {}
+    for name in RBPNConfig.__dataclass_fields__:
+        if name not in values or values[name] is None:
+            continue
+        value, default = values[name], getattr(defaults, name)
+        kind = type(default)
+        if (kind is bool and not isinstance(value, bool)) or (kind is int and (isinstance(value, bool) or not
+                                                                                isinstance(value, int))) \
+                or (kind is str and not isinstance(value, str)):
+            raise SpectraFrameError(f"{source}: its recorded config has {name}={value!r}, expected {kind.__name__}")
+        low, high = CONFIG_LIMITS.get(name, (None, None))
+        if low is not None and not low <= value <= high:
+            raise SpectraFrameError(f"{source}: its recorded config has {name}={value}, outside {low}..{high}; the "
+                                    "file is damaged or was not written by spectraframe")
+        known[name] = value
     try:
-        kernel = state["DBPN.up1.up_conv1.deconv.weight"].shape[-1]
-        feat = state["DBPN.feat1.conv.weight"].shape[0]
+        return RBPNConfig.from_dict(known)
+    except SpectraFrameError as exc:
+        raise SpectraFrameError(f"{source}: its recorded config is invalid: {exc}") from exc
+
+
+def infer_rbpn_config(state: Mapping[str, Tensor], source: str = "checkpoint") -> RBPNConfig:
+    """Recover the RBPN architecture from the shapes and names of its weights (published checkpoints carry no
+    config). Shapes cannot tell whether the bicubic residual is added: `residual` is False here."""
+    try:
         base_filter = state["feat1.conv.weight"].shape[0]
-        output_in = state["output.conv.weight"].shape[1]
+        output = state["output.conv.weight"].shape
+        if "DBPN.up1.up_conv1.deconv.weight" in state:  # the published layout: strided (de)convolutions
+            layout, up = "hr", "deconv"
+            kernel = state["DBPN.up1.up_conv1.deconv.weight"].shape[-1]
+            feat = state["DBPN.feat1.conv.weight"].shape[0]
+            scale = _KERNEL_TO_SCALE.get(kernel)
+            if scale is None:
+                raise SpectraFrameError(f"{source}: projection kernel {kernel} matches no supported scale (2, 4, 8)")
+        else:  # the lr layout: 3x3 projections, the output pixel-shuffled from 3 * scale**2 channels
+            layout, up = "lr", "conv"
+            feat = state["DBPN.up1.up_conv1.conv.weight"].shape[0]
+            scale = round((output[0] / 3) ** 0.5)
+            if scale not in PROJECTION_GEOMETRY or 3 * scale**2 != output[0]:
+                raise SpectraFrameError(f"{source}: {output[0]} output channels match no supported scale (2, 4, 8)")
     except KeyError as exc:
         raise SpectraFrameError(f"{source} is not an RBPN generator checkpoint: it has no weight {exc}") from exc
-    if kernel not in _KERNEL_TO_SCALE:
-        raise SpectraFrameError(f"{source}: projection kernel {kernel} matches no supported scale (2, 4, 8)")
-    num_stages = sum(1 for k in state if k.startswith("DBPN.up") and k.endswith(".up_conv1.deconv.weight"))
+    num_stages = sum(1 for k in state if k.startswith("DBPN.up") and k.endswith(f".up_conv1.{up}.weight"))
     n_resblock = sum(1 for k in state if k.startswith("res_feat2.") and k.endswith(".conv1.weight"))
     return RBPNConfig(
-        scale=_KERNEL_TO_SCALE[kernel],
-        num_frames=output_in // feat + 1,
+        scale=scale,
+        num_frames=output[1] // feat + 1,
         base_filter=base_filter,
         feat=feat,
         num_stages=num_stages,
         n_resblock=n_resblock,
+        layout=layout,
     )
 
 
 def check_compatible(found: RBPNConfig, expected: RBPNConfig, source: str) -> None:
-    """Say in a sentence how a checkpoint differs from the model asked for."""
+    """Say in a sentence how a checkpoint differs from the model asked for (every field of the config)."""
     if found.num_frames != expected.num_frames:
         raise SpectraFrameError(
             f"checkpoint {source} was trained for {found.num_frames} frames, model has {expected.num_frames}"
         )
     if found.scale != expected.scale:
         raise SpectraFrameError(f"checkpoint {source} was trained for x{found.scale}, model is x{expected.scale}")
-    for name in ("base_filter", "feat", "num_stages", "n_resblock"):
+    for name in RBPNConfig.__dataclass_fields__:
         a, b = getattr(found, name), getattr(expected, name)
         if a != b:
             raise SpectraFrameError(f"checkpoint {source} has {name}={a}, model has {name}={b}")
+
+
+def _check_against_shapes(config: RBPNConfig, state: Mapping[str, Tensor], source: str) -> None:
+    """A recorded config must describe the weights that come with it; checked before the network is built."""
+    shapes = infer_rbpn_config(state, source)
+    for name in RBPNConfig.__dataclass_fields__:
+        if name == "residual":  # no weights of its own
+            continue
+        recorded, found = getattr(config, name), getattr(shapes, name)
+        if recorded != found:
+            raise SpectraFrameError(f"{source}: its recorded config says {name}={recorded}, but its weights are "
+                                    f"those of {name}={found}; the file is damaged or was not written by spectraframe")
+
+
+# The published RBPN checkpoints (x2, x4, x8): this geometry, the hr layout, no bicubic residual.
+PUBLISHED_GEOMETRY = {"base_filter": 256, "feat": 64, "num_stages": 3, "n_resblock": 5, "layout": "hr"}
+
+
+NEAR_BLACK = 0.02  # mean |raw output| (0-1 scale) of a residual network on a smooth picture: about 5/255
+
+
+def _adds_bicubic(config: RBPNConfig, state: Mapping[str, Tensor], source: str) -> bool:
+    """Whether a checkpoint without a recorded config is a residual network (its output is added to a bicubic
+    enlargement), which its shapes cannot say.
+
+    On a smooth picture a trained network's raw output is close to the picture when it predicts the picture,
+    and close to black when it predicts only the detail missing from the bicubic enlargement (the shipped
+    weights: 0.001-0.003 mean, picture 0.5). Only a clear case counts as residual: the raw output within
+    NEAR_BLACK of black on average, and at least 4x nearer to black than to the picture.
+    """
+    model = RBPN(RBPNConfig.from_dict({**config.to_dict(), "residual": False}))
+    load_state_checked(model, state, source)
+    size = 16
+    ramp = torch.linspace(0.0, 1.0, size)
+    picture = 0.5 + 0.2 * torch.stack([torch.sin(3 * ramp[:, None] + 2 * ramp[None, :] + phase)
+                                       for phase in (0.0, 1.0, 2.0)])
+    n = config.num_frames - 1
+    with torch.no_grad():
+        raw = model.eval()(picture[None], picture.expand(1, n, 3, size, size), torch.zeros(1, n, 2, size, size))
+        bicubic = bicubic_residual(picture[None], config.scale)
+    to_black, to_picture = float(raw.abs().mean()), float((raw - bicubic).abs().mean())
+    return to_black < NEAR_BLACK and to_black * 4 < to_picture
 
 
 def load_state_checked(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:
@@ -230,6 +356,15 @@ def load_state_checked(model: nn.Module, state: Mapping[str, Tensor], source: st
         if wrong:
             parts.append(f"{len(wrong)} of another shape (e.g. {'; '.join(wrong[:2])})")
         raise SpectraFrameError(f"checkpoint {source} does not fit {type(model).__name__}: " + "; ".join(parts))
+    for name, own_tensor in own.items():
+        tensor = state[name]
+        if own_tensor.is_floating_point() and not tensor.is_floating_point():
+            kind = str(tensor.dtype).removeprefix("torch.")
+            raise SpectraFrameError(f"checkpoint {source}: weight {name} holds {kind} numbers, not floating point; "
+                                    "the file is damaged or was not saved from a model")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise SpectraFrameError(f"checkpoint {source}: weight {name} holds NaN or infinite values; the training "
+                                    "that wrote it diverged or the file is damaged: use an earlier checkpoint")
     model.load_state_dict(state, strict=True)
 
 
@@ -247,22 +382,23 @@ def load_generator(
     Published `.pth` checkpoints get metadata inferred from their shapes (flow method: coarse2fine).
     """
     path = _existing(path)
-    state = read_state_dict(path)
-    if path.suffix == ".safetensors":
+    if _sniff_format(path) == "safetensors":
+        state = _without_prefix(_read_safetensors(path))
         metadata = read_metadata(path)
         if metadata.get("architecture") != "RBPN":
             raise SpectraFrameError(f"{path} holds a {metadata.get('architecture')}, not an RBPN generator")
-        config = RBPNConfig.from_dict(metadata["config"])
+        if "config" not in metadata:
+            raise SpectraFrameError(f"{path}: its SpectraFrame metadata has no config of the architecture; the file "
+                                    "is damaged")
+        config = rbpn_config_from_metadata(metadata["config"], str(path))
+        _check_against_shapes(config, state, str(path))
     else:
-        config = infer_rbpn_config(state, str(path))
-        metadata = {
-            "architecture": "RBPN",
-            "config": config.to_dict(),
-            "scale": config.scale,
-            "num_frames": config.num_frames,
-            "flow_method": "coarse2fine",
-            "provenance": {"source": "published .pth checkpoint", "file": path.name},
-        }
+        loaded = load_torch_file(path)
+        state = _without_prefix(_unwrap(loaded, path))
+        config, metadata = _torch_checkpoint_config(path, loaded, state)
+    flow_method = metadata.get("flow_method")
+    metadata = {**metadata, "config": config.to_dict(), "scale": config.scale, "num_frames": config.num_frames,
+                "flow_method": flow_method if isinstance(flow_method, str) else DEFAULT_FLOW_METHOD}
     if expected is not None:
         check_compatible(config, expected, str(path))
     if num_frames is not None and config.num_frames != num_frames:
@@ -272,6 +408,36 @@ def load_generator(
     model = RBPN(config)
     load_state_checked(model, state, str(path))
     return model.to(device).eval(), metadata
+
+
+def _torch_checkpoint_config(path: Path, loaded: Any, state: Mapping[str, Tensor]) -> tuple[RBPNConfig, dict]:
+    """Config and metadata of a PyTorch checkpoint: the one it records (our trainer's `last.pt`), else the
+    architecture read from the shapes, with the bicubic residual decided by `_adds_bicubic`."""
+    recorded = loaded.get("config") if isinstance(loaded, Mapping) else None
+    if recorded is not None:
+        from spectraframe.models.config import config_from_dict
+
+        if not isinstance(recorded, Mapping) or not isinstance(recorded.get("model", {}), Mapping):
+            raise SpectraFrameError(f"{path}: its recorded training config is not a mapping; the file is damaged")
+        training = config_from_dict({"model": dict(recorded.get("model") or {})})
+        config = training.model.rbpn_config()
+        _check_against_shapes(config, state, str(path))
+        data = recorded.get("data") if isinstance(recorded.get("data"), Mapping) else {}
+        return config, {
+            "architecture": "RBPN",
+            "flow_method": data.get("flow_method", DEFAULT_FLOW_METHOD),
+            "provenance": {"source": "spectraframe training checkpoint", "file": path.name,
+                           "iterations": loaded.get("step")},
+        }
+    config = infer_rbpn_config(state, str(path))
+    published = all(getattr(config, k) == v for k, v in PUBLISHED_GEOMETRY.items())
+    if not published and _adds_bicubic(config, state, str(path)):
+        config = RBPNConfig.from_dict({**config.to_dict(), "residual": True})
+    return config, {
+        "architecture": "RBPN",
+        "flow_method": DEFAULT_FLOW_METHOD,
+        "provenance": {"source": "published .pth checkpoint", "file": path.name},
+    }
 
 
 def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> Discriminator:

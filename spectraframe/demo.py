@@ -23,6 +23,7 @@ from spectraframe.inference import super_resolve_frame
 from spectraframe.io.images import write_image
 from spectraframe.io.tensors import to_tensor, to_uint8
 from spectraframe.io.video import read_video_frames
+from spectraframe.paths import Output, check_outputs, is_ours, mark_ours
 from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler, UpscaleResult
 from spectraframe.upscale.weights import resolve_weights
 
@@ -69,9 +70,12 @@ def run_demo(out_dir: str | Path = "demo_out", weights: str | Path | None = None
              progress: bool = True) -> DemoResult:
     """Upscale the sample clip to `out_dir`/carphone_x4.mp4 and write a comparison PNG next to it."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     clip = sample_clip_path()
     weights = resolve_weights(weights)
+    # A new or empty folder, or one an earlier demo made (its files are replaced); never another folder.
+    check_outputs([Output(out_dir, "folder", "-o", empty_ok=True)], [weights, clip],
+                  overwrite=True if is_ours(out_dir) else None)
+    mark_ours(out_dir, "demo")
     options = UpscaleOptions(weights=weights, device=device, overwrite=True, progress=progress)
     upscaler = Upscaler(options)
     scale = upscaler.config.scale

@@ -14,6 +14,7 @@ import csv
 import json
 import logging
 import math
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.io.images import write_image
 from spectraframe.metrics.psnr_ssim import CHANNELS, SSIM_WINDOW, psnr_ssim
+from spectraframe.paths import Output, check_outputs, hidden_sibling, install_output, is_ours, mark_ours
 
 log = logging.getLogger(__name__)
 
@@ -183,12 +185,15 @@ def evaluate(
     layout: str = "auto",
     device: str | torch.device = "cpu",
     progress: bool = True,
+    overwrite: bool = False,
 ) -> EvalReport:
     """Evaluate `method` on the clips under `dataset_root` (see `spectraframe.data.eval_datasets`).
 
     `method`: "bicubic" (the protocol's baseline) or `sr_clip(lr, targets)` (see `SrClip`).
     `lpips` adds LPIPS (VGG) per scored frame, `tof` the temporal flow difference per clip,
-    `save_frames` a folder for comparison PNGs (`<clip>/<frame>.png`).
+    `save_frames` a new folder for comparison PNGs (`<clip>/<frame>.png`), written aside and put in place at
+    the end; with `overwrite` it may replace a previous one (never a folder spectraframe did not make, never the
+    dataset: see `spectraframe.paths.check_outputs`).
     """
     if degradation not in DEGRADATIONS:
         raise SpectraFrameError(f"unknown degradation {degradation!r}: choose one of {', '.join(DEGRADATIONS)}")
@@ -201,6 +206,10 @@ def evaluate(
     if isinstance(method, str) and method != "bicubic":
         raise SpectraFrameError(f"unknown method {method!r}: use 'bicubic' or pass trained weights")
     device = torch.device(device)
+    if save_frames is not None:
+        save_frames = Path(save_frames)
+        check_outputs([Output(save_frames, "folder", "--save-frames")], [dataset_root, list_file],
+                      overwrite=overwrite)
     clips = load_eval_clips(dataset_root, list_file, layout=layout, exclude=save_frames)
     lpips_model = None
     if lpips:
@@ -219,13 +228,33 @@ def evaluate(
         "tof": tof,
     }
     results = []
-    bar = tqdm(clips, desc="evaluating", unit="clip", disable=not progress)
-    for clip in bar:
-        bar.set_postfix_str(clip.name)
-        results.append(
-            _evaluate_clip(clip, scale, method, degradation, lpips_model, tof, save_frames, border, channel, device)
-        )
+    staging = _staging_folder(save_frames) if save_frames is not None else None
+    try:
+        bar = tqdm(clips, desc="evaluating", unit="clip", disable=not progress)
+        for clip in bar:
+            bar.set_postfix_str(clip.name)
+            results.append(
+                _evaluate_clip(clip, scale, method, degradation, lpips_model, tof, staging, border, channel, device)
+            )
+        if staging is not None:
+            install_output(staging, save_frames)
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
     return EvalReport(results, settings)
+
+
+def _staging_folder(save_frames: Path) -> Path:
+    """The hidden folder the comparison pictures go to until the evaluation has finished, marked as ours."""
+    staging = hidden_sibling(save_frames, "spectraframe-work")
+    if staging.exists() or staging.is_symlink():
+        if not is_ours(staging):
+            raise SpectraFrameError(f"{staging} is in the way of --save-frames {save_frames} and was not made by "
+                                    "spectraframe: remove it yourself or choose another folder")
+        shutil.rmtree(staging)  # left by an interrupted evaluation
+    mark_ours(staging, "eval")
+    return staging
 
 
 # Frames processed together in the float64 stages: bounds memory on long clips (41 frames of Vid4).

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from spectraframe.archs.rbpn import RBPN, RBPNConfig
-from spectraframe.checkpoints import atomic_write
+from spectraframe.archs.rbpn import RBPN
+from spectraframe.checkpoints import atomic_write, rbpn_config_from_metadata
 from spectraframe.errors import SpectraFrameError
 
 log = logging.getLogger(__name__)
@@ -84,8 +84,13 @@ class OnnxGenerator:
         props = self.session.get_modelmeta().custom_metadata_map
         if "spectraframe" not in props:
             raise SpectraFrameError(f"{path} was not exported by `spectraframe export`: no SpectraFrame metadata")
-        self.metadata = json.loads(props["spectraframe"])
-        self.config = RBPNConfig.from_dict(self.metadata["config"])
+        try:
+            self.metadata = json.loads(props["spectraframe"])
+        except json.JSONDecodeError as exc:
+            raise SpectraFrameError(f"{path}: its SpectraFrame metadata is not valid JSON: {exc}") from exc
+        if not isinstance(self.metadata, dict) or "config" not in self.metadata:
+            raise SpectraFrameError(f"{path}: its SpectraFrame metadata holds no config of the architecture")
+        self.config = rbpn_config_from_metadata(self.metadata["config"], str(path))
 
     def __call__(self, target: Tensor, neighbours: Tensor, flows: Tensor) -> Tensor:
         feeds = {name: t.detach().to("cpu", torch.float32).contiguous().numpy()

@@ -122,3 +122,135 @@ def test_discriminator_shape_mismatch_is_listed(tmp_path: Path) -> None:
     torch.save(state, tmp_path / "bad.pth")
     with pytest.raises(SpectraFrameError, match=r"another shape .*net\.0\.weight"):
         load_discriminator(tmp_path / "bad.pth")
+
+
+# --- the architecture a file really holds (issue 14) --------------------------------------------------------
+
+
+def _shipped_model():
+    return load_generator(Path(__file__).resolve().parents[1] / "spectraframe" / "weights"
+                          / "spectraframe_compact_x4.safetensors")[0]
+
+
+def test_training_checkpoint_loads_with_its_own_config(tmp_path: Path) -> None:
+    # A trainer's RUN/checkpoints/last.pt of the compact preset: the architecture comes from the config it
+    # records (residual=True), not from shapes, which cannot show the bicubic residual (output nearly black).
+    from spectraframe.models.config import Config, ModelConfig
+
+    for layout in ("hr", "lr"):
+        config = Config(model=ModelConfig(preset="compact", layout=layout))
+        torch.manual_seed(0)
+        model = RBPN(config.model.rbpn_config()).eval()
+        torch.save({"step": 5, "generator": model.state_dict(), "config": config.to_dict()}, tmp_path / "last.pt")
+        loaded, meta = load_generator(tmp_path / "last.pt")
+        assert loaded.config == model.config and loaded.config.residual and loaded.config.layout == layout
+        assert meta["flow_method"] == "coarse2fine" and meta["provenance"]["iterations"] == 5
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(*inputs()), model(*inputs()), rtol=0, atol=0)
+
+
+def test_config_less_pth_of_a_residual_network_adds_the_bicubic(tmp_path: Path) -> None:
+    # The shipped weights re-saved as a published-style .pth: a plain state dict without any config.
+    shipped = _shipped_model()
+    torch.save(shipped.state_dict(), tmp_path / "compact.pth")
+    loaded, _ = load_generator(tmp_path / "compact.pth")
+    assert loaded.config == shipped.config and loaded.config.residual
+    lr = torch.rand(1, 3, 12, 12, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = loaded(lr, lr.expand(1, 2, 3, 12, 12), torch.zeros(1, 2, 2, 12, 12))
+    assert out.mean() > 0.3  # a picture, not the near-black correction alone
+    # The same shapes trained without the residual stay a plain network (untrained here: not near black).
+    plain = RBPN(RBPNConfig.from_dict({**shipped.config.to_dict(), "residual": False}))
+    torch.save(plain.state_dict(), tmp_path / "plain.pth")
+    assert not load_generator(tmp_path / "plain.pth")[0].config.residual
+
+
+def test_lr_layout_is_read_from_the_weight_names(tmp_path: Path) -> None:
+    lr_layout = RBPNConfig(**{**TINY.to_dict(), "layout": "lr"})
+    torch.save(RBPN(lr_layout).state_dict(), tmp_path / "lr.pth")
+    assert load_generator(tmp_path / "lr.pth")[0].config == lr_layout
+
+
+def test_check_compatible_compares_every_field(tmp_path: Path) -> None:
+    # model.init_from must not fine-tune another network: residual and layout count like the shapes.
+    path = save_generator(tmp_path / "g.safetensors", RBPN(TINY))
+    for field, value in (("residual", True), ("layout", "lr")):
+        expected = RBPNConfig(**{**TINY.to_dict(), field: value})
+        with pytest.raises(SpectraFrameError, match=f"has {field}="):
+            load_generator(path, expected=expected)
+    load_generator(path, expected=TINY)
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    (float("nan"), "holds NaN or infinite values"),
+    (float("inf"), "holds NaN or infinite values"),
+    ("int32", "holds int32 numbers, not floating point"),
+])
+def test_non_finite_or_integer_weights_are_refused(tmp_path: Path, bad, message) -> None:
+    state = RBPN(TINY).state_dict()
+    if bad == "int32":
+        state["feat0.conv.weight"] = state["feat0.conv.weight"].round().to(torch.int32)
+    else:
+        state["feat0.conv.weight"][0, 0, 0, 0] = bad
+    torch.save(state, tmp_path / "bad.pth")
+    with pytest.raises(SpectraFrameError, match=rf"weight feat0\.conv\.weight {message}"):
+        load_generator(tmp_path / "bad.pth")
+    path = _safetensors(tmp_path / "bad.safetensors", RBPN(TINY), state=state)
+    with pytest.raises(SpectraFrameError, match=message):
+        load_generator(path)
+
+
+def _safetensors(path: Path, model: RBPN, edit=lambda m: m, state=None) -> Path:
+    """`model` saved in our format, its metadata changed by `edit(metadata) -> any JSON`, its tensors by `state`."""
+    import json
+
+    from safetensors.torch import save_file
+
+    metadata = read_metadata(save_generator(path, model))
+    tensors = {k: v.contiguous() for k, v in (state or model.state_dict()).items()}
+    save_file(tensors, str(path), metadata={"spectraframe": json.dumps(edit(metadata))})
+    return path
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda m: {**m, "config": {**m["config"], "base_filter": 10**9}}, r"base_filter=1000000000, outside 1\.\.4096"),
+    (lambda m: {**m, "config": {**m["config"], "num_frames": 7}}, "says num_frames=7, but its weights"),
+    (lambda m: {**m, "config": {**m["config"], "num_frames": 10**6}}, "num_frames=1000000, outside"),
+    (lambda m: {**m, "config": {**m["config"], "feat": "4"}}, "feat='4', expected int"),
+    (lambda m: {**m, "config": {**m["config"], "residual": "no"}}, "residual='no', expected bool"),
+    (lambda m: {**m, "config": [1, 2]}, "recorded config is a list"),
+    (lambda m: [m], "metadata is a JSON list"),
+    (lambda m: {k: v for k, v in m.items() if k != "config"}, "has no config"),
+])
+def test_hostile_metadata_is_refused_before_anything_is_built(tmp_path: Path, monkeypatch, edit, message) -> None:
+    path = _safetensors(tmp_path / "w.safetensors", RBPN(TINY), edit)
+    import spectraframe.checkpoints as checkpoints
+
+    def never(*args, **kwargs):
+        raise AssertionError("a network was built from unchecked metadata")
+
+    monkeypatch.setattr(checkpoints, "RBPN", never)
+    with pytest.raises(SpectraFrameError, match=message):
+        load_generator(path)
+
+
+def test_format_is_read_from_the_content_and_errors_give_no_unsafe_advice(tmp_path: Path) -> None:
+    model = RBPN(TINY).eval()
+    # A safetensors file named .pth, and a .pth named .safetensors, load as what they are.
+    save_generator(tmp_path / "ours.pth", model)
+    torch.save(model.state_dict(), tmp_path / "published.safetensors")
+    for name in ("ours.pth", "published.safetensors"):
+        assert load_generator(tmp_path / name)[0].config == TINY
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"weights": Payload()}, tmp_path / "evil.pth")
+    (tmp_path / "noise.pth").write_bytes(b"\x80\x02not a checkpoint at all")
+    for name, reason in (("evil.pth", "Python objects other than tensors"), ("noise.pth", "truncated, corrupt")):
+        with pytest.raises(SpectraFrameError) as caught:
+            load_generator(tmp_path / name)
+        text = str(caught.value)
+        assert reason in text and "weights_only" not in text and "will likely succeed" not in text, text
+        assert len(text.splitlines()) == 1

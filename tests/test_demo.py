@@ -38,3 +38,15 @@ def test_demo_writes_video_and_comparison(tmp_path: Path, capsys) -> None:
     # A residual model at initialisation is exactly bicubic: both panels agree (labels aside).
     left, right = picture[20:288, :352].astype(int), picture[20:288, 352:].astype(int)
     assert np.abs(left - right).mean() < 1.0
+
+
+def test_demo_writes_only_into_a_new_or_its_own_folder(tmp_path: Path, capsys) -> None:
+    # `demo -o FOLDER` replaced files in any folder; it takes a new or empty one, or one an earlier demo made.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "carphone_x4.mp4").write_bytes(b"my own video")
+    assert main(["demo", "-o", str(mine), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "already exists and is not empty" in err and "Traceback" not in err
+    assert sorted(p.name for p in mine.iterdir()) == ["carphone_x4.mp4"]
+    assert (mine / "carphone_x4.mp4").read_bytes() == b"my own video"

@@ -164,7 +164,7 @@ def test_cli_eval_with_weights_runs_the_generator(tmp_path: Path, capsys: pytest
 def test_comparison_frames_saved_inside_the_dataset_are_not_scored_next_time(tmp_path: Path) -> None:
     root = _tiny_set(tmp_path / "set", clips=1, frames=2)
     first = evaluate(root, save_frames=root / "comparisons", progress=False)
-    again = evaluate(root, save_frames=root / "comparisons", progress=False)
+    again = evaluate(root, save_frames=root / "comparisons", progress=False, overwrite=True)
     assert any((root / "comparisons").rglob("*.png"))
     assert [c.name for c in again.clips] == [c.name for c in first.clips] == ["clip0"]
 
@@ -212,3 +212,52 @@ def test_vimeo_layout_scores_the_centre_frame_only(tmp_path: Path) -> None:
 
     via_model = evaluate(tmp_path / "vimeo", method=sr_clip, progress=False).to_dict()["clips"]["00001/0001"]
     assert asked == [(7, [3])] and via_model["psnr_y"] == pytest.approx(clip["psnr_y"])
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_save_frames_never_overwrites_the_dataset(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # `--save-frames ROOT` replaced the ground truth with comparison pictures (Vimeo: even without --list).
+    root = _tiny_set(tmp_path / "set", clips=1, frames=3)
+    (tmp_path / "list.txt").write_text("clip0\n")
+    septuplet = tmp_path / "vimeo" / "sequences" / "00001" / "0001"
+    septuplet.mkdir(parents=True)
+    for i in range(1, 8):
+        Image.fromarray(np.full((32, 40, 3), 20 * i, np.uint8)).save(septuplet / f"im{i}.png")
+    before = _files(tmp_path)
+    for data, extra in [
+        (root, ["--list", str(tmp_path / "list.txt"), "--save-frames", str(root)]),
+        (root, ["--list", str(tmp_path / "list.txt"), "--save-frames", str(root / "clip0")]),
+        (tmp_path / "vimeo", ["--save-frames", str(tmp_path / "vimeo")]),
+        (tmp_path / "vimeo", ["--save-frames", str(tmp_path / "vimeo" / "sequences"), "--overwrite"]),
+    ]:
+        assert cli_main(["eval", "--data", str(data), *extra, "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert ("is the input" in err or "already exists" in err or "not made by spectraframe" in err) \
+            and "Traceback" not in err, err
+    assert _files(tmp_path) == before
+
+
+def test_eval_outputs_are_checked_before_the_evaluation(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # An --out under a regular file failed with FileExistsError after the whole evaluation had run.
+    root = _tiny_set(tmp_path / "set", clips=1, frames=2)
+    (tmp_path / "notes.txt").write_text("mine")
+    import spectraframe.evaluate
+
+    def never(*args, **kwargs):
+        raise AssertionError("evaluated before the outputs were checked")
+
+    monkeypatch.setattr(spectraframe.evaluate, "evaluate", never)
+    for extra, message in [
+        (["--out", str(tmp_path / "notes.txt" / "results")], "notes.txt is a file, not a folder"),
+        (["--save-frames", str(tmp_path / "notes.txt" / "pictures")], "notes.txt is a file, not a folder"),
+        (["--out", str(tmp_path / "notes.csv")], "notes.json already exists"),  # writes notes.json and notes.csv
+    ]:
+        (tmp_path / "notes.json").write_text("older results")
+        assert cli_main(["eval", "--data", str(root), *extra, "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+    assert (tmp_path / "notes.json").read_text() == "older results"

@@ -38,3 +38,20 @@ def test_not_our_onnx_file(tmp_path: Path) -> None:
     (tmp_path / "x.onnx").write_bytes(b"garbage")
     with pytest.raises(SpectraFrameError, match="cannot load ONNX model"):
         OnnxGenerator(tmp_path / "x.onnx")
+
+
+def test_export_never_overwrites_its_weights(tmp_path: Path, capsys) -> None:
+    weights = save_generator(tmp_path / "g.safetensors", RBPN(TINY))
+    before = weights.read_bytes()
+    assert main(["export", "--weights", str(weights), "--onnx", str(weights), "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "is the input" in err and "Traceback" not in err
+    assert weights.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["g.safetensors"]
+
+
+def test_export_of_the_default_weights(tmp_path: Path, capsys) -> None:
+    # Without --weights the command crashed with an ImportError (the documented default was untested).
+    out = tmp_path / "default.onnx"
+    assert main(["export", "--onnx", str(out)]) == 0, capsys.readouterr().err
+    generator = OnnxGenerator(out)
+    assert generator.config.residual and generator.config.scale == 4

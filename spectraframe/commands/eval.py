@@ -27,8 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--border", type=int, default=0, help="pixels cropped at each edge before scoring (default 0)")
     p.add_argument("--lpips", action="store_true", help="also compute LPIPS (VGG) per frame (slow on CPU)")
     p.add_argument("--tof", action="store_true", help="also compute tOF (flow difference of consecutive frames)")
-    p.add_argument("--save-frames", help="folder for comparison PNGs: bicubic | output | ground truth + zoom")
+    p.add_argument("--save-frames", help="new folder for comparison PNGs: bicubic | output | ground truth + zoom")
     p.add_argument("--out", help="results file: writes OUT.json and OUT.csv (a .json or .csv suffix is replaced)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing --out files and a --save-frames folder of a previous eval")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto: a GPU if any)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -39,7 +41,19 @@ def run(args: argparse.Namespace) -> int:
 
     from spectraframe.accelerate import resolve_device
     from spectraframe.evaluate import evaluate, generator_method
+    from spectraframe.paths import Output, check_outputs
 
+    json_path = csv_path = None
+    outputs = []
+    if args.out:
+        out = Path(args.out)
+        stem = out.with_suffix("") if out.suffix.lower() in (".json", ".csv") else out
+        json_path, csv_path = stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".csv")
+        outputs += [Output(json_path, "file", "--out"), Output(csv_path, "file", "--out")]
+    if args.save_frames:
+        outputs.append(Output(Path(args.save_frames), "folder", "--save-frames"))
+    # All outputs before the evaluation: a bad one found after it would cost the whole run.
+    check_outputs(outputs, [args.data, args.list_file, args.weights], overwrite=args.overwrite)
     device = resolve_device(args.device)
     from spectraframe.upscale.weights import resolve_weights
 
@@ -59,15 +73,14 @@ def run(args: argparse.Namespace) -> int:
         layout=args.layout,
         device=device,
         progress=not args.no_progress,
+        overwrite=args.overwrite,
     )
     if args.weights:
         report.settings["method"] = f"weights:{args.weights}"
     print(report.format_table())
-    if args.out:
-        out = Path(args.out)
-        stem = out.with_suffix("") if out.suffix.lower() in (".json", ".csv") else out
-        json_path = report.write_json(stem.with_name(stem.name + ".json"))
-        csv_path = report.write_csv(stem.with_name(stem.name + ".csv"))
+    if json_path is not None:
+        report.write_json(json_path)
+        report.write_csv(csv_path)
         print(f"wrote {json_path} and {csv_path}")
     if args.save_frames:
         print(f"comparison frames in {args.save_frames}")

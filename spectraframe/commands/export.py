@@ -20,13 +20,13 @@ def run(args: argparse.Namespace) -> int:
     from spectraframe.checkpoints import load_generator
     from spectraframe.errors import SpectraFrameError
     from spectraframe.export import export_onnx, max_export_difference
+    from spectraframe.paths import Output, check_outputs
 
     out = Path(args.onnx)
-    if out.exists() and not args.overwrite:
-        raise SpectraFrameError(f"{out} exists; pass --overwrite to replace it")
     from spectraframe.upscale.weights import resolve_weights
 
     weights = resolve_weights(args.weights)
+    check_outputs([Output(out, "file", "--onnx")], [weights], overwrite=args.overwrite)
     model, metadata = load_generator(weights)
     export_onnx(model, out, metadata={k: metadata[k] for k in ("flow_method", "scale", "num_frames")})
     difference = max_export_difference(model, out)

@@ -27,7 +27,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-magnitude", type=float,
                    help="flow magnitude (pixels) shown fully saturated (default: the largest in the flow)")
     p.add_argument("--device", default="cpu", help="torch device for coarse2fine, e.g. cuda (default: cpu)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=run)
+
+
+def check_flow_outputs(args: argparse.Namespace) -> None:
+    """Every output's name and place, before any flow is computed or anything written."""
+    from pathlib import Path
+
+    from spectraframe.errors import SpectraFrameError
+    from spectraframe.io.images import IMAGE_SUFFIXES
+    from spectraframe.paths import Output, check_outputs
+
+    wanted = [("-o", args.output, IMAGE_SUFFIXES), ("--flo", args.flo, (".flo",)), ("--npy", args.npy, (".npy",))]
+    outputs = []
+    for option, name, suffixes in wanted:
+        if name is None:
+            continue
+        path = Path(name)
+        if path.suffix.lower() not in suffixes:
+            raise SpectraFrameError(f"{option} {name}: the file name must end in {' or '.join(suffixes)}")
+        outputs.append(Output(path, "file", option))
+    check_outputs(outputs, [args.target, args.neighbour], overwrite=args.overwrite)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from spectraframe.flow import estimate_flow, flow_to_color, warp_error, write_flow
     from spectraframe.io.images import read_frames, write_image
 
+    check_flow_outputs(args)
     target_image, neighbour_image = read_frames([args.target, args.neighbour])
     try:
         device = torch.device(args.device)

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         weights=Path(args.weights) if args.weights else None, scale=args.scale, device=args.device,
         precision=args.precision, backend=args.backend, compile=args.compile, tile=args.tile,
         tile_overlap=args.tile_overlap,
-        max_memory=parse_memory(args.max_memory) if args.max_memory else None,
+        max_memory=parse_memory(args.max_memory) if args.max_memory is not None else None,
         scene_detect=not args.no_scene_detect, flow_method=args.flow_method, codec=args.codec, crf=args.crf,
         preset=args.preset, pix_fmt=args.pix_fmt, fps=fps, segment_frames=args.segment_frames,
         resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,

@@ -20,6 +20,7 @@ import numpy as np
 
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.images import IMAGE_SUFFIXES, list_frames, read_frames
+from spectraframe.paths import require_file
 
 LAYOUTS = ("auto", "folders", "vimeo")
 VIMEO_FRAMES = [f"im{i}.png" for i in range(1, 8)]
@@ -45,9 +46,7 @@ class EvalClip:
 
 def read_list_file(list_file: str | Path) -> list[str]:
     """Non-empty, non-comment lines of a clip list file."""
-    list_file = Path(list_file)
-    if not list_file.is_file():
-        raise SpectraFrameError(f"list file not found: {list_file}")
+    list_file = require_file(list_file, "list file")
     entries = [line.strip() for line in list_file.read_text().splitlines()]
     entries = [e for e in entries if e and not e.startswith("#")]
     if not entries:

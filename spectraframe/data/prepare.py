@@ -31,6 +31,7 @@ import numpy as np
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.images import write_image
 from spectraframe.io.video import VIDEO_SUFFIXES, read_video_frames
+from spectraframe.paths import Output, check_outputs
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,11 @@ class PrepareOptions:
             raise SpectraFrameError(f"--short-side must be at least 16 pixels, got {self.short_side}")
         if len(self.split) != 3 or any(v < 0 for v in self.split) or sum(self.split) <= 0:
             raise SpectraFrameError(f"split must be three non-negative shares like 80/10/10, got {self.split}")
+        if self.max_clips_per_video < 0:
+            raise SpectraFrameError(f"--max-clips must be 0 (every clip) or a number of clips, got "
+                                    f"{self.max_clips_per_video}")
+        if self.gap < 0:
+            raise SpectraFrameError(f"--gap is a number of frames skipped between clips: 0 or more, got {self.gap}")
 
 
 @dataclass
@@ -250,10 +256,8 @@ def prepare_dataset(videos: list[str | Path], out_dir: str | Path, options: Prep
     options = options or PrepareOptions()
     paths = find_videos(list(videos))
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SpectraFrameError(f"output folder {out_dir} is a file: choose a new folder name")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        raise SpectraFrameError(f"output folder {out_dir} is not empty: choose a new one")
+    # A new or empty folder only (there is no --overwrite), never one holding the videos.
+    check_outputs([Output(out_dir, "folder", "output folder", empty_ok=True)], paths, overwrite=None)
     plans = []
     for path, name in zip(tqdm(paths, desc="measuring", unit="video", disable=not progress),
                           _unique_names(paths), strict=True):

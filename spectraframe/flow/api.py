@@ -35,6 +35,9 @@ class FlowMethod:
     params_type: type
     solve: Callable[[torch.Tensor, torch.Tensor, Any], torch.Tensor]
     description: str
+    # Smallest side the solver handles: smaller frames are padded (edges repeated) and the flow cropped back.
+    # OpenCV's DIS refuses sides under 12 px and crashes the process on some frames under 16 px high.
+    min_side: int = 4
 
 
 # What RBPN was trained with, and what every part of SpectraFrame uses unless told otherwise.
@@ -45,7 +48,7 @@ METHODS: dict[str, FlowMethod] = {
         "coarse2fine", CoarseToFineParams, coarse_to_fine_flow,
         "our variational coarse-to-fine flow (Brox/Ce Liu), pure torch, CPU or CUDA",
     ),
-    "dis": FlowMethod("dis", DISParams, dis_flow, "OpenCV DIS, CPU (preset ultrafast/fast/medium)"),
+    "dis": FlowMethod("dis", DISParams, dis_flow, "OpenCV DIS, CPU (preset ultrafast/fast/medium)", min_side=16),
     "farneback": FlowMethod("farneback", FarnebackParams, farneback_flow, "OpenCV Farneback, CPU"),
 }
 
@@ -138,8 +141,13 @@ def compute_flow(target: torch.Tensor, neighbours: torch.Tensor, method: str, pa
         target_f = target_f.unsqueeze(0)
     # inference_mode skips autograd bookkeeping (a large share of the per-op cost of the solver); the
     # clone outside it gives callers an ordinary tensor they may use in autograd graphs.
+    height, width = neighbours_f.shape[-2:]
+    pad = (0, max(0, backend.min_side - width), 0, max(0, backend.min_side - height))
     with torch.inference_mode():
-        flow = backend.solve(target_f, neighbours_f, params)
+        if any(pad):  # tiny frames: edges repeated up to the solver's minimum, the flow cropped back
+            target_f = torch.nn.functional.pad(target_f, pad, mode="replicate")
+            neighbours_f = torch.nn.functional.pad(neighbours_f, pad, mode="replicate")
+        flow = backend.solve(target_f, neighbours_f, params)[..., :height, :width]
     flow = flow.clone()
     if not bool(torch.isfinite(flow).all()):
         log.warning("flow method %s produced non-finite values; they are replaced by 0", method)

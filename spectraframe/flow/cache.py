@@ -3,7 +3,10 @@
 Each pair is one float16 ``.npy`` file whose name is a hash of both frames' content (dtype, shape and
 bytes), the method, its full parameters and a format version. Writes are atomic (temp file + rename), so
 several data-loader workers may share a directory. When the total size passes ``max_bytes`` the least
-recently used files (by modification time, refreshed on every hit) are deleted.
+recently used files (by modification time, refreshed on every hit) are deleted. The total size is one record
+in the directory (`SIZE_FILE`), updated under a file lock by every process that adds a flow: workers sharing
+a cache see each other's writes (they would otherwise each allow `max_bytes`), and opening a cache reads the
+record instead of walking millions of files (only a cache without one is walked, once).
 
 Bit-identity: the flow handed out is always the float16-rounded value converted back to float32, for a
 fresh computation as for a hit, so a hit is bit-identical to recomputing (same inputs and parameters;
@@ -27,6 +30,11 @@ import torch
 
 from spectraframe.errors import SpectraFrameError
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
 log = logging.getLogger(__name__)
 
 # Bump when the solver changes its results, so stale entries are never served.
@@ -34,6 +42,10 @@ CACHE_FORMAT = "spectraframe-flow-v1"
 DEFAULT_MAX_BYTES = 2 * 1024**3
 # After an eviction the cache is brought to this share of the limit, so it does not evict on every put.
 EVICT_TO_FRACTION = 0.9
+# The shared record of the cache's total size, and the lock that serialises its updates (top level: never
+# taken for an entry, which lives in a two-character subfolder).
+SIZE_FILE = "size.json"
+LOCK_FILE = ".lock"
 
 
 def content_hash(images: torch.Tensor) -> str:
@@ -59,7 +71,40 @@ class FlowCache:
         self.max_bytes = int(max_bytes)
         self.hits = 0
         self.misses = 0
-        self._size = sum(size for _, size, _ in self._entries())
+        with self._locked(), contextlib.suppress(OSError):  # read-only: nothing to record
+            if self._recorded_size() is None:  # a cache made before the record existed, or a damaged record
+                self._record_size(sum(size for _, size, _ in self._entries()))
+
+    # ---------------------------------------------------------------------------- the shared size record
+    @contextlib.contextmanager
+    def _locked(self):
+        """Hold the cache's lock (all processes): the size record is read and written under it."""
+        try:
+            handle = open(self.directory / LOCK_FILE, "a") if fcntl is not None else None  # noqa: SIM115
+        except OSError:  # a read-only cache: it serves hits and records nothing
+            handle = None
+        if handle is None:  # (or Windows: the record is then kept without a lock, a small overshoot at worst)
+            yield
+            return
+        with handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _recorded_size(self) -> int | None:
+        try:
+            size = json.loads((self.directory / SIZE_FILE).read_text())["bytes"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return size if isinstance(size, int) and size >= 0 else None
+
+    def _record_size(self, size: int) -> None:
+        path = self.directory / SIZE_FILE
+        tmp = path.with_name(f"{SIZE_FILE}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"bytes": int(size)}))
+        os.replace(tmp, path)
 
     # ----------------------------------------------------------------------------------- keys, files
     @staticmethod
@@ -93,9 +138,10 @@ class FlowCache:
         return len(self._entries())
 
     def clear(self) -> None:
-        for path, _, _ in self._entries():
-            path.unlink(missing_ok=True)
-        self._size = 0
+        with self._locked():
+            for path, _, _ in self._entries():
+                path.unlink(missing_ok=True)
+            self._record_size(0)
 
     # ------------------------------------------------------------------------------------ get / put
     def get(self, key: str) -> torch.Tensor | None:
@@ -130,16 +176,20 @@ class FlowCache:
         try:
             with os.fdopen(handle, "wb") as temp_file:
                 np.save(temp_file, array, allow_pickle=False)
-            os.replace(temp_name, path)
+            with self._locked():
+                replaced = path.stat().st_size if path.exists() else 0  # another worker computed the same pair
+                os.replace(temp_name, path)
+                size = (self._recorded_size() or 0) + path.stat().st_size - replaced
+                if size > self.max_bytes:
+                    size = self._evict()
+                self._record_size(size)
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)
             raise
-        self._size += path.stat().st_size
-        if self._size > self.max_bytes:
-            self._evict()
 
-    def _evict(self) -> None:
-        """Delete least recently used entries until the cache is under EVICT_TO_FRACTION of its limit."""
+    def _evict(self) -> int:
+        """Delete least recently used entries until the cache is under EVICT_TO_FRACTION of its limit; returns the
+        size left (counted from the files, which also corrects the record). Called under the lock."""
         entries = sorted(self._entries(), key=lambda entry: entry[2])
         total = sum(size for _, size, _ in entries)
         goal = self.max_bytes * EVICT_TO_FRACTION
@@ -150,8 +200,8 @@ class FlowCache:
             path.unlink(missing_ok=True)
             total -= size
             removed += 1
-        self._size = total
         log.debug("flow cache: evicted %d entries, %d bytes remain", removed, total)
+        return total
 
     # ------------------------------------------------------------------------------------ estimate
     def estimate(self, target: torch.Tensor, neighbours: torch.Tensor, method: str, params: Any) -> torch.Tensor:

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from spectraframe.errors import SpectraFrameError
+from spectraframe.paths import require_file
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,7 @@ def _report_conversion(source: str, what: str) -> None:
 
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as (H, W, 3) uint8 RGB. Grayscale and alpha inputs are converted with a warning."""
-    path = Path(path)
-    if not path.is_file():
-        raise SpectraFrameError(f"image file not found: {path}")
+    path = require_file(path, "image file")
     try:
         with Image.open(path) as image:
             image.load()

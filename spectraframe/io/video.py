@@ -16,6 +16,7 @@ import av
 import numpy as np
 
 from spectraframe.errors import SpectraFrameError
+from spectraframe.paths import require_file
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,9 @@ CODEC_ALIASES = {
     "h265": "libx265", "hevc": "libx265", "x265": "libx265",
     "vp9": "libvpx-vp9", "av1": "libsvtav1", "prores": "prores_ks",
 }
-# Encoders with a constant-quality (CRF) option.
-CRF_ENCODERS = {"libx264", "libx265", "libvpx-vp9", "libsvtav1"}
+# Encoders with a constant-quality (CRF) option, and its range: outside it they clamp without a word.
+CRF_RANGES = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63), "libsvtav1": (0, 63)}
+CRF_ENCODERS = set(CRF_RANGES)
 # A frame-interval spread above this fraction of the median interval counts as variable frame rate.
 VFR_TOLERANCE = 0.02
 
@@ -49,6 +51,7 @@ class VideoInfo:
     pix_fmt: str
     audio_streams: int
     subtitle_streams: int
+    stream_note: str | None = None  # which of several video streams is read, when there are several
 
     @property
     def bit_depth_note(self) -> str | None:
@@ -63,12 +66,42 @@ class VideoInfo:
 
 
 def _open(path: Path) -> av.container.InputContainer:
-    if not path.is_file():
-        raise SpectraFrameError(f"video file not found: {path}")
+    require_file(path, "video file")
     try:
         return av.open(str(path))
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
         raise SpectraFrameError(f"cannot open video {path}: {exc}. Is it a complete video file?") from exc
+
+
+_STILL = av.stream.Disposition.attached_pic | av.stream.Disposition.still_image | \
+    av.stream.Disposition.timed_thumbnails
+
+
+def main_video_stream(container: av.container.InputContainer) -> av.VideoStream:
+    """The video stream to upscale: not a cover picture or thumbnail track, then the most frames or the longest.
+
+    Files may carry a 1-frame cover (an attached picture) or a thumbnail track before the real video;
+    taking the first video stream would upscale that and drop the video. Every reader uses this choice.
+    """
+    streams = list(container.streams.video)
+
+    def size(stream: av.VideoStream) -> tuple:
+        still = bool(int(stream.disposition) & int(_STILL))
+        return (not still, int(stream.frames or 0), _stream_duration(stream) or 0.0, -stream.index)
+
+    return max(streams, key=size)
+
+
+def _stream_note(container: av.container.InputContainer, stream: av.VideoStream) -> str | None:
+    if len(container.streams.video) < 2:
+        return None
+    def described(s: av.VideoStream) -> str:
+        frames = f", {s.frames} frames" if s.frames else ""
+        return f"#{s.index} ({s.codec_context.width}x{s.codec_context.height}{frames})"
+
+    others = ", ".join(described(s) for s in container.streams.video if s is not stream)
+    return (f"the file has {len(container.streams.video)} video streams: the main one, {described(stream)}, is "
+            f"read; {others} (cover picture, thumbnails or a shorter stream) is left out")
 
 
 def probe_video(path: str | Path) -> VideoInfo:
@@ -80,7 +113,7 @@ def probe_video(path: str | Path) -> VideoInfo:
         if not container.streams.video:
             kinds = sorted({s.type for s in container.streams})
             raise SpectraFrameError(f"{path} has no video stream (it has: {', '.join(kinds)})")
-        stream = container.streams.video[0]
+        stream = main_video_stream(container)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
         if not duration and container.duration:
@@ -96,6 +129,7 @@ def probe_video(path: str | Path) -> VideoInfo:
             pix_fmt=stream.codec_context.pix_fmt or "",
             audio_streams=len(container.streams.audio),
             subtitle_streams=len(container.streams.subtitles),
+            stream_note=_stream_note(container, stream),
         )
 
 
@@ -113,6 +147,8 @@ class VideoScan:
     min_interval: float  # seconds between consecutive frames (sorted presentation times)
     max_interval: float
     notes: tuple[str, ...] = ()  # doubts the user should hear about (e.g. a possibly truncated file)
+    repeated_timestamps: int = 0  # frames whose presentation timestamp another frame already has
+    min_step: int = 0  # smallest gap between distinct timestamps, in time-base units (0: fewer than two)
 
 
 def scan_video(path: str | Path) -> VideoScan:
@@ -128,7 +164,7 @@ def scan_video(path: str | Path) -> VideoScan:
     last_end: int | None = None  # latest pts + duration among packets that give a duration
     count = 0
     with _open(path) as container:
-        stream = container.streams.video[0]
+        stream = main_video_stream(container)
         time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 1)
         stream_duration = _stream_duration(stream)
         container_duration = container.duration / av.time_base if container.duration else None
@@ -151,7 +187,10 @@ def scan_video(path: str | Path) -> VideoScan:
         raise SpectraFrameError(
             f"{path} is truncated: its header announces {info.frame_count} frames but only {count} are in the file"
         )
-    intervals = np.diff(np.unique(np.asarray(pts, dtype=np.int64))) * float(time_base) if len(pts) > 2 else None
+    unique = np.unique(np.asarray(pts, dtype=np.int64))
+    repeated = len(pts) - len(unique)
+    min_step = int(np.diff(unique).min()) if len(unique) > 1 else 0
+    intervals = np.diff(unique) * float(time_base) if len(pts) > 2 else None
     complete = len(pts) == count
     median = float(np.median(intervals)) if intervals is not None and len(intervals) else 0.0
     notes: tuple[str, ...] = ()
@@ -164,10 +203,10 @@ def scan_video(path: str | Path) -> VideoScan:
             frames_end = max(frames_end, float((last_end - min(pts)) * time_base))
         notes = _check_frames_end(path, frames_end, interval, count, stream_duration, container_duration)
     if intervals is None or len(intervals) == 0:
-        return VideoScan(count, time_base, complete, False, 0.0, 0.0, notes)
+        return VideoScan(count, time_base, complete, False, 0.0, 0.0, notes, repeated, min_step)
     lo, hi = float(intervals.min()), float(intervals.max())
     variable = median > 0 and (hi - lo) > VFR_TOLERANCE * median
-    return VideoScan(count, time_base, complete, bool(variable), lo, hi, notes)
+    return VideoScan(count, time_base, complete, bool(variable), lo, hi, notes, repeated, min_step)
 
 
 def _stream_duration(stream: av.VideoStream) -> float | None:
@@ -228,7 +267,7 @@ def decode_video(path: str | Path, *, warn_conversions: bool = True) -> Iterator
         log.warning("%s: %s", path, note)
     decoded = 0
     with _open(path) as container:
-        stream = container.streams.video[0]
+        stream = main_video_stream(container)
         stream.thread_type = "AUTO"
         time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 1)
         try:
@@ -280,13 +319,13 @@ def index_video(path: str | Path) -> FrameIndex:
     keyframes: list[int] = []
     try:
         with av.open(str(path)) as container:
-            stream = container.streams.video[0]
+            stream = main_video_stream(container)
             stream.thread_type = "AUTO"
             for position, frame in enumerate(container.decode(stream)):
                 pts.append(frame.pts)
                 if frame.key_frame:
                     keyframes.append(position)
-    except (av.error.FFmpegError, OSError, IndexError, UnicodeDecodeError):
+    except (av.error.FFmpegError, OSError, IndexError, ValueError, UnicodeDecodeError):
         return FrameIndex(sum(1 for _ in read_video_frames(path)))  # raises the user-facing error, or counts
     if not pts:
         list(read_video_frames(path))  # raises the user-facing "no readable frame" error
@@ -347,7 +386,7 @@ def _seek_window(path: Path, index: FrameIndex, first: int, last: int) -> list[n
 
 def _decode_from_keyframe(path: Path, pts: tuple[int, ...], key: int, first: int, last: int) -> list[np.ndarray] | None:
     with av.open(str(path)) as container:
-        stream = container.streams.video[0]
+        stream = main_video_stream(container)
         stream.thread_type = "AUTO"  # as decode_video: threading changes the speed, not the frames
         container.seek(pts[key], backward=True, any_frame=False, stream=stream)
         expected = key
@@ -401,6 +440,13 @@ def check_encoder(settings: EncoderSettings, format_name: str, output: str | Pat
     """Open a throwaway encoder for `output`'s container in memory, so that bad settings (a codec the container
     cannot hold, an out-of-range --crf, an unknown --preset) fail before anything is written."""
     suffix = Path(output).suffix or format_name
+    if settings.crf is not None and settings.codec in CRF_RANGES:
+        low, high = CRF_RANGES[settings.codec]
+        if not low <= settings.crf <= high:
+            raise SpectraFrameError(
+                f"the {settings.codec} encoder refuses the settings crf={settings.crf:g}: its constant quality runs "
+                f"from {low} (best) to {high} (smallest); choose a --crf in that range"
+            )
     probe = av.open(io.BytesIO(), "w", format=format_name)
     try:
         if settings.codec not in probe.supported_codecs:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -22,6 +23,7 @@ from spectraframe.archs.rbpn import PRESETS, RBPNConfig
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.losses import PIXEL_LOSSES
+from spectraframe.paths import require_file
 
 
 @dataclass
@@ -162,6 +164,13 @@ class Config:
     def validate(self) -> None:
         """Check choices and ranges, all problems in one message."""
         problems = []
+        for section in dataclasses.fields(self):
+            values = getattr(self, section.name)
+            for item in dataclasses.fields(values):
+                value = getattr(values, item.name)
+                numbers = value if isinstance(value, list) else [value]
+                if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+                    problems.append(f"{section.name}.{item.name} must be a finite number, got {value}")
         rbpn = self.model.rbpn_config()
         if rbpn.num_frames % 2 == 0:
             problems.append(f"model.num_frames must be odd (target + k frames each side), got {rbpn.num_frames}")
@@ -241,33 +250,43 @@ def _unknown_key_message(key: str, known: list[str], where: str) -> str:
     return f"unknown config key {where}{key!r}{hint}; known: {', '.join(known)}"
 
 
-def _coerce(value: Any, default: Any, name: str) -> Any:
-    """Light type checks so `train.lr=abc` fails here, not deep inside the optimiser."""
-    if value is None or default is None:
+def _field_kind(section: type, key: str) -> str:
+    """The field's type as written in its annotation, without `| None`: "bool", "int", "float", "str", "list"."""
+    hint = section.__dataclass_fields__[key].type  # a string: this module uses `from __future__ import annotations`
+    return hint.replace(" | None", "").split("[")[0]
+
+
+def _coerce(value: Any, kind: str, name: str) -> Any:
+    """Light type checks so `train.lr=abc` or `model.base_filter=abc` fails here, not deep inside the model."""
+    if value is None:
         return value
-    if isinstance(default, bool):
+    if kind == "bool":
         if not isinstance(value, bool):
             raise SpectraFrameError(f"{name} must be true or false, got {value!r}")
         return value
-    if isinstance(default, int) and not isinstance(default, bool):
-        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+                or int(value) != value:
             raise SpectraFrameError(f"{name} must be an integer, got {value!r}")
         return int(value)
-    if isinstance(default, float):
+    if kind == "float":
         if isinstance(value, str):
             # YAML 1.1 reads 2e-4 (no dot) as a string; users write it that way.
             with contextlib.suppress(ValueError):
                 value = float(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SpectraFrameError(f"{name} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise SpectraFrameError(f"{name} must be a finite number, got {value!r}")
         return float(value)
-    if isinstance(default, list):
+    if kind == "list":
         if not isinstance(value, list):
             raise SpectraFrameError(f"{name} must be a list, got {value!r}")
-        try:
-            return [float(v) for v in value]
-        except (TypeError, ValueError) as exc:
-            raise SpectraFrameError(f"{name} must be a list of numbers, got {value!r}") from exc
+        return [_coerce(v, "float", f"{name} entries") for v in value]
+    if kind == "str" and not isinstance(value, str):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)  # a folder named 2024 reads as a number in YAML
+        raise SpectraFrameError(f"{name} must be text, got {value!r}")
     return value
 
 
@@ -289,7 +308,7 @@ def config_from_dict(values: dict[str, Any]) -> Config:
         for key, value in entries.items():
             if key not in known:
                 raise SpectraFrameError(_unknown_key_message(key, known, f"{section}."))
-            setattr(target, key, _coerce(value, getattr(target, key), f"{section}.{key}"))
+            setattr(target, key, _coerce(value, _field_kind(type(target), key), f"{section}.{key}"))
     return config
 
 
@@ -302,7 +321,15 @@ def read_config_file(source: str | Path) -> dict[str, Any]:
     """YAML of a file path, or of a shipped preset when `source` is a preset name (see `preset_names`)."""
     path = Path(source)
     if path.is_file():
-        text = path.read_text()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise SpectraFrameError(f"config {source} is not UTF-8 text (byte {exc.start} cannot be read): save it "
+                                    "as UTF-8 YAML") from exc
+        except OSError as exc:
+            raise SpectraFrameError(f"cannot read config {source}: {exc.strerror or exc}") from exc
+    elif path.exists():
+        require_file(path, "config")
     else:
         preset = resources.files("spectraframe").joinpath("configs", f"{source}.yaml")
         if not preset.is_file():
@@ -314,12 +341,23 @@ def read_config_file(source: str | Path) -> dict[str, Any]:
         values = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise SpectraFrameError(f"config {source} is not valid YAML: {exc}") from exc
+    return _sections(values, f"config {source}")
+
+
+def _sections(values: Any, where: str) -> dict[str, Any]:
+    """A YAML document checked to be a mapping of sections, each a mapping (or empty)."""
+    if not isinstance(values, dict):
+        raise SpectraFrameError(f"{where} must be a mapping of sections (model:, data:, train: ...), got a "
+                                f"{type(values).__name__}")
+    for section, entries in values.items():
+        if entries is not None and not isinstance(entries, dict):
+            raise SpectraFrameError(f"{where}: section {section!r} must be a mapping of key: value, got {entries!r}")
     return values
 
 
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """`section.key=value` strings on top of nested dicts; values are parsed as YAML (2e-4, true, [0.5])."""
-    merged = {k: dict(v or {}) for k, v in values.items()}
+    merged = {k: dict(v or {}) for k, v in _sections(values, "the training config").items()}
     for item in overrides:
         name, sep, raw = item.partition("=")
         if not sep or name.count(".") != 1:

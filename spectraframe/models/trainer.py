@@ -38,7 +38,13 @@ from torch.utils.data import DataLoader
 from spectraframe.accelerate import resolve_device
 from spectraframe.archs.rbpn import RBPN
 from spectraframe.archs.srgan_discriminator import Discriminator
-from spectraframe.checkpoints import atomic_write, load_generator, save_discriminator, save_generator
+from spectraframe.checkpoints import (
+    atomic_write,
+    load_generator,
+    load_torch_file,
+    save_discriminator,
+    save_generator,
+)
 from spectraframe.data.train_datasets import (
     StreamSampler,
     TrainingSamples,
@@ -49,10 +55,14 @@ from spectraframe.data.train_datasets import (
 from spectraframe.errors import SpectraFrameError
 from spectraframe.losses import GeneratorLoss, LossWeights, discriminator_loss
 from spectraframe.models.config import Config, config_from_dict, save_config
+from spectraframe.paths import Output, check_outputs
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
+# Per-step records kept in memory (TrainResult.history, Trainer.step_seconds): the latest this many steps, so a
+# 1.2 M-step run does not grow them without bound (log.csv and TensorBoard keep the whole run).
+KEPT_STEPS = 10_000
 CSV_COLUMNS = [
     "step", "phase", "lr_g", "lr_d", "loss_g", "pixel", "adversarial", "perceptual", "tv",
     "loss_d", "d_real", "d_fake", "val_psnr", "val_ssim", "seconds",
@@ -192,6 +202,12 @@ def grads_finite(module: nn.Module) -> bool:
     return bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())
 
 
+def keep_latest(records: list) -> None:
+    """Trim a per-step list to its latest KEPT_STEPS entries (in batches, so appending stays O(1) on average)."""
+    if len(records) >= 2 * KEPT_STEPS:
+        del records[:-KEPT_STEPS]
+
+
 def image_row(*images: Tensor) -> Tensor:
     """(3,H,W) images of the same size side by side, clamped to [0, 1]: a TensorBoard grid."""
     return torch.cat([im.detach().float().clamp(0, 1).cpu() for im in images], dim=-1)
@@ -223,7 +239,7 @@ class TrainResult:
     step: int
     total_steps: int
     finished: bool
-    history: list[dict] = field(default_factory=list)  # one entry per step: losses (rank 0)
+    history: list[dict] = field(default_factory=list)  # one entry per step, the latest KEPT_STEPS: losses (rank 0)
     best_psnr: float | None = None
 
 
@@ -298,13 +314,22 @@ class Trainer:
         self.device = training_device(cfg.train.device, self.ddp)
         if cfg.train.amp == "fp16" and self.device.type != "cuda":
             raise SpectraFrameError("train.amp=fp16 needs CUDA; on CPU use train.amp=bf16 or none")
+        if not resume:
+            # A new run writes config.yaml, log.csv, checkpoints...: never into a folder holding anything else.
+            # Every rank checks before rank 0 creates anything.
+            check_outputs([Output(self.run_dir, "folder", "run folder", empty_ok=True)],
+                          [cfg.data.root, cfg.model.init_from], overwrite=None)
+            self.ddp.barrier()
 
         checkpoint = None
         if resume:
             path = self.run_dir / CHECKPOINT
             if not path.is_file():
                 raise SpectraFrameError(f"cannot resume: {path} not found (was the run started with --out {run_dir}?)")
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+            checkpoint = load_torch_file(path)
+            if not isinstance(checkpoint, dict) or not {"step", "generator", "optimizer_g"} <= set(checkpoint):
+                raise SpectraFrameError(f"cannot resume: {path} is not a spectraframe training checkpoint (no step, "
+                                        "generator and optimiser state)")
 
         # Same seed on every rank: identical initial weights (DDP also broadcasts rank 0's).
         random.seed(cfg.train.seed)
@@ -660,9 +685,11 @@ class Trainer:
                 elapsed = time.perf_counter() - started
                 self.wall_time += elapsed
                 self.step_seconds.append(elapsed)  # data wait + step: what benchmarks report
+                keep_latest(self.step_seconds)
                 started = time.perf_counter()
                 if values is not None:
                     history.append(values)
+                    keep_latest(history)
                     for k, v in values.items():
                         if k != "phase":
                             window.setdefault(k, []).append(v)
@@ -796,13 +823,11 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = False, max_step
 
 def load_run_config(run_dir: str | Path, overrides: list[str] | None = None) -> Config:
     """The resolved config saved in a run folder, with optional overrides (for --resume)."""
-    import yaml
-
-    from spectraframe.models.config import apply_overrides
+    from spectraframe.models.config import apply_overrides, read_config_file
 
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise SpectraFrameError(f"{path} not found: {run_dir} is not a training run folder")
-    config = config_from_dict(apply_overrides(yaml.safe_load(path.read_text()) or {}, overrides or []))
+    config = config_from_dict(apply_overrides(read_config_file(path), overrides or []))
     config.validate()
     return config

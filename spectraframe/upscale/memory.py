@@ -139,7 +139,11 @@ def parse_memory(text: str) -> int:
     if not match:
         raise SpectraFrameError(f"memory size must look like 4G, 512M or 1.5GiB, got {text!r}")
     number, unit = float(match.group(1)), match.group(2).upper()
-    return int(number * 1024 ** ("KMGT".index(unit) + 1)) if unit else int(number)
+    size = int(number * 1024 ** ("KMGT".index(unit) + 1)) if unit else int(number)
+    if size <= 0:
+        raise SpectraFrameError(f"memory size must be more than 0 bytes, got {text!r} (leave it out for the default: "
+                                "half the available memory)")
+    return size
 
 
 def available_memory() -> int | None:

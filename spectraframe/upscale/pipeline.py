@@ -35,6 +35,7 @@ from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.io.tensors import to_tensor, to_uint8
 from spectraframe.io.video import EncoderSettings, check_encoder, output_format, resolve_encoder
+from spectraframe.paths import require_file
 from spectraframe.upscale.memory import default_memory_budget, default_tile_overlap, tile_for_budget
 from spectraframe.upscale.scenes import SceneCutDetector
 from spectraframe.upscale.sinks import (
@@ -145,19 +146,19 @@ class Upscaler:
             raise SpectraFrameError(f"--tile-overlap must be 0 or more LR pixels, got {options.tile_overlap}")
         if options.segment_frames < 1:
             raise SpectraFrameError(f"--segment-frames must be >= 1, got {options.segment_frames}")
+        if options.max_memory is not None and options.max_memory <= 0:
+            raise SpectraFrameError(f"--max-memory must be more than 0 bytes, got {options.max_memory}")
         self.dtype = torch.float32 if onnx else resolve_precision(options.precision, self.device)
         weights = None
         if model is None:
             weights = resolve_weights(options.weights)
-            if not weights.is_file():
-                what = "is a folder, not a file" if weights.is_dir() else "not found"
-                raise SpectraFrameError(f"weights file {weights} {what}: pass a .safetensors, .pth or .onnx file "
-                                        "to --weights")
+            require_file(weights, "weights file")
             self.weights_id = file_digest(weights)
         else:
             self.weights_id = hashlib.sha256(
                 b"".join(t.detach().cpu().numpy().tobytes() for t in model.state_dict().values())
             ).hexdigest()
+        self.weights_path = weights
         if weights is not None and weights.suffix == ".onnx":
             if not onnx:
                 raise SpectraFrameError(f"{weights} is an ONNX model: run it with --backend onnxruntime")
@@ -225,7 +226,7 @@ class Upscaler:
             if options.tile < overlap / 2:
                 raise SpectraFrameError(f"--tile {options.tile} must be at least half of --tile-overlap {overlap}")
             return options.tile, overlap
-        budget = options.max_memory or default_memory_budget()
+        budget = options.max_memory if options.max_memory is not None else default_memory_budget()
         half = self.dtype != torch.float32
         tile = tile_for_budget(self.config, lr_height, lr_width, budget, overlap, half_precision=half,
                                weights_bytes=self.weights_bytes)
@@ -265,7 +266,7 @@ class Upscaler:
         output = Path(output) if output else default_output(source.path, scale)
         video_output = bool(output.suffix)
         # Before anything is written: where the output goes, and whether the encoder takes the settings.
-        check_output(output, source.path, video=video_output, overwrite=options.overwrite)
+        check_output(output, source.path, video=video_output, overwrite=options.overwrite, weights=self.weights_path)
         notes = list(info.notes)
         for note in notes:
             log.warning("%s: %s", source.path, note)
@@ -313,13 +314,19 @@ class Upscaler:
                     log.error("interrupted: finished segments are kept in %s; rerun with --resume to continue",
                               work_dir_for(output))
                 raise
-            except BaseException:
+            except BaseException as exc:
                 _abort(sink)
-                if sink.finished_any():
+                kept = sink.finished_any()
+                if not kept:
+                    sink.discard()  # nothing to resume: a leftover work folder would only block the next run
+                if isinstance(exc, OSError):  # a full disk, a vanished mount: the user's to fix, in one sentence
+                    reason = exc.strerror or str(exc)
+                    resume = (f"the finished part is kept in {work_dir_for(output)}: free space or fix the cause, "
+                              "then rerun with --resume to continue") if kept else "nothing was kept"
+                    raise SpectraFrameError(f"writing {output} failed ({reason}); {resume}") from exc
+                if kept:
                     log.error("failed: finished segments are kept in %s; rerun with --resume to continue",
                               work_dir_for(output))
-                else:
-                    sink.discard()  # nothing to resume: a leftover work folder would only block the next run
                 raise
         for note in notes[len(info.notes):]:
             log.warning("%s: %s", output, note)

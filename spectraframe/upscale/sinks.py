@@ -15,7 +15,8 @@ Frame folders: one PNG per frame, each written under a temporary name and rename
 continues after the last complete file.
 
 Before any of this, `check_output` refuses outputs whose replacement would destroy the input or a folder
-the user lives in, and `output_lock` keeps two runs from sharing one work folder. An existing output is
+the user lives in (or a folder we did not make: frames outputs carry `spectraframe.paths.MARKER`), and
+`output_lock` keeps two runs from sharing one work folder. An existing output is
 never deleted before its replacement is complete: it is moved aside, the new one renamed into place, and
 only then is the old one deleted (`install_output`).
 """
@@ -38,8 +39,8 @@ import av
 import numpy as np
 
 from spectraframe.errors import SpectraFrameError
-from spectraframe.io.images import IMAGE_SUFFIXES
 from spectraframe.io.video import EncoderSettings, add_video_encoder, rgb_to_video_frame
+from spectraframe.paths import Output, check_outputs, hidden_sibling, install_output, mark_ours
 
 try:
     import fcntl
@@ -54,87 +55,25 @@ _NONE = -(2**63)  # stands for a missing timestamp
 
 
 def work_dir_for(output: Path) -> Path:
-    return output.parent / f".{output.name}.spectraframe-work"
+    return hidden_sibling(output, "spectraframe-work")
 
 
 def lock_path_for(output: Path) -> Path:
-    return output.parent / f".{output.name}.spectraframe-lock"
-
-
-def _aside_path_for(output: Path) -> Path:
-    return output.parent / f".{output.name}.spectraframe-old"
+    return hidden_sibling(output, "spectraframe-lock")
 
 
 # --- where the output may go ---------------------------------------------------------------------
 
 
-def check_output(output: Path, source: Path, *, video: bool, overwrite: bool) -> None:
+def check_output(output: Path, source: Path, *, video: bool, overwrite: bool, weights: Path | None = None) -> None:
     """Refuse an output location whose replacement could destroy something that is not a previous output.
 
-    Called before anything is written. Never acceptable: the input itself, a folder holding the input,
-    the current folder, the home folder (or a folder holding either) and a filesystem root. With
-    --overwrite an existing output is replaced only when it is of the kind this run writes: a file for a
-    video output, a folder of nothing but image files for a frames output.
+    Called before anything is written; the rule every command follows (`spectraframe.paths.check_outputs`):
+    never the input (or the weights), a folder holding it, the current or home folder or a filesystem root;
+    an existing output only with --overwrite, and then only of the kind this run writes: a file for a video
+    output, a folder holding our marker (a previous frames output) for a frames output.
     """
-    target = output.resolve()
-    if target.parent == target:
-        raise SpectraFrameError(f"the output {output} is a filesystem root: give -o a new file or folder name")
-    places = [(source.resolve(), f"the input {source}"), (Path.cwd().resolve(), "the current folder")]
-    with contextlib.suppress(RuntimeError, KeyError):  # no home folder known: nothing to protect there
-        places.append((Path.home().resolve(), "your home folder"))
-    for place, what in places:
-        if place == target:
-            raise SpectraFrameError(f"the output {output} is {what}: give -o a new file or folder name")
-    for place, what in places:
-        if place.is_relative_to(target):
-            raise SpectraFrameError(f"the output {output} contains {what}, which replacing it would delete: "
-                                    "give -o a new file or folder name")
-    if output.name in ("", ".", ".."):  # the hidden work and lock names are built from it
-        raise SpectraFrameError(f"the output {output} names no file or folder: give -o a name such as clip_x4.mp4 "
-                                "or shots_x4")
-    if not (output.exists() or output.is_symlink()):
-        return
-    if not overwrite:
-        raise SpectraFrameError(f"{output} already exists; pass --overwrite to replace it")
-    if video:
-        if not output.is_file():
-            raise SpectraFrameError(f"{output} exists and is not a file: --overwrite replaces only a previous video "
-                                    "file; remove it yourself or choose another -o")
-        return
-    if not output.is_dir():
-        raise SpectraFrameError(f"{output} exists and is not a folder: --overwrite replaces only a previous folder "
-                                "of frames; remove it yourself or choose another -o (with an extension for a video)")
-    for entry in output.iterdir():
-        if entry.is_dir() or entry.suffix.lower() not in IMAGE_SUFFIXES:
-            kind = "a folder" if entry.is_dir() else "not an image file"
-            raise SpectraFrameError(
-                f"{output} does not look like a previous frames output: it holds {entry.name} ({kind}), and "
-                "--overwrite replaces only a folder of image files; remove it yourself or choose another -o"
-            )
-
-
-def install_output(new: Path, output: Path) -> None:
-    """Rename `new` to `output`. An existing output is moved aside first and deleted only once the new one is
-    in place, so a failure at any step leaves a complete output (old or new) under the name."""
-    if not (output.exists() or output.is_symlink()):
-        os.replace(new, output)
-        return
-    aside = _aside_path_for(output)
-    _remove(aside)  # left by a run killed between the two renames: the output it replaced was installed
-    os.replace(output, aside)
-    try:
-        os.replace(new, output)
-    except BaseException:
-        os.replace(aside, output)
-        raise
-    _remove(aside)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
+    check_outputs([Output(output, "file" if video else "folder")], [source, weights], overwrite=overwrite)
 
 
 @contextlib.contextmanager
@@ -245,6 +184,7 @@ def _write_json(path: Path, data: dict) -> None:
 class FrameFolderSink(OutputSink):
     def __init__(self, output: Path, job: dict, names: list[str], *, resume: bool, overwrite: bool):
         super().__init__(output, job, resume=resume, overwrite=overwrite)
+        mark_ours(self.work, "upscale")  # installed with the frames: what lets a later --overwrite replace them
         self.names = names
         done = 0
         while done < len(names) and (self.work / f"{names[done]}.png").is_file():
@@ -253,7 +193,7 @@ class FrameFolderSink(OutputSink):
 
     def write(self, index: int, image: np.ndarray, pts: int) -> None:
         final = self.work / f"{self.names[index]}.png"
-        tmp = self.work / f".{self.names[index]}.png.tmp"
+        tmp = hidden_sibling(final, "tmp")
         from PIL import Image
 
         Image.fromarray(image).save(tmp, format="PNG")
@@ -359,7 +299,8 @@ class SegmentedVideoSink(OutputSink):
     def abort(self) -> None:
         """Drop the unfinished segment (called on interruption; finished segments stay for --resume)."""
         if self._file is not None:
-            self._file.close()
+            with contextlib.suppress(OSError):  # a full disk fails the flush on close too: the file goes anyway
+                self._file.close()
             self._segment_path(self._segment).with_suffix(".partial").unlink(missing_ok=True)
         if self._encoder is not None:
             _close_quietly(self._encoder[0])
@@ -413,9 +354,13 @@ class SegmentedVideoSink(OutputSink):
         """Mux all segments (and the input's audio/subtitles) into the final file, then rename it into place."""
         self._close_segment()
         partial = self.work / f"final{self.output.suffix}"
-        notes = _mux(partial, self.format_name, self.settings, self._video_packets, self.source,
-                     bytes.fromhex(self.state.get("extradata", "")))
-        install_output(partial, self.output)
+        try:
+            notes = _mux(partial, self.format_name, self.settings, self._video_packets, self.source,
+                         bytes.fromhex(self.state.get("extradata", "")))
+            install_output(partial, self.output)
+        except BaseException:
+            partial.unlink(missing_ok=True)  # a half file would only fill the disk; the segments stay for --resume
+            raise
         shutil.rmtree(self.work, ignore_errors=True)
         return notes
 
@@ -471,11 +416,11 @@ def _mux(path: Path, format_name: str, settings: EncoderSettings, video_packets,
             out.mux(target.encode(None))
         if source_container is not None:
             source_container.close()
+        out.close()  # writes the trailer: fails like any write on a full disk
     except BaseException:
         _close_quietly(out)
         path.unlink(missing_ok=True)
         raise
-    out.close()
     return notes
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -15,6 +16,8 @@ from spectraframe.io.video import DecodedFrame, decode_video, probe_video, scan_
 log = logging.getLogger(__name__)
 
 DEFAULT_FOLDER_FPS = Fraction(25)
+# Time-base units per frame interval that leave room to give repeated timestamps one unit each.
+REPEAT_ROOM = 100
 # The flow pyramid and the network's strided projections need a few pixels to work with.
 MIN_SIDE = 8
 
@@ -53,14 +56,27 @@ class FrameSource:
             scan = scan_video(self.path)
             fps = video.fps if video.fps > 0 else DEFAULT_FOLDER_FPS
             self._synthesize = not scan.timestamps_complete
-            time_base = 1 / fps if self._synthesize else scan.time_base
+            # Frames sharing a timestamp get one tick more than the previous frame, every other frame keeps its
+            # own: the time base is refined until a frame interval has room for such ticks.
+            self._refine = 1
+            if scan.repeated_timestamps and not self._synthesize and 0 < scan.min_step < REPEAT_ROOM:
+                self._refine = math.ceil(REPEAT_ROOM / scan.min_step)
+            time_base = 1 / fps if self._synthesize else scan.time_base / self._refine
             self.info = SourceInfo(
                 self.path, "video", video.width, video.height, scan.frame_count, fps, time_base,
                 variable_frame_rate=scan.variable_frame_rate,
             )
             self.info.notes.extend(scan.notes)
+            if video.stream_note:
+                self.info.notes.append(video.stream_note)
             if video.bit_depth_note:
                 self.info.notes.append(video.bit_depth_note)
+            if scan.repeated_timestamps and not self._synthesize:
+                tick = float(time_base) * 1000
+                self.info.notes.append(
+                    f"{scan.repeated_timestamps} frame(s) repeat the timestamp of the frame before: each is shown "
+                    f"{tick:.3g} ms after that frame, every other frame keeps its own timestamp"
+                )
             if self._synthesize:
                 self.info.notes.append(f"the container has no timestamps for some frames: {fps} fps is assumed")
             if scan.variable_frame_rate:
@@ -87,9 +103,14 @@ class FrameSource:
         last: int | None = None
         count = 0
         for frame in decode_video(self.path, warn_conversions=False):
-            pts = frame.pts if not self._synthesize else frame.index * step
-            if pts is None or (last is not None and pts <= last):
-                pts = (last if last is not None else -step) + step  # repair a missing or repeated timestamp
+            if self._synthesize:
+                pts = frame.index * step
+            elif frame.pts is None:  # a frame the decoder gave no timestamp: one interval after the one before
+                pts = (last if last is not None else -step) + step
+            else:
+                pts = frame.pts * self._refine
+            if last is not None and pts <= last:
+                pts = last + 1  # a repeated timestamp: one tick after the frame before, later frames untouched
             last = pts
             frame.pts, frame.time_base = pts, info.time_base
             count += 1

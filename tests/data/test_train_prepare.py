@@ -137,3 +137,24 @@ def test_a_failure_while_writing_leaves_nothing_behind_and_a_rerun_works(tmp_pat
     write_clips(plans[0], tmp_path / "again", PrepareOptions(), on_clip=lambda: done.append(len(list(
         (tmp_path / "again" / "two").rglob("*.png")))))
     assert done == [7, 14]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--max-clips", "-1"], "--max-clips must be 0"),
+    (["--gap", "-7"], "--gap is a number of frames"),  # with 7-frame clips: a range() step of 0, a traceback
+])
+def test_negative_counts_are_one_sentence(tmp_path, capsys, extra, message):
+    (tmp_path / "v.mp4").write_bytes(b"never read")
+    assert main(["prepare", str(tmp_path / "v.mp4"), "-o", str(tmp_path / "set"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+
+
+def test_the_output_never_holds_the_videos(tmp_path, capsys):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "v.mp4").write_bytes(b"my video")
+    assert main(["prepare", str(videos / "v.mp4"), "-o", str(videos / "..")]) == 2
+    assert "contains the input" in capsys.readouterr().err
+    assert (videos / "v.mp4").read_bytes() == b"my video"

@@ -67,3 +67,27 @@ def test_unreadable_entry_is_recomputed(tmp_path: Path, lr_clip: torch.Tensor) -
         path.write_bytes(b"garbage")
     again = estimate_flow(lr_clip[3], lr_clip[4:5], method="dis", cache=FlowCache(tmp_path))
     assert torch.equal(first, again)
+
+
+def test_processes_sharing_a_cache_share_its_size_limit(tmp_path: Path, lr_clip: torch.Tensor) -> None:
+    # Each FlowCache counted only its own writes: N data-loader workers let the cache grow to N x max_bytes.
+    entry_bytes = 2 * 64 * 112 * 2 + 128
+    workers = [FlowCache(tmp_path, max_bytes=3 * entry_bytes) for _ in range(3)]
+    target = lr_clip[3]
+    for step, index in enumerate((0, 1, 2, 4, 5, 6)):
+        estimate_flow(target, lr_clip[index:index + 1], method="farneback", cache=workers[step % 3])
+        assert workers[0].size_bytes() <= 3 * entry_bytes
+
+
+def test_opening_a_cache_does_not_walk_its_files(tmp_path: Path, lr_clip: torch.Tensor, monkeypatch) -> None:
+    # The paper preset's cache holds ~1.4 M files; validation opened it (and walked them all) every time.
+    estimate_flow(lr_clip[3], lr_clip[4:5], method="farneback", cache=FlowCache(tmp_path))
+
+    def walk(self):
+        raise AssertionError("the cache walked its files")
+
+    monkeypatch.setattr(FlowCache, "_entries", walk)
+    cache = FlowCache(tmp_path)
+    estimate_flow(lr_clip[3], lr_clip[4:5], method="farneback", cache=cache)
+    estimate_flow(lr_clip[3], lr_clip[5:6], method="farneback", cache=cache)
+    assert cache.hits == 1 and cache.misses == 1

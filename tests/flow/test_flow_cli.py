@@ -47,3 +47,51 @@ def test_flow_command_dis_and_errors(tmp_path: Path, shifted_pair, capsys) -> No
     write_image(small, np.zeros((10, 10, 3), np.uint8))
     assert main(["flow", str(a), str(small), "-o", str(tmp_path / "x.png")]) == 2
     assert "differ in size" in capsys.readouterr().err
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_flow_never_overwrites_its_input_nor_an_existing_file(tmp_path: Path, shifted_pair, capsys) -> None:
+    a, b = _write_pair(tmp_path, shifted_pair)
+    before = _snapshot(tmp_path)
+    for extra in (["-o", str(a)], ["-o", str(tmp_path / "c.png"), "--npy", str(tmp_path / "b.png")],
+                  ["-o", str(a), "--overwrite"]):
+        assert main(["flow", str(a), str(b), "--method", "dis", *extra]) == 2
+        err = capsys.readouterr().err
+        assert ("is the input" in err or "must end in .npy" in err) and "Traceback" not in err, err
+    assert _snapshot(tmp_path) == before
+    out = tmp_path / "flow.png"
+    out.write_bytes(b"an older picture")
+    assert main(["flow", str(a), str(b), "--method", "dis", "-o", str(out)]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err and out.read_bytes() == b"an older picture"
+    assert main(["flow", str(a), str(b), "--method", "dis", "-o", str(out), "--overwrite"]) == 0
+    assert read_image(out).shape == (56, 96, 3)
+
+
+def test_flow_checks_every_output_before_writing_any(tmp_path: Path, shifted_pair, capsys) -> None:
+    # `-o f.png --flo f.txt` wrote the PNG, then refused --flo; `-o name` (no extension) was a PIL traceback.
+    a, b = _write_pair(tmp_path, shifted_pair)
+    for extra, message in [
+        (["-o", str(tmp_path / "f.png"), "--flo", str(tmp_path / "f.txt")], "--flo"),
+        (["-o", str(tmp_path / "flow")], "must end in .png"),
+        (["-o", str(tmp_path / "a.png" / "f.png")], "is a file, not a folder"),
+        (["-o", str(tmp_path / "f.png"), "--npy", str(tmp_path / "f.png")], "must end in .npy"),
+    ]:
+        assert main(["flow", str(a), str(b), "--method", "dis", *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]
+
+
+def test_flow_of_tiny_frames(tmp_path: Path, capsys) -> None:
+    # coarse2fine on 2x2 and DIS under 12 px ended in tracebacks (DIS under 16 px high can crash the process).
+    rng = np.random.default_rng(0)
+    for method, size in (("coarse2fine", (2, 2)), ("dis", (8, 8)), ("dis", (12, 40)), ("farneback", (3, 2))):
+        a, b = tmp_path / "a.png", tmp_path / "b.png"
+        for path in (a, b):
+            write_image(path, rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+        out = tmp_path / f"{method}_{size[0]}x{size[1]}.png"
+        assert main(["flow", str(a), str(b), "--method", method, "-o", str(out)]) == 0, capsys.readouterr().err
+        assert read_image(out).shape == (*size, 3)

@@ -63,3 +63,41 @@ def test_overrides_may_come_before_between_and_after_the_options(tmp_path, capsy
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert all(name in text for name in preset_names()), (text, preset_names())
+
+
+def test_a_new_run_never_writes_into_a_folder_holding_files(tmp_path, train_corpus, capsys):
+    # It used to refuse only a folder holding checkpoints/last.pt and overwrote the user's config.yaml and log.csv.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.yaml").write_text("my own notes\n")
+    (mine / "log.csv").write_text("my own log\n")
+    overrides = [f"data.root={train_corpus}", "val.every=0", "log.progress=false"]
+    assert main(["train", "--config", "cpu_small", *overrides, "--out", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert "already exists and is not empty" in err and "Traceback" not in err
+    assert sorted(p.name for p in mine.iterdir()) == ["config.yaml", "log.csv"]
+    assert (mine / "config.yaml").read_text() == "my own notes\n" and (mine / "log.csv").read_text() == "my own log\n"
+    # The data itself is never a run folder either.
+    assert main(["train", "--config", "cpu_small", *overrides, "--out", str(train_corpus)]) == 2
+    assert "is the input" in capsys.readouterr().err
+
+
+def test_resume_from_a_hostile_checkpoint_is_one_sentence(tmp_path, capsys):
+    from spectraframe.models.config import load_config, save_config
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    save_config(load_config("cpu_small"), run / "config.yaml")
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"step": Payload()}, run / CHECKPOINT)
+    assert main(["train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "holds Python objects other than tensors" in err and "weights_only" not in err
+    assert len(err.strip().splitlines()) == 1 and "pwned" not in capsys.readouterr().out
+    torch.save({"weights": torch.zeros(3)}, run / CHECKPOINT)
+    assert main(["train", "--resume", str(run)]) == 2
+    assert "is not a spectraframe training checkpoint" in capsys.readouterr().err

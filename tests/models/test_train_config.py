@@ -72,3 +72,42 @@ def test_file_config_and_round_trip(tmp_path):
 def test_missing_config_names_the_presets():
     with pytest.raises(SpectraFrameError, match="cpu_small"):
         load_config("no_such_preset")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.lr=.inf", "train.lr must be a finite number"),
+        ("train.lr=.nan", "train.lr must be a finite number"),
+        ("loss.tv_weight=-.inf", "loss.tv_weight must be a finite number"),
+        ("train.lr_decay_at=[.nan]", "must be a finite number"),
+        ("model.base_filter=abc", "model.base_filter must be an integer"),
+        ("model.residual=maybe", "model.residual must be true or false"),
+        ("model.init_from=[a, b]", "model.init_from must be text"),
+    ],
+)
+def test_non_finite_and_mistyped_values_are_refused(override, message):
+    # train.lr=.inf used to pass and the run "finished" with every tensor non-finite; model fields had no type.
+    with pytest.raises(SpectraFrameError, match=message):
+        load_config("cpu_small", [override])
+    config = load_config("cpu_small")
+    config.train.lr = float("inf")  # set from Python: validate() says so too
+    with pytest.raises(SpectraFrameError, match="train.lr must be a finite number"):
+        config.validate()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"- train\n- model\n", "must be a mapping of sections"),
+        (b"train:\n  - lr\n  - 1\n", "section 'train' must be a mapping"),
+        (b"train:\n  lr: 1e-4\n  # \xe9t\xe9\n", "is not UTF-8 text"),
+        (b"model:\n  base_filter: abc\n", "model.base_filter must be an integer"),
+        (b"train:\n  lr: .nan\n", "train.lr must be a finite number"),
+    ],
+)
+def test_broken_config_files_are_one_sentence(tmp_path, content, message):
+    path = tmp_path / "mine.yaml"
+    path.write_bytes(content)
+    with pytest.raises(SpectraFrameError, match=message):
+        load_config(path)

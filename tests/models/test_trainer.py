@@ -144,9 +144,9 @@ def test_missing_list_entries_fail_before_training(tmp_path, train_corpus, lists
 
 
 def test_nonfinite_losses_are_skipped_then_stop_the_run(tmp_path, train_corpus, lists, flow_cache, caplog):
-    config = tiny(train_corpus, lists, flow_cache, "train.iterations=10", "loss.pixel_weight=.nan",
-                  "train.max_nonfinite_steps=2")
+    config = tiny(train_corpus, lists, flow_cache, "train.iterations=10", "train.max_nonfinite_steps=2")
     trainer = Trainer(config, tmp_path / "run")
+    trainer.loss.weights.pixel = float("nan")  # configs refuse NaN: a loss that goes non-finite by itself
     initial = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
     with pytest.raises(SpectraFrameError, match="3 steps had NaN/Inf"):
         trainer.fit()
@@ -158,9 +158,10 @@ def test_nonfinite_losses_are_skipped_then_stop_the_run(tmp_path, train_corpus, 
 def test_nonfinite_guard_with_an_enabled_grad_scaler(tmp_path, train_corpus, lists, flow_cache, caplog, warmup):
     # fp16 needs CUDA; an enabled CPU GradScaler has the same bookkeeping: update() without a step() since the
     # last update raises, so a skipped step must not call it. In the GAN phase D still steps, G is skipped.
-    config = tiny(train_corpus, lists, flow_cache, "train.iterations=10", "loss.pixel_weight=.nan",
-                  "train.max_nonfinite_steps=2", f"train.warmup_iterations={warmup}")
+    config = tiny(train_corpus, lists, flow_cache, "train.iterations=10", "train.max_nonfinite_steps=2",
+                  f"train.warmup_iterations={warmup}")
     trainer = Trainer(config, tmp_path / "run")
+    trainer.loss.weights.pixel = float("nan")
     trainer.scaler = torch.amp.GradScaler("cpu")
     assert trainer.scaler.is_enabled()
     initial = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
@@ -270,3 +271,17 @@ def test_cosine_schedule_follows_a_new_total_on_resume(tmp_path, train_corpus, l
     trainer = Trainer(longer, tmp_path / "run", resume=True)
     # step 2 of 8 on the cosine: lr * 0.5 * (1 + cos(pi / 4))
     assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.5 * (1 + 0.7071067811865476))
+
+
+def test_per_step_records_stay_bounded(tmp_path, train_corpus, lists, flow_cache, monkeypatch):
+    # history and step_seconds grew by one entry per step (the paper preset runs ~1.2 M steps).
+    from spectraframe.models import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "KEPT_STEPS", 2)
+    trainer = Trainer(tiny(train_corpus, lists, flow_cache, "train.iterations=7", "train.warmup_iterations=7",
+                           "log.tensorboard=false"), tmp_path / "run")
+    result = trainer.fit()
+    assert result.step == 7
+    assert 2 <= len(result.history) < 4 and 2 <= len(trainer.step_seconds) < 4
+    with (tmp_path / "run" / "log.csv").open() as handle:  # the log keeps every step
+        assert [int(row["step"]) for row in csv.DictReader(handle)] == list(range(1, 8))

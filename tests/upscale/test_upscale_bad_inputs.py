@@ -4,6 +4,8 @@ convertible inputs (grayscale, 10-bit, alpha, odd sizes), works and says what it
 from __future__ import annotations
 
 import shutil
+from fractions import Fraction
+from pathlib import Path
 
 import av
 import pytest
@@ -37,6 +39,55 @@ def test_unreadable_file(tmp_path, tiny_weights, capsys):
 
 def test_missing_file(tmp_path, tiny_weights, capsys):
     assert_fails_cleanly(tmp_path, tiny_weights, tmp_path / "nowhere.mp4", capsys, "not found")
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero here")
+def test_a_device_is_not_a_video_file(tmp_path, tiny_weights, capsys):
+    # It exists: "video file not found" was wrong; it is not a regular file.
+    assert_fails_cleanly(tmp_path, tiny_weights, "/dev/zero", capsys, "/dev/zero is not a regular file")
+
+
+def test_the_main_video_stream_is_upscaled_not_a_cover_picture(tmp_path, tiny_weights):
+    # The first video stream used to be taken: a 1-frame cover first gave a 1-frame output, the video dropped.
+    source = tmp_path / "with_cover.mp4"
+    with av.open(str(source), "w") as container:
+        cover = container.add_stream("libx264", rate=25)
+        cover.width, cover.height, cover.pix_fmt = 48, 40, "yuv420p"
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 32, 24, "yuv420p"
+        container.mux(cover.encode(av.VideoFrame.from_ndarray(moving_frames(1, 48, 40)[0], format="rgb24")))
+        container.mux(cover.encode(None))
+        for image in moving_frames(6):
+            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(video.encode(None))
+    result = Upscaler(UpscaleOptions(weights=tiny_weights, progress=False, flow_method="dis")).run(
+        source, tmp_path / "out.mp4")
+    frames, _, _ = read_back(tmp_path / "out.mp4")
+    assert result.frames == len(frames) == 6 and frames[0].shape == (48, 64, 3)
+    assert any("the main one, #1 (32x24, 6 frames), is read" in note for note in result.notes), result.notes
+
+
+def test_repeated_timestamps_shift_no_later_frame(tmp_path, tiny_weights):
+    # Frame 3 repeats frame 2's timestamp. It used to be moved a whole frame on, and every later frame with it
+    # (input 0-0.24 s, output 0-0.28 s: audio would drift). Now it alone is shown a tick later.
+    source = write_video(tmp_path / "dup.mkv", moving_frames(7), pts=[0, 1, 2, 2, 3, 4, 5], time_base=Fraction(1, 25))
+    _, source_pts, source_facts = read_back(source)
+    result = Upscaler(UpscaleOptions(weights=tiny_weights, progress=False, flow_method="dis")).run(
+        source, tmp_path / "out.mp4")
+    frames, pts, facts = read_back(tmp_path / "out.mp4")
+    seconds = [float(p * facts["time_base"]) for p in pts]
+    expected = [float(p * source_facts["time_base"]) for p in source_pts]
+    assert len(frames) == 7
+    assert seconds[:3] == expected[:3] and seconds[4:] == expected[4:]  # every other frame keeps its time
+    assert expected[2] < seconds[3] < expected[2] + 0.002
+    assert any("1 frame(s) repeat the timestamp" in note for note in result.notes), result.notes
+
+
+def test_dis_flow_on_a_tiny_video(tmp_path, tiny_weights):
+    # An 8x8 video with --flow-method dis ended in an OpenCV traceback (DIS needs 12 px; under 16 it may crash).
+    source = write_video(tmp_path / "tiny.mp4", moving_frames(3, width=8, height=8))
+    assert Upscaler(UpscaleOptions(weights=tiny_weights, progress=False, flow_method="dis")).run(
+        source, tmp_path / "out.mp4").frames == 3
 
 
 def test_truncated_file(tmp_path, tiny_weights, capsys):
@@ -142,7 +193,7 @@ def test_convertible_inputs_work_and_say_so(tmp_path, tiny_weights, name, pix_fm
 def test_missing_weights_file(tmp_path, tiny_weights, capsys):
     source = write_video(tmp_path / "in.mp4", moving_frames(4))
     missing = tmp_path / "missing.safetensors"
-    assert_fails_cleanly(tmp_path, tiny_weights, source, capsys, f"weights file {missing} not found",
+    assert_fails_cleanly(tmp_path, tiny_weights, source, capsys, f"weights file not found: {missing}",
                          "--weights", str(missing))
 
 
@@ -152,6 +203,9 @@ def test_missing_weights_file(tmp_path, tiny_weights, capsys):
     (("--codec", "h265", "-o", "{tmp}/out.webm"), "a .webm file (webm) cannot hold libx265 video"),
     (("--tile", "12", "--tile-overlap", "-1"), "--tile-overlap must be 0 or more"),
     (("--tile", "-3"), "--tile must be 0"),
+    (("--crf", "99"), "crf=99: its constant quality runs from 0 (best) to 51"),  # x264 clamped it to 51 silently
+    (("--codec", "vp9", "-o", "{tmp}/out.webm", "--crf", "64"), "runs from 0 (best) to 63"),
+    (("--max-memory", "0"), "memory size must be more than 0 bytes"),  # silently meant "the default"
 ])
 def test_bad_settings_fail_before_writing(tmp_path, tiny_weights, capsys, extra, message):
     # These used to end in a traceback and a work folder that blocked the next run ("pass --resume").

@@ -3,6 +3,7 @@ failures that leave no work folder behind when there is nothing to resume."""
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from conftest import moving_frames, read_back, write_video
 from spectraframe.cli import main as cli_main
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.images import write_image
+from spectraframe.paths import MARKER, mark_ours
 from spectraframe.upscale import sinks
 from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler
 from spectraframe.upscale.sinks import check_output, lock_path_for, work_dir_for
@@ -75,7 +77,7 @@ def test_overwrite_replaces_only_the_same_kind_of_output(tmp_path, tiny_weights,
     (tmp_path / "README").write_text("a file named like a frames output")
     before = snapshot(tmp_path)
     for source, output, message in [
-        (shots, notes, "does not look like a previous frames output"),
+        (shots, notes, "was not made by spectraframe"),
         (video, folder_named_like_a_video, "is not a file"),
         (shots, tmp_path / "README", "is not a folder"),
     ]:
@@ -89,17 +91,33 @@ def test_overwrite_replaces_only_the_same_kind_of_output(tmp_path, tiny_weights,
 def test_overwrite_of_a_previous_frames_output(tmp_path, tiny_weights):
     shots = frame_folder(tmp_path / "shots")
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "old_frame.png").write_bytes(b"old")
+    Upscaler(options(tiny_weights)).run(frame_folder(tmp_path / "older", count=2), out)
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "000.png", "001.png"]
     Upscaler(options(tiny_weights, overwrite=True)).run(shots, out)
-    assert sorted(p.name for p in out.iterdir()) == ["000.png", "001.png", "002.png", "003.png"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "shots"]  # no work, lock or moved-aside folder
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "000.png", "001.png", "002.png", "003.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["older", "out", "shots"]  # no work, lock or aside folder
+
+
+def test_overwrite_never_replaces_a_folder_of_images_we_did_not_make(tmp_path, tiny_weights, capsys):
+    # The reported data loss: `upscale in.mp4 -o PHOTOS --overwrite` deleted a folder of holiday JPEGs because
+    # it "holds only images". Only a folder carrying our marker is ours to replace.
+    video = write_video(tmp_path / "in.mp4", moving_frames(4))
+    photos = tmp_path / "PHOTOS"
+    photos.mkdir()
+    (photos / "beach.jpg").write_bytes(b"holiday")
+    (photos / "2.png").write_bytes(b"more holiday")
+    before = snapshot(tmp_path)
+    code = cli_main(["upscale", str(video), "-o", str(photos), "--overwrite", "--weights", str(tiny_weights),
+                     "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "was not made by spectraframe" in err and "Traceback" not in err, err
+    assert snapshot(tmp_path) == before
 
 
 def test_old_output_survives_a_failed_final_rename(tmp_path, tiny_weights, monkeypatch):
     shots = frame_folder(tmp_path / "shots")
     out = tmp_path / "out"
-    out.mkdir()
+    mark_ours(out, "upscale")  # a previous frames output
     (out / "old_frame.png").write_bytes(b"old")
     real_replace = os.replace
 
@@ -109,13 +127,13 @@ def test_old_output_survives_a_failed_final_rename(tmp_path, tiny_weights, monke
         real_replace(src, dst)
 
     monkeypatch.setattr(sinks.os, "replace", failing_replace)
-    with pytest.raises(OSError, match="disk trouble"):
+    with pytest.raises(SpectraFrameError, match="disk trouble.*rerun with --resume"):
         Upscaler(options(tiny_weights, overwrite=True)).run(shots, out)
-    assert snapshot(out) == {"old_frame.png": b"old"}  # never deleted before the new output was in place
+    assert snapshot(out).get("old_frame.png") == b"old"  # never deleted before the new output was in place
     monkeypatch.undo()
     # The finished frames are kept, resumable.
     Upscaler(options(tiny_weights, overwrite=True, resume=True)).run(shots, out)
-    assert len(list(out.iterdir())) == 4
+    assert len(list(out.glob("*.png"))) == 4
 
 
 def test_second_run_on_the_same_output_fails_at_once(tmp_path, tiny_weights):
@@ -154,3 +172,65 @@ def test_unexpected_failure_before_any_segment_leaves_no_work_folder(tmp_path, t
         Upscaler(options(tiny_weights)).run(source, out, on_frame=fail_late)
     assert work_dir_for(out).is_dir() and not lock_path_for(out).exists()
     assert Upscaler(options(tiny_weights, resume=True)).run(source, out).resumed_from == 4
+
+
+class _FullDisk:
+    """A segment file on a full disk: writing fails, and so does the flush when it is closed."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def close(self):
+        self.handle.close()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+
+
+def test_a_full_disk_is_one_sentence_and_leaves_only_what_resumes(tmp_path, tiny_weights, monkeypatch, capsys):
+    # Encoding: a raw OSError (twice: the close failed too), a segment_*.partial left, the --resume hint never said.
+    source = write_video(tmp_path / "in.mp4", moving_frames(9))
+    out = tmp_path / "out.mp4"
+    real_open = sinks.SegmentedVideoSink._open_segment
+
+    def open_on_full_disk(self, segment):
+        real_open(self, segment)
+        if segment == 1:
+            self._file = _FullDisk(self._file)
+
+    monkeypatch.setattr(sinks.SegmentedVideoSink, "_open_segment", open_on_full_disk)
+    args = ["upscale", str(source), "-o", str(out), "--weights", str(tiny_weights), "--no-progress",
+            "--segment-frames", "4", "--flow-method", "dis"]
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "rerun with --resume" in err and "Traceback" not in err, err
+    assert sorted(p.name for p in work_dir_for(out).iterdir()) == ["segment_000000.packets", "state.json"]
+    assert not out.exists()
+    monkeypatch.undo()
+
+    # Muxing: a half final.mp4 was left filling the disk.
+    def mux_on_full_disk(path, *args):
+        path.write_bytes(b"half a file")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sinks, "_mux", mux_on_full_disk)
+    assert cli_main([*args, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "rerun with --resume" in err and "Traceback" not in err, err
+    assert not any(p.name.startswith("final") for p in work_dir_for(out).iterdir())
+    monkeypatch.undo()
+    assert cli_main([*args, "--resume"]) == 0
+    assert len(read_back(out)[0]) == 9 and sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4"]
+
+
+def test_a_long_output_name_gets_a_lock_and_work_folder(tmp_path, tiny_weights):
+    # A ~220-character name made the lock file's name exceed 255 bytes (an OSError before any work).
+    source = write_video(tmp_path / "in.mp4", moving_frames(4))
+    out = tmp_path / ("holiday " * 30 + "x4.mp4")
+    assert len(out.name) == 246  # a legal name; ".NAME.spectraframe-lock" is not
+    assert Upscaler(options(tiny_weights)).run(source, out).frames == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.mp4", out.name])

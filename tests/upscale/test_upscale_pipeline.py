@@ -76,7 +76,7 @@ def test_tiled_run_equals_untiled(tmp_path, tiny_weights):
     whole = Upscaler(options(tiny_weights, tile=0)).run(source, tmp_path / "whole")
     tiled = Upscaler(options(tiny_weights, tile=12)).run(source, tmp_path / "tiled")
     assert whole.frames == tiled.frames == 5
-    for name in sorted(p.name for p in (tmp_path / "whole").iterdir()):
+    for name in sorted(p.name for p in (tmp_path / "whole").glob("*.png")):
         a = np.asarray(av.open(str(tmp_path / "whole" / name)).decode(video=0).__next__().to_ndarray(format="rgb24"))
         b = np.asarray(av.open(str(tmp_path / "tiled" / name)).decode(video=0).__next__().to_ndarray(format="rgb24"))
         assert a.shape == (60, 80, 3)
