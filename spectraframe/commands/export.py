@@ -21,10 +21,9 @@ def run(args: argparse.Namespace) -> int:
     from spectraframe.errors import SpectraFrameError
     from spectraframe.export import export_onnx, max_export_difference
     from spectraframe.paths import Output, check_outputs
-
-    out = Path(args.onnx)
     from spectraframe.upscale.weights import resolve_weights
 
+    out = Path(args.onnx)
     weights = resolve_weights(args.weights)
     check_outputs([Output(out, "file", "--onnx")], [weights], overwrite=args.overwrite)
     model, metadata = load_generator(weights)
