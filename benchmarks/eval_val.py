@@ -22,8 +22,9 @@ WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "spectraframe" / "weights"
 CORPUS = SHARED / "data" / "train_corpus"
 FULL_RESULTS = RESULTS / "eval_val_full.json"  # every figure of the last run (not committed: it holds paths)
 LABELS = {
-    "spectraframe_compact_x4.safetensors": "default (pixel loss)",
-    "spectraframe_compact_x4_perceptual.safetensors": "perceptual (GAN fine-tune)",
+    "spectraframe_efficient_x4.safetensors": "default (`--weights efficient`, pixel loss)",
+    "spectraframe_compact_x4.safetensors": "previous default (`--weights compact`, pixel loss)",
+    "spectraframe_compact_x4_perceptual.safetensors": "perceptual (`--weights perceptual`, GAN fine-tune of compact)",
 }
 
 
@@ -39,7 +40,7 @@ def score(method, perceptual_metrics: bool) -> dict:
 def model_card(weights: list[Path], results: dict[str, dict]) -> str:
     bicubic = results["bicubic"]["mean_of_clip_means"]
     lines = [
-        "# SpectraFrame compact x4 weights — model card",
+        "# SpectraFrame x4 weights — model card",
         "",
         "Written by `make eval-val` (benchmarks/eval_val.py) from the weights' metadata and the measured figures;",
         "do not edit by hand.",
@@ -54,7 +55,7 @@ def model_card(weights: list[Path], results: dict[str, dict]) -> str:
             f"## `{path.name}` — {LABELS.get(path.name, '')}",
             "",
             f"- Architecture: RBPN, x{c.scale}, {c.num_frames} frames (target + {c.num_frames - 1} neighbours), "
-            f"base_filter {c.base_filter}, feat {c.feat}, {c.num_stages} projection stage(s), "
+            f"{c.layout} layout, base_filter {c.base_filter}, feat {c.feat}, {c.num_stages} projection stage(s), "
             f"{c.n_resblock} residual block(s) per stack, bicubic residual: {c.residual}.",
             f"- Parameters: {count_parameters(model):,}; {flops / 1e9:.1f} GFLOP per 720x576 output frame.",
             f"- Optical flow: `{meta.get('flow_method')}` (the method it was trained with; used at inference).",
@@ -84,7 +85,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="score everything again (default: reuse the previous run's figures for a method whose "
                              "weights file is unchanged, when they include every metric asked for)")
     args = parser.parse_args(argv if argv is not None else [])
-    weights = sorted(WEIGHTS_DIR.glob("*.safetensors"))
+    order = list(LABELS)  # the default first
+    weights = sorted(WEIGHTS_DIR.glob("*.safetensors"),
+                     key=lambda p: (order.index(p.name) if p.name in order else len(order), p.name))
     previous = {} if args.fresh or not FULL_RESULTS.is_file() else json.loads(FULL_RESULTS.read_text())
     wanted = ("psnr_y", "ssim_y") if args.fast else ("psnr_y", "ssim_y", "lpips", "tof")
     results = {}
