@@ -1,6 +1,6 @@
 """Speed benchmark: the straightforward fp32 eager forward against the fast inference path, same process.
 
-Per preset and LR size (paper: 112x64, compact: 180x144 -> x4), on real val frames:
+Per preset and LR size (paper: 112x64, compact and efficient: 180x144 -> x4), on real val frames:
 * seconds per output frame of the network, for "fp32 eager" (contiguous, `torch.no_grad()` and the module:
   what a user writes first) and "fast" (`spectraframe.accelerate.prepare_for_inference`: channels-last,
   bf16 autocast where the CPU has native bf16, frozen PReLU slopes, inference mode), alternating, median of
@@ -36,8 +36,9 @@ CORPUS = SHARED / "data" / "train_corpus"
 WEIGHTS = Path(__file__).resolve().parents[1] / "spectraframe" / "weights"
 # Until PRESETS["compact"] exists (another engineer adds it), the configuration it is planned to have.
 COMPACT_FALLBACK = {"base_filter": 32, "feat": 16, "num_stages": 1, "n_resblock": 1, "num_frames": 5, "residual": True}
-LR_SIZES = {"paper": (64, 112), "compact": (144, 180)}  # (height, width)
-TIMING_CLIP = {"paper": "vimeo_septuplet/sequences/00002/0008", "compact": "davis2016_val/car-shadow_00"}
+LR_SIZES = {"paper": (64, 112), "compact": (144, 180), "efficient": (144, 180)}  # (height, width)
+TIMING_CLIP = {"paper": "vimeo_septuplet/sequences/00002/0008", "compact": "davis2016_val/car-shadow_00",
+               "efficient": "davis2016_val/car-shadow_00"}
 CEILING_SHAPE = (256, 256, 128, 128)  # cin, cout, height, width of the ceiling conv
 
 
@@ -322,7 +323,7 @@ def gt_rows(model, fast, config, method: str, label: str, device: torch.device) 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--presets", default="paper,compact")
+    parser.add_argument("--presets", default="paper,compact,efficient")
     parser.add_argument("--skip-rss", action="store_true")
     parser.add_argument("--no-onnx", action="store_true", help="skip the onnxruntime variant (compact only)")
     parser.add_argument("--rss-child", action="store_true")
