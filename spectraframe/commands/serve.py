@@ -24,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
     import os
     from pathlib import Path
 
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     # Gradio reads these when imported: its uploads go into our folder, and it phones nowhere.
     os.environ["GRADIO_TEMP_DIR"] = str(workspace.uploads)
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own requests to itself at start
     try:
         try:
             from spectraframe.web.app import THEME, build_app

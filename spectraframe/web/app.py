@@ -6,7 +6,6 @@ Import only after `GRADIO_TEMP_DIR` points into the working folder (`spectrafram
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import gradio as gr
@@ -15,26 +14,13 @@ from spectraframe.errors import SpectraFrameError
 from spectraframe.io.images import IMAGE_SUFFIXES
 from spectraframe.io.video import VIDEO_SUFFIXES
 from spectraframe.upscale.weights import DEFAULT_NAME, SHIPPED_WEIGHTS, shipped_weights_path
-from spectraframe.web.jobs import JobRunner, JobSettings, comparison
+from spectraframe.web.jobs import NETWORK_SIZE, JobRunner, JobSettings, comparison, parse_size
 
 CUSTOM = "custom"
-NETWORK_SIZE = "network scale"
 SIZE_CHOICES = [NETWORK_SIZE, "x3", "x2", "2160p", "1440p", "1080p", "720p", "480p"]
 PRECISIONS = ["auto", "fp32", "bf16", "fp16"]
 # System fonts: the default theme would fetch fonts from the internet, and this page is meant to work offline.
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
-
-
-def parse_size(text: str | None) -> tuple[int | None, float | None]:
-    """(height, outscale) from the size field: `network scale`, `x2`, `x2.5`, `1080p` or `1080`."""
-    text = (text or "").strip().lower()
-    if text in ("", NETWORK_SIZE):
-        return None, None
-    if match := re.fullmatch(r"x\s*(\d+(?:\.\d+)?)", text):
-        return None, float(match[1])
-    if match := re.fullmatch(r"(\d+)\s*p?", text):
-        return int(match[1]), None
-    raise SpectraFrameError(f"output size {text!r}: write a scale such as x2 or a height such as 1080p")
 
 
 def model_choices(custom_weights: Path | None) -> list[tuple[str, str]]:

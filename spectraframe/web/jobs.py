@@ -7,6 +7,7 @@ Nothing here imports Gradio, so it is tested directly; `spectraframe.web.app` on
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import threading
 import time
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 # Finished results stay downloadable this long; older job folders go when the next job starts.
 RESULT_LIFETIME_S = 3600
 OUTPUT_NAME = "upscaled.mp4"
+NETWORK_SIZE = "network scale"
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,18 @@ def _clock_time(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def parse_size(text: str | None) -> tuple[int | None, float | None]:
+    """(height, outscale) from the size field: `network scale`, `x2`, `x2.5`, `1080p` or `1080`."""
+    text = (text or "").strip().lower()
+    if text in ("", NETWORK_SIZE):
+        return None, None
+    if match := re.fullmatch(r"x\s*(\d+(?:\.\d+)?)", text):
+        return None, float(match[1])
+    if match := re.fullmatch(r"(\d+)\s*p?", text):
+        return int(match[1]), None
+    raise SpectraFrameError(f"output size {text!r}: write a scale such as x2 or a height such as 1080p")
 
 
 @dataclass(frozen=True)
