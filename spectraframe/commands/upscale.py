@@ -21,6 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                      "--backend onnxruntime), or a shipped name: efficient (the default), "
                                      "compact, perceptual")
     p.add_argument("--scale", type=int, choices=(2, 4, 8), help="expected scale: refuse weights made for another")
+    p.add_argument("--height", type=int, help="final height in pixels, e.g. 1080 (aspect kept, even sides for "
+                                             "video): the network's output is shrunk with an anti-aliased filter; "
+                                             "at most the network's own size")
+    p.add_argument("--outscale", type=float, help="final scale, e.g. 2 with x4 weights (anti-aliased shrink of the "
+                                                  "network's output); at most the network's scale")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto)")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                    help="network arithmetic; auto (default): bf16 on CPUs with native bf16, fp16 on CUDA, "
@@ -82,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         scene_detect=not args.no_scene_detect, flow_method=args.flow_method, codec=args.codec, crf=args.crf,
         preset=args.preset, pix_fmt=args.pix_fmt, fps=fps, segment_frames=args.segment_frames,
         resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
+        height=args.height, outscale=args.outscale,
     )
     upscaler = Upscaler(options)
     inputs = [Path(p) for p in args.inputs]
@@ -95,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     results, failures = [], []
     for path in inputs:
         try:
-            results.append(upscaler.run(path, default_output(path, upscaler.config.scale, folder)))
+            results.append(upscaler.run(path, default_output(path, upscaler.output_tag, folder)))
         except SpectraFrameError as exc:
             log.error("%s", exc)
             failures.append((path, str(exc)))

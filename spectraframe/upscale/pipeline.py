@@ -37,6 +37,7 @@ from spectraframe.io.tensors import to_tensor, to_uint8
 from spectraframe.io.video import EncoderSettings, check_encoder, output_format, resolve_encoder
 from spectraframe.paths import require_file
 from spectraframe.upscale.memory import default_memory_budget, default_tile_overlap, tile_for_budget
+from spectraframe.upscale.output_size import check_size_request, final_size, fit_frame, size_label
 from spectraframe.upscale.scenes import SceneCutDetector
 from spectraframe.upscale.sinks import (
     FrameFolderSink,
@@ -81,6 +82,8 @@ class UpscaleOptions:
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
+    height: int | None = None  # final height (aspect kept), at most the network's; None: the network's size
+    outscale: float | None = None  # final scale, at most the network's; None: the network's
 
 
 @dataclass
@@ -112,14 +115,15 @@ def _duration(seconds: float) -> str:
 KEPT_CONTAINERS = (".mkv", ".mov")
 
 
-def default_output(input_path: Path, scale: int, folder: Path | None = None) -> Path:
+def default_output(input_path: Path, scale: int | str, folder: Path | None = None) -> Path:
     """`clip.avi` -> `clip_x4.mp4`, `clip.mkv` -> `clip_x4.mkv` (and .mov), frame folder `shots/` -> `shots_x4/`
-    (PNGs), next to the input or in `folder`."""
+    (PNGs), next to the input or in `folder`. A string `scale` is the tag itself (`1080p`)."""
+    tag = scale if isinstance(scale, str) else f"x{scale}"
     if input_path.is_file():
         suffix = input_path.suffix if input_path.suffix.lower() in KEPT_CONTAINERS else ".mp4"
-        name = f"{input_path.stem}_x{scale}{suffix}"
+        name = f"{input_path.stem}_{tag}{suffix}"
     else:
-        name = f"{input_path.name}_x{scale}"
+        name = f"{input_path.name}_{tag}"
     return (folder or input_path.parent) / name
 
 
@@ -148,6 +152,7 @@ class Upscaler:
             raise SpectraFrameError(f"--segment-frames must be >= 1, got {options.segment_frames}")
         if options.max_memory is not None and options.max_memory <= 0:
             raise SpectraFrameError(f"--max-memory must be more than 0 bytes, got {options.max_memory}")
+        check_size_request(options.height, options.outscale)
         self.dtype = torch.float32 if onnx else resolve_precision(options.precision, self.device)
         weights = None
         if model is None:
@@ -182,6 +187,7 @@ class Upscaler:
             log.info("generator: %s", self.describe())
         if options.scale is not None and self.generator.config.scale != options.scale:
             raise SpectraFrameError(f"the model is x{self.generator.config.scale}, but x{options.scale} was asked for")
+        check_size_request(options.height, options.outscale, self.generator.config.scale)
         self.metadata = metadata or {}
         self.config = self.generator.config
         require_odd_window(self.config.num_frames, str(weights) if weights is not None else "the model")
@@ -232,7 +238,13 @@ class Upscaler:
                                weights_bytes=self.weights_bytes)
         return tile, overlap
 
-    def _job(self, source: FrameSource, tile: int | None, overlap: int, settings: EncoderSettings | None) -> dict:
+    @property
+    def output_tag(self) -> str:
+        """The tag of default output names: `x4`, or the size asked for (`1080p`, `x2`)."""
+        return size_label(self.config.scale, self.options.height, self.options.outscale)
+
+    def _job(self, source: FrameSource, tile: int | None, overlap: int, settings: EncoderSettings | None,
+             size: tuple[int, int]) -> dict:
         stat = source.path.stat()
         return {
             "input": str(source.path.resolve()),
@@ -249,6 +261,7 @@ class Upscaler:
             "segment_frames": self.options.segment_frames,
             "encoder": settings.to_dict() if settings else None,
             "fps": str(source.info.fps),
+            "size": list(size),
         }
 
     # -- running --------------------------------------------------------------------------------
@@ -263,14 +276,15 @@ class Upscaler:
         source = FrameSource(input_path, folder_fps=options.fps)
         info = source.info
         scale = self.config.scale
-        output = Path(output) if output else default_output(source.path, scale)
+        output = Path(output) if output else default_output(source.path, self.output_tag)
         video_output = bool(output.suffix)
+        width, height = final_size(info.width, info.height, scale, target_height=options.height,
+                                   outscale=options.outscale, even=video_output)
         # Before anything is written: where the output goes, and whether the encoder takes the settings.
         check_output(output, source.path, video=video_output, overwrite=options.overwrite, weights=self.weights_path)
         notes = list(info.notes)
         for note in notes:
             log.warning("%s: %s", source.path, note)
-        width, height = info.width * scale, info.height * scale
         tile, overlap = self.tiling(info.height, info.width)
         if tile:
             log.info("tiles of %dx%d LR pixels with %d px overlap (memory budget)", tile, tile, overlap)
@@ -285,8 +299,8 @@ class Upscaler:
         with output_lock(output):
             if settings is not None:
                 sink: OutputSink = SegmentedVideoSink(
-                    output, self._job(source, tile, overlap, settings), format_name=format_name, settings=settings,
-                    frame_count=info.frame_count, segment_frames=options.segment_frames,
+                    output, self._job(source, tile, overlap, settings, (width, height)), format_name=format_name,
+                    settings=settings, frame_count=info.frame_count, segment_frames=options.segment_frames,
                     source=source.path if info.kind == "video" else None,
                     resume=options.resume, overwrite=options.overwrite,
                 )
@@ -294,13 +308,13 @@ class Upscaler:
                 names = info.frame_names or [f"frame_{i:06d}" for i in range(info.frame_count)]
                 if info.variable_frame_rate:
                     notes.append("PNG frames carry no timestamps: the variable frame timing is not kept")
-                sink = FrameFolderSink(output, self._job(source, tile, overlap, None), names,
+                sink = FrameFolderSink(output, self._job(source, tile, overlap, None, (width, height)), names,
                                        resume=options.resume, overwrite=options.overwrite)
             resume_from = sink.resume_from
             if resume_from:
                 log.info("resuming %s at frame %d of %d", output, resume_from, info.frame_count)
             try:
-                frames = self._stream(source, sink, tile, overlap, resume_from, on_frame)
+                frames = self._stream(source, sink, tile, overlap, resume_from, on_frame, (width, height))
                 if frames != info.frame_count:
                     raise SpectraFrameError(f"{source.path}: expected {info.frame_count} frames, decoded {frames}")
                 notes += sink.finish()
@@ -334,7 +348,7 @@ class Upscaler:
                              time.perf_counter() - started, resume_from, notes)
 
     def _stream(self, source: FrameSource, sink: OutputSink, tile: int | None, overlap: int, resume_from: int,
-                on_frame: Callable[[int], None] | None) -> int:
+                on_frame: Callable[[int], None] | None, size: tuple[int, int]) -> int:
         """Decode, window, super-resolve and hand frames to the sink; returns the number of frames.
 
         With `overlap`, frames are decoded (and checked for scene cuts) by a background thread, and the flows
@@ -370,7 +384,7 @@ class Upscaler:
         def finish() -> None:
             t, job = pending.popleft()
             if job is not None:
-                sink.write(t, job.result(), buffer[t][1])
+                sink.write(t, fit_frame(job.result(), size), buffer[t][1])
                 bar.update(1)
                 if on_frame is not None:
                     on_frame(t)
@@ -538,6 +552,6 @@ def upscale(
         path = Path(path)
         target = output
         if output is not None and len(inputs) > 1:
-            target = default_output(path, upscaler.config.scale, Path(output))
+            target = default_output(path, upscaler.output_tag, Path(output))
         results.append(upscaler.run(path, target))
     return results

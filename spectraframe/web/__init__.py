@@ -1,0 +1,1 @@
+"""`spectraframe serve`: a local web page for upscaling (the optional extra `spectraframe[web]`)."""

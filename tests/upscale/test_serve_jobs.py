@@ -1,0 +1,170 @@
+"""What the web page runs, tested without a browser: limits, uploads, one job at a time, cancel, comparison."""
+
+from __future__ import annotations
+
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+from conftest import moving_frames, read_back, write_video
+
+from spectraframe.errors import SpectraFrameError
+from spectraframe.io.images import write_image
+from spectraframe.web.jobs import (
+    JobRunner,
+    JobSettings,
+    Limits,
+    ProgressMeter,
+    Workspace,
+    comparison,
+    parse_size,
+    prepare_input,
+)
+
+
+def frames_zip(path, count=4, extra: dict[str, bytes] | None = None):
+    folder = path.parent / "zip_frames"
+    with zipfile.ZipFile(path, "w") as archive:
+        for i, image in enumerate(moving_frames(count)):
+            write_image(folder / f"{i}.png", image)
+            archive.write(folder / f"{i}.png", f"clip/{i}.png")
+        for name, data in (extra or {}).items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_sizes_from_the_page():
+    assert parse_size("network scale") == (None, None)
+    assert parse_size("x2") == (None, 2.0)
+    assert parse_size("x2.5") == (None, 2.5)
+    assert parse_size("1080p") == (1080, None)
+    assert parse_size(" 720 ") == (720, None)
+    with pytest.raises(SpectraFrameError, match="such as x2"):
+        parse_size("big")
+
+
+def test_limits_say_which_option_raises_them(tmp_path):
+    limits = Limits(max_upload_bytes=1000, max_frames=10, max_input_pixels=100)
+    (tmp_path / "big.mp4").write_bytes(b"0" * 2000)
+    with pytest.raises(SpectraFrameError, match="--max-upload-mb"):
+        limits.check_upload(tmp_path / "big.mp4")
+    with pytest.raises(SpectraFrameError, match="11 frames.*--max-frames"):
+        limits.check_input(5, 5, 11)
+    with pytest.raises(SpectraFrameError, match="11x10.*--max-pixels"):
+        limits.check_input(11, 10, 3)
+
+
+def test_a_zip_of_frames_is_extracted_flat_and_only_images_are_taken(tmp_path):
+    job = tmp_path / "job"
+    job.mkdir()
+    upload = frames_zip(tmp_path / "frames.zip", extra={"__MACOSX/._0.png": b"fork"})
+    folder = prepare_input(upload, job, Limits())
+    assert sorted(p.name for p in folder.iterdir()) == ["0.png", "1.png", "2.png", "3.png"]
+    # A name climbing out of the folder lands inside it (only the base name is used).
+    escaping = frames_zip(tmp_path / "escape.zip", count=1, extra={"../../outside.png": b"x"})
+    (tmp_path / "job2").mkdir()
+    prepare_input(escaping, tmp_path / "job2", Limits())
+    assert not (tmp_path / "outside.png").exists()
+    assert (tmp_path / "job2" / "frames" / "outside.png").exists()
+    script = frames_zip(tmp_path / "script.zip", count=1, extra={"run.py": b"print(1)"})
+    (tmp_path / "job3").mkdir()
+    with pytest.raises(SpectraFrameError, match="run.py, which is not a frame"):
+        prepare_input(script, tmp_path / "job3", Limits())
+
+
+def test_other_uploads_are_refused(tmp_path):
+    (tmp_path / "weights.pth").write_bytes(b"not for us")
+    with pytest.raises(SpectraFrameError, match="neither a video"):
+        prepare_input(tmp_path / "weights.pth", tmp_path, Limits())
+    (tmp_path / "broken.zip").write_bytes(b"PK no zip")
+    (tmp_path / "job").mkdir()
+    with pytest.raises(SpectraFrameError, match="not a readable zip"):
+        prepare_input(tmp_path / "broken.zip", tmp_path / "job", Limits())
+
+
+def test_progress_line_has_rate_and_time_left():
+    now = [0.0]
+    meter = ProgressMeter(100, clock=lambda: now[0])
+    assert meter.describe() == "0/100 frames, starting"
+    for _ in range(10):
+        meter.tick()
+    now[0] = 5.0
+    assert meter.describe() == "10/100 frames, 2.00 frames/s, ETA 0:45"
+
+
+def test_a_job_runs_through_the_pipeline_and_the_comparison_matches_the_output(tmp_path, tiny_weights):
+    workspace = Workspace(tmp_path / "work")
+    runner = JobRunner(workspace, Limits())
+    clip = write_video(tmp_path / "clip.mp4", moving_frames(6))
+    seen = []
+    result, source = runner.run(clip, JobSettings(weights=tiny_weights, height=30, precision="fp32"), "a",
+                                lambda meter: seen.append(meter.done))
+    frames, _, _ = read_back(result.output)
+    assert len(frames) == 6 and frames[0].shape == (30, 40, 3)
+    assert seen == [1, 2, 3, 4, 5, 6]
+    assert result.output.parent.parent == workspace.jobs
+    bicubic, upscaled, side_by_side = comparison(source, result.output, 3)
+    assert bicubic.shape == upscaled.shape == (30, 40, 3)
+    assert np.array_equal(upscaled, frames[3])
+    assert side_by_side.shape == (60, 80, 3)
+    workspace.close()
+    assert not (tmp_path / "work" / "jobs").exists() and not (tmp_path / "work" / "uploads").exists()
+
+
+def test_frame_limit_is_checked_before_the_run(tmp_path, tiny_weights):
+    runner = JobRunner(Workspace(tmp_path / "work"), Limits(max_frames=5))
+    clip = write_video(tmp_path / "clip.mp4", moving_frames(6))
+    with pytest.raises(SpectraFrameError, match="6 frames"):
+        runner.run(clip, JobSettings(weights=tiny_weights), "a")
+    assert list(runner.workspace.jobs.iterdir()) == []  # the job folder went with the refusal
+
+
+def test_cancel_stops_the_job_and_leaves_nothing(tmp_path, tiny_weights):
+    runner = JobRunner(Workspace(tmp_path / "work"), Limits())
+    clip = write_video(tmp_path / "clip.mp4", moving_frames(8))
+    other_session_cancelled = []
+
+    def on_progress(meter):
+        if meter.done == 2:
+            other_session_cancelled.append(runner.cancel("someone else"))
+            assert runner.cancel("me")
+
+    with pytest.raises(SpectraFrameError, match="cancelled"):
+        runner.run(clip, JobSettings(weights=tiny_weights, precision="fp32"), "me", on_progress)
+    assert other_session_cancelled == [False]
+    assert list(runner.workspace.jobs.iterdir()) == []
+    # A cancel left over from a job that never started does not stop the next one.
+    runner.cancel("me")
+    result, _ = runner.run(clip, JobSettings(weights=tiny_weights, precision="fp32"), "me")
+    assert result.frames == 8
+
+
+def test_jobs_run_one_at_a_time(tmp_path, tiny_weights):
+    runner = JobRunner(Workspace(tmp_path / "work"), Limits())
+    clip = write_video(tmp_path / "clip.mp4", moving_frames(6))
+    progress: list[str] = []  # the session of each frame, in the order the frames were made
+
+    def job(session):
+        runner.run(clip, JobSettings(weights=tiny_weights, precision="fp32"), session,
+                   lambda meter: progress.append(session))
+
+    threads = [threading.Thread(target=job, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(list(runner.workspace.jobs.iterdir())) == 2
+    # One job's frames all come before the other's: no interleaving.
+    assert progress in (["a"] * 6 + ["b"] * 6, ["b"] * 6 + ["a"] * 6)
+
+
+def test_workspace_refuses_a_folder_it_did_not_make(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(SpectraFrameError, match="--workdir"):
+        Workspace(tmp_path / "mine")
+    temporary = Workspace()
+    assert temporary.root.is_dir()
+    temporary.close()
+    assert not temporary.root.exists()
