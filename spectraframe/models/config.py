@@ -23,6 +23,7 @@ from spectraframe.archs.rbpn import PRESETS, RBPNConfig
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.losses import PIXEL_LOSSES
+from spectraframe.models.run_presets import preset_names
 from spectraframe.paths import require_file
 
 
@@ -310,11 +311,6 @@ def config_from_dict(values: dict[str, Any]) -> Config:
                 raise SpectraFrameError(_unknown_key_message(key, known, f"{section}."))
             setattr(target, key, _coerce(value, _field_kind(type(target), key), f"{section}.{key}"))
     return config
-
-
-def preset_names() -> list[str]:
-    folder = resources.files("spectraframe").joinpath("configs")
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
 def read_config_file(source: str | Path) -> dict[str, Any]:
