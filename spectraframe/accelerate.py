@@ -142,13 +142,6 @@ def cast_convolutions(model: nn.Module, dtype: torch.dtype, keep: tuple[nn.Modul
             module.to(dtype)
 
 
-def module_device(model) -> torch.device:
-    """Where a generator computes: a module's parameters, or the `device` attribute of other generators."""
-    if isinstance(model, nn.Module):
-        return next(model.parameters()).device
-    return torch.device(getattr(model, "device", "cpu"))
-
-
 class FastGenerator:
     """A generator prepared for inference, called like RBPN: (target, neighbours, flows) -> HR in float32.
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
@@ -35,6 +34,7 @@ from spectraframe.archs.srgan_discriminator import Discriminator
 from spectraframe.checkpoints import atomic_write, save_discriminator, save_generator
 from spectraframe.data.train_datasets import StreamSampler, seed_worker
 from spectraframe.errors import SpectraFrameError
+from spectraframe.generator import Generator, generator_device
 from spectraframe.models.building import (
     amp_dtype,
     build_data,
@@ -79,7 +79,7 @@ class TrainResult:
 
 
 def validate(
-    model: RBPN,
+    model: Generator,
     clips: list,
     *,
     scale: int,
@@ -89,38 +89,26 @@ def validate(
     flow_cache=None,
     autocast_dtype: torch.dtype | None = None,
 ) -> tuple[float, float, Tensor | None]:
-    """Mean over clips of the per-clip mean Y-PSNR / SSIM (the eval protocol: LR rounded to uint8,
-    output rounded to uint8, no border). Returns (psnr, ssim, preview row bicubic|SR|HR of the first clip)."""
-    from spectraframe.data.windows import neighbour_indices
-    from spectraframe.degradation import bicubic_upsample, degrade, modcrop
-    from spectraframe.inference import super_resolve_frame
-    from spectraframe.metrics.psnr_ssim import psnr_ssim
+    """The evaluation protocol (`spectraframe.evaluate`, Y channel, no border) on the in-memory generator: mean
+    over clips of the per-clip mean PSNR / SSIM, and a preview row bicubic|SR|HR of the first scored frame."""
+    from spectraframe.evaluate import EvalProtocol, EvalReport, generator_clip_method, score_clips
+
+    previews: list[Tensor] = []
+
+    def keep_first(clip, t: int, panels: list[tuple[str, Tensor]]) -> None:
+        if not previews:
+            previews.append(image_row(*(image.float() / 255.0 for _, image in panels)))
 
     was_training = model.training
     model.eval()
-    psnr_means, ssim_means, preview = [], [], None
-    num_frames = model.config.num_frames
-    for clip in clips:
-        hr_uint8 = modcrop(torch.from_numpy(clip.read()).permute(0, 3, 1, 2), scale).contiguous()
-        lr = degrade(hr_uint8.to(torch.float64) / 255.0, scale, degradation, quantize=True).float()
-        length = lr.shape[0]
-        scored = [length // 2] if frames == "centre" else list(clip.scored)
-        outputs = []
-        for t in scored:
-            sr = super_resolve_frame(
-                model, lr[t], lr[neighbour_indices(t, length, num_frames)], flow_method=flow_method,
-                autocast_dtype=autocast_dtype, flow_cache=flow_cache,
-            )
-            outputs.append((sr.double() * 255.0).round().clamp(0, 255).to(torch.uint8).cpu())
-        out = torch.stack(outputs)
-        p, s = psnr_ssim(out, hr_uint8[scored])
-        psnr_means.append(float(p.mean()))
-        ssim_means.append(float(s.mean()))
-        if preview is None:
-            bicubic = bicubic_upsample(lr[scored[0]], scale)
-            preview = image_row(bicubic, out[0].float() / 255.0, hr_uint8[scored[0]].float() / 255.0)
-    model.train(was_training)
-    return float(np.mean(psnr_means)), float(np.mean(ssim_means)), preview
+    try:
+        method = generator_clip_method(model, flow_method, flow_cache=flow_cache, autocast_dtype=autocast_dtype)
+        scores = score_clips(clips, method, EvalProtocol(scale, degradation, frames=frames),
+                             device=generator_device(model), on_frame=keep_first)
+    finally:
+        model.train(was_training)
+    means = EvalReport(scores).mean_of_clip_means()
+    return means["psnr_y"], means["ssim_y"], previews[0] if previews else None
 
 
 # --- the trainer -------------------------------------------------------------------------------
