@@ -6,10 +6,8 @@ the window needs), outputs are encoded as they come, and large frames run in til
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
-import tempfile
 import threading
 import time
 from collections import deque
@@ -25,7 +23,6 @@ from tqdm import tqdm
 from spectraframe.accelerate import (
     PRECISIONS,
     precision_name,
-    prepare_for_inference,
     resolve_device,
     resolve_precision,
 )
@@ -35,7 +32,7 @@ from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.io.tensors import to_tensor, to_uint8
 from spectraframe.io.video import EncoderSettings, check_encoder, output_format, resolve_encoder
-from spectraframe.paths import require_file
+from spectraframe.upscale.backends import BACKENDS, load_backend
 from spectraframe.upscale.memory import default_memory_budget, default_tile_overlap, tile_for_budget
 from spectraframe.upscale.scenes import SceneCutDetector
 from spectraframe.upscale.sinks import (
@@ -47,14 +44,11 @@ from spectraframe.upscale.sinks import (
     work_dir_for,
 )
 from spectraframe.upscale.sources import FrameSource
-from spectraframe.upscale.weights import resolve_weights
 
 log = logging.getLogger(__name__)
 
 __all__ = ["BACKENDS", "PRECISIONS", "UpscaleOptions", "UpscaleResult", "Upscaler", "default_output",
            "resolve_precision", "upscale"]
-
-BACKENDS = ("torch", "onnxruntime")
 
 
 @dataclass
@@ -123,62 +117,46 @@ def default_output(input_path: Path, scale: int, folder: Path | None = None) -> 
     return (folder or input_path.parent) / name
 
 
+def check_options(options: UpscaleOptions) -> None:
+    """The options' values and combinations, before anything is loaded: a bad value found mid-run would cost a
+    model load and a decode."""
+    onnx = options.backend == "onnxruntime"
+    if options.backend not in BACKENDS:
+        raise SpectraFrameError(f"unknown backend {options.backend!r}; use one of {', '.join(BACKENDS)}")
+    if onnx and options.precision not in ("auto", "fp32"):
+        raise SpectraFrameError(f"the onnxruntime backend runs fp32 only, not {options.precision}; "
+                                "use --backend torch for bf16/fp16")
+    if onnx and options.compile:
+        raise SpectraFrameError("--compile is for the torch backend; the onnxruntime backend optimises itself")
+    if options.tile is not None and options.tile < 0:
+        raise SpectraFrameError(f"--tile must be 0 (never tile) or a tile size in LR pixels, got {options.tile}")
+    if options.tile_overlap is not None and options.tile_overlap < 0:
+        raise SpectraFrameError(f"--tile-overlap must be 0 or more LR pixels, got {options.tile_overlap}")
+    if options.segment_frames < 1:
+        raise SpectraFrameError(f"--segment-frames must be >= 1, got {options.segment_frames}")
+    if options.max_memory is not None and options.max_memory <= 0:
+        raise SpectraFrameError(f"--max-memory must be more than 0 bytes, got {options.max_memory}")
+
+
 class Upscaler:
     """Loads the generator once; `run(input, output)` upscales one video or frame folder."""
 
-    def __init__(self, options: UpscaleOptions | None = None, model: RBPN | None = None, metadata: dict | None = None):
-        from spectraframe.checkpoints import file_digest, load_generator
+    def __init__(self, options: UpscaleOptions | None = None, model: RBPN | None = None,
+                 metadata: dict | None = None):
 
         self.options = options = options or UpscaleOptions()
         self.device = resolve_device(options.device)
+        check_options(options)
         onnx = options.backend == "onnxruntime"
-        if options.backend not in BACKENDS:
-            raise SpectraFrameError(f"unknown backend {options.backend!r}; use one of {', '.join(BACKENDS)}")
-        if onnx and options.precision not in ("auto", "fp32"):
-            raise SpectraFrameError(f"the onnxruntime backend runs fp32 only, not {options.precision}; "
-                                    "use --backend torch for bf16/fp16")
-        if onnx and options.compile:
-            raise SpectraFrameError("--compile is for the torch backend; the onnxruntime backend optimises itself")
-        # Checked here, not where they are used: a bad value found mid-run would cost a model load and a decode.
-        if options.tile is not None and options.tile < 0:
-            raise SpectraFrameError(f"--tile must be 0 (never tile) or a tile size in LR pixels, got {options.tile}")
-        if options.tile_overlap is not None and options.tile_overlap < 0:
-            raise SpectraFrameError(f"--tile-overlap must be 0 or more LR pixels, got {options.tile_overlap}")
-        if options.segment_frames < 1:
-            raise SpectraFrameError(f"--segment-frames must be >= 1, got {options.segment_frames}")
-        if options.max_memory is not None and options.max_memory <= 0:
-            raise SpectraFrameError(f"--max-memory must be more than 0 bytes, got {options.max_memory}")
         self.dtype = torch.float32 if onnx else resolve_precision(options.precision, self.device)
-        weights = None
-        if model is None:
-            weights = resolve_weights(options.weights)
-            require_file(weights, "weights file")
-            self.weights_id = file_digest(weights)
-        else:
-            self.weights_id = hashlib.sha256(
-                b"".join(t.detach().cpu().numpy().tobytes() for t in model.state_dict().values())
-            ).hexdigest()
-        self.weights_path = weights
-        if weights is not None and weights.suffix == ".onnx":
-            if not onnx:
-                raise SpectraFrameError(f"{weights} is an ONNX model: run it with --backend onnxruntime")
-            self.generator = self._onnx_generator(weights)
-            metadata = self.generator.metadata
-            self.weights_bytes = weights.stat().st_size
-        else:
-            if model is None:
-                model, metadata = load_generator(weights, "cpu" if onnx else self.device, scale=options.scale)
-            self.weights_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-            if onnx:
-                with tempfile.TemporaryDirectory(prefix="spectraframe-onnx-") as folder:
-                    from spectraframe.export import export_onnx
-
-                    # The session holds the model in memory: the file is not needed once it is loaded.
-                    path = export_onnx(model, Path(folder) / "generator.onnx", metadata=metadata or {})
-                    self.generator = self._onnx_generator(path)
-            else:
-                self.generator = prepare_for_inference(model, self.device, precision_name(self.dtype),
-                                                       channels_last=options.channels_last, compile=options.compile)
+        backend = load_backend(options.backend, options.weights, self.device, self.dtype, scale=options.scale,
+                               channels_last=options.channels_last, compile=options.compile, model=model,
+                               metadata=metadata)
+        self.generator, metadata = backend.generator, backend.metadata
+        self.weights_path, self.weights_id, self.weights_bytes = (backend.weights_path, backend.weights_id,
+                                                                  backend.weights_bytes)
+        weights = self.weights_path
+        if weights is None or weights.suffix != ".onnx":
             log.info("generator: %s", self.describe())
         if options.scale is not None and self.generator.config.scale != options.scale:
             raise SpectraFrameError(f"the model is x{self.generator.config.scale}, but x{options.scale} was asked for")
@@ -193,21 +171,6 @@ class Upscaler:
         self.reach_back = 10_000 - min(offsets)
         self.reach_ahead = max(offsets) - 10_000
         self._flow_worker: ThreadPoolExecutor | None = None  # set while a run overlaps flows with the network
-
-    def _onnx_generator(self, path: Path):
-        from spectraframe.export import OnnxGenerator
-
-        if self.device.type not in ("cpu", "cuda"):
-            raise SpectraFrameError(f"the onnxruntime backend runs on cpu or cuda, not {self.device.type}")
-        providers = ["CPUExecutionProvider"]
-        if self.device.type == "cuda":
-            import onnxruntime
-
-            if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
-                raise SpectraFrameError("this onnxruntime has no CUDA support: install onnxruntime-gpu or use "
-                                        "--device cpu")
-            providers.insert(0, "CUDAExecutionProvider")
-        return OnnxGenerator(path, providers=providers)
 
     def describe(self) -> str:
         if self.options.backend == "onnxruntime":
@@ -305,17 +268,17 @@ class Upscaler:
                     raise SpectraFrameError(f"{source.path}: expected {info.frame_count} frames, decoded {frames}")
                 notes += sink.finish()
             except SpectraFrameError:
-                _abort(sink)
+                sink.abort()
                 sink.discard()  # the input or the settings are at fault: nothing worth resuming
                 raise
             except KeyboardInterrupt:
-                _abort(sink)
+                sink.abort()
                 if work_dir_for(output).exists():
                     log.error("interrupted: finished segments are kept in %s; rerun with --resume to continue",
                               work_dir_for(output))
                 raise
             except BaseException as exc:
-                _abort(sink)
+                sink.abort()
                 kept = sink.finished_any()
                 if not kept:
                     sink.discard()  # nothing to resume: a leftover work folder would only block the next run
@@ -519,12 +482,6 @@ class _Prefetched(Iterator):
         self._finished = True
         self._stop.set()
         self._thread.join()
-
-
-def _abort(sink: OutputSink) -> None:
-    abort = getattr(sink, "abort", None)
-    if abort is not None:
-        abort()
 
 
 def upscale(
