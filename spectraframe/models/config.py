@@ -20,9 +20,10 @@ from typing import Any
 import yaml
 
 from spectraframe.archs.rbpn import PRESETS, RBPNConfig
+from spectraframe.degradation import DEGRADATIONS
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
-from spectraframe.losses import PIXEL_LOSSES
+from spectraframe.losses import GAN_FORMS, PIXEL_LOSSES
 from spectraframe.models.run_presets import preset_names
 from spectraframe.paths import require_file
 
@@ -176,11 +177,11 @@ class Config:
         if rbpn.num_frames % 2 == 0:
             problems.append(f"model.num_frames must be odd (target + k frames each side), got {rbpn.num_frames}")
         choices = {
-            "data.degradation": (self.data.degradation, ("bi", "bd")),
+            "data.degradation": (self.data.degradation, DEGRADATIONS),
             "data.targets": (self.data.targets, ("centre", "all")),
             "loss.pixel": (self.loss.pixel, PIXEL_LOSSES),
             "train.lr_schedule": (self.train.lr_schedule, ("step", "cosine")),
-            "loss.gan_form": (self.loss.gan_form, ("paper", "bce")),
+            "loss.gan_form": (self.loss.gan_form, GAN_FORMS),
             "train.amp": (self.train.amp, ("none", "bf16", "fp16")),
             "val.frames": (self.val.frames, ("all", "centre")),
         }
@@ -237,9 +238,6 @@ class Config:
 
 
 # --- building from dicts, files, presets and overrides ------------------------------------------
-
-_SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
-
 
 def _section_classes() -> dict[str, type]:
     return {f.name: type(getattr(Config(), f.name)) for f in dataclasses.fields(Config)}
