@@ -180,10 +180,11 @@ def test_onnxruntime_backend_equals_torch_through_the_pipeline(tmp_path: Path) -
     assert np.abs(folder_frames(tmp_path / "direct") - a).max() <= 1
 
 
-def test_overlap_off_gives_the_same_frames(tmp_path: Path) -> None:
+def test_pipelining_off_gives_the_same_frames(tmp_path: Path) -> None:
     weights = save_generator(tmp_path / "g.safetensors", small_model(), flow_method="dis")
     source = write_video(tmp_path / "in.mkv", moving_frames(5, width=16, height=12), codec="ffv1",
                          pix_fmt="yuv444p")
-    for overlap in (True, False):
-        Upscaler(UpscaleOptions(weights=weights, progress=False, overlap=overlap)).run(source, tmp_path / f"{overlap}")
+    for pipelined in (True, False):
+        Upscaler(UpscaleOptions(weights=weights, progress=False, pipelined=pipelined)).run(source,
+                                                                                          tmp_path / f"{pipelined}")
     assert np.array_equal(folder_frames(tmp_path / "True"), folder_frames(tmp_path / "False"))

@@ -27,7 +27,7 @@ from spectraframe.accelerate import (
     resolve_precision,
 )
 from spectraframe.archs.rbpn import RBPN
-from spectraframe.data.windows import neighbour_indices, require_odd_window
+from spectraframe.data.windows import neighbour_indices, require_odd_window, scene_window
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.io.tensors import to_tensor, to_uint8
@@ -60,7 +60,7 @@ class UpscaleOptions:
     backend: str = "torch"  # torch | onnxruntime (fp32; .onnx weights or the checkpoint exported on the fly)
     channels_last: bool = True  # torch backend: channels-last memory format, much faster on CPUs
     compile: bool = False  # torch backend: torch.compile the network (the first frame of each size compiles)
-    overlap: bool = True  # decode ahead and estimate the next frame's flows while the network runs
+    pipelined: bool = True  # decode ahead and estimate the next frame's flows while the network runs
     tile: int | None = None  # LR tile core size; None: chosen from max_memory; 0: never tile
     tile_overlap: int | None = None  # LR context per tile side; None: from the receptive field
     max_memory: int | None = None  # bytes; None: half the memory available
@@ -170,7 +170,6 @@ class Upscaler:
         offsets = neighbour_indices(10_000, 20_001, self.config.num_frames)
         self.reach_back = 10_000 - min(offsets)
         self.reach_ahead = max(offsets) - 10_000
-        self._flow_worker: ThreadPoolExecutor | None = None  # set while a run overlaps flows with the network
 
     def describe(self) -> str:
         if self.options.backend == "onnxruntime":
@@ -296,91 +295,51 @@ class Upscaler:
         return UpscaleResult(source.path, output, width, height, info.frame_count,
                              time.perf_counter() - started, resume_from, notes)
 
-    def _stream(self, source: FrameSource, sink: OutputSink, tile: int | None, overlap: int, resume_from: int,
+    def _stream(self, source: FrameSource, sink: OutputSink, tile: int | None, tile_overlap: int, resume_from: int,
                 on_frame: Callable[[int], None] | None) -> int:
         """Decode, window, super-resolve and hand frames to the sink; returns the number of frames.
 
-        With `overlap`, frames are decoded (and checked for scene cuts) by a background thread, and the flows
-        of the next target are estimated by a worker thread while the network runs on the current one.
+        Pipelined (`UpscaleOptions.pipelined`), frames are decoded (and checked for scene cuts) by a background
+        thread, and the flows of the next target are estimated by a worker thread while the network runs on the
+        current one.
         """
-        info = source.info
-        buffer: dict[int, tuple[torch.Tensor, int]] = {}  # index -> (LR frame, pts)
-        scene_start: dict[int, int] = {}
-        cuts: set[int] = set()
+        pipelined = self.options.pipelined
         detector = SceneCutDetector() if self.options.scene_detect else None
-        bar = tqdm(total=info.frame_count, initial=resume_from, unit="frame", desc=source.path.name,
-                   disable=not self.options.progress, dynamic_ncols=True)
-        overlap_work = self.options.overlap
-        flow_worker = ThreadPoolExecutor(1, thread_name_prefix="spectraframe-flow") if overlap_work else None
-        self._flow_worker = flow_worker
-        pending: deque[tuple[int, _PendingFrame | None]] = deque()  # planned targets, oldest first
-        next_target = 0
-        decoded = 0
-        current_scene = 0
-
-        def plan(t: int, last_known: int, ended: bool) -> None:
-            # The window stays inside t's scene: it ends at the first cut after t (or the video's end).
-            start, end = scene_start[t], None
-            for j in range(t + 1, min(last_known, t + self.reach_ahead) + 1):
-                if j in cuts:
-                    end = j
-                    break
-            if end is None:
-                end = last_known + 1 if ended else t + self.reach_ahead + 1
-            indices = [start + i for i in neighbour_indices(t - start, end - start, self.config.num_frames)]
-            pending.append((t, self._super_resolve(buffer, t, indices, tile, overlap) if t >= resume_from else None))
-
-        def finish() -> None:
-            t, job = pending.popleft()
-            if job is not None:
-                sink.write(t, job.result(), buffer[t][1])
-                bar.update(1)
-                if on_frame is not None:
-                    on_frame(t)
-            for old in [i for i in buffer if i < t + 1 - self.reach_back]:
-                del buffer[old]
-                scene_start.pop(old, None)
-                cuts.discard(old)
 
         def decode() -> Iterator[tuple[int, torch.Tensor, int, bool]]:
             for frame in source.frames():
                 cut = detector is not None and detector.is_cut(frame.image) and frame.index > 0
                 yield frame.index, to_tensor(frame.image), frame.pts, cut
 
-        frames = _Prefetched(decode(), depth=2 * (self.reach_ahead + 1)) if overlap_work else decode()
+        frames = _Prefetched(decode(), depth=2 * (self.reach_ahead + 1)) if pipelined else decode()
+        flow_worker = ThreadPoolExecutor(1, thread_name_prefix="spectraframe-flow") if pipelined else None
+        bar = tqdm(total=source.info.frame_count, initial=resume_from, unit="frame", desc=source.path.name,
+                   disable=not self.options.progress, dynamic_ncols=True)
+
+        def start(t: int, window: list[int], decoded: _DecodedFrames) -> _PendingFrame | None:
+            if t < resume_from:
+                return None
+            return self._super_resolve(decoded, t, window, tile, tile_overlap, flow_worker)
+
+        def finish(t: int, image, pts: int) -> None:
+            sink.write(t, image, pts)
+            bar.update(1)
+            if on_frame is not None:
+                on_frame(t)
+
         try:
-            for i, image, pts, cut in frames:
-                if cut:
-                    cuts.add(i)
-                    current_scene = i
-                scene_start[i] = current_scene
-                buffer[i] = (image, pts)
-                decoded = i + 1
-                while next_target + self.reach_ahead <= i:
-                    plan(next_target, i, ended=False)
-                    next_target += 1
-                    # One target's flows run ahead on the worker while the network takes the oldest.
-                    while len(pending) > 1:
-                        finish()
-            while next_target < decoded:
-                plan(next_target, decoded - 1, ended=True)
-                next_target += 1
-                while len(pending) > 1:
-                    finish()
-            while pending:
-                finish()
+            return _run_stream(frames, self.config.num_frames, start, finish)
         finally:
             close = getattr(frames, "close", None)
             if close is not None:
                 close()
             if flow_worker is not None:
                 flow_worker.shutdown(wait=True, cancel_futures=True)
-            self._flow_worker = None
             bar.close()
-        return decoded
 
-    def _super_resolve(self, buffer, t: int, indices: Sequence[int], tile: int | None, overlap: int) -> _PendingFrame:
-        """Start on frame t with the window `indices`: its flows go to the flow worker (when overlapping).
+    def _super_resolve(self, decoded: _DecodedFrames, t: int, indices: Sequence[int], tile: int | None,
+                       tile_overlap: int, flow_worker: ThreadPoolExecutor | None) -> _PendingFrame:
+        """Start on frame t with the window `indices`: its flows go to `flow_worker` (when pipelined).
 
         The returned handle's `result()` runs the network and gives the HR frame (uint8, H x W x 3).
         """
@@ -388,10 +347,9 @@ class Upscaler:
         unique = sorted(set(indices))
         position = {index: k for k, index in enumerate(unique)}
         # Frames are gathered now: the buffer changes while the flows are estimated.
-        inputs = (buffer[t][0], torch.stack([buffer[i][0] for i in unique]), [position[i] for i in indices])
-        worker = self._flow_worker
-        flows = worker.submit(self._flows, *inputs) if worker is not None else _done(self._flows(*inputs))
-        return _PendingFrame(lambda: self._network(*flows.result(), tile, overlap))
+        inputs = (decoded.image(t), torch.stack([decoded.image(i) for i in unique]), [position[i] for i in indices])
+        flows = flow_worker.submit(self._flows, *inputs) if flow_worker is not None else _done(self._flows(*inputs))
+        return _PendingFrame(lambda: self._network(*flows.result(), tile, tile_overlap))
 
     @torch.inference_mode()
     def _flows(self, target: torch.Tensor, frames: torch.Tensor, order: list[int]):
@@ -404,11 +362,84 @@ class Upscaler:
 
     @torch.inference_mode()
     def _network(self, target: torch.Tensor, neighbours: torch.Tensor, flows: torch.Tensor, tile: int | None,
-                 overlap: int):
+                 tile_overlap: int):
         from spectraframe.inference import super_resolve_frame
 
-        hr = super_resolve_frame(self.generator, target, neighbours, flows=flows, tile=tile, tile_overlap=overlap)
+        hr = super_resolve_frame(self.generator, target, neighbours, flows=flows, tile=tile, tile_overlap=tile_overlap)
         return to_uint8(hr)
+
+
+class _DecodedFrames:
+    """The decoded frames a window may still need (LR image and pts by index), each one's scene and the cuts."""
+
+    def __init__(self) -> None:
+        self.frames: dict[int, tuple[torch.Tensor, int]] = {}
+        self.scene_start: dict[int, int] = {}
+        self.cuts: set[int] = set()
+        self.current_scene = 0
+        self.count = 0  # frames decoded so far
+
+    def add(self, index: int, image: torch.Tensor, pts: int, cut: bool) -> None:
+        if cut:
+            self.cuts.add(index)
+            self.current_scene = index
+        self.scene_start[index] = self.current_scene
+        self.frames[index] = (image, pts)
+        self.count = index + 1
+
+    def image(self, index: int) -> torch.Tensor:
+        return self.frames[index][0]
+
+    def pts(self, index: int) -> int:
+        return self.frames[index][1]
+
+    def window(self, t: int, num_frames: int, ended: bool) -> list[int]:
+        """t's neighbours inside its scene (see `scene_window`), from the frames decoded so far."""
+        reach = num_frames // 2
+        next_cut = next((j for j in range(t + 1, min(self.count - 1, t + reach) + 1) if j in self.cuts), None)
+        return scene_window(t, num_frames, scene_start=self.scene_start[t], next_cut=next_cut, known=self.count,
+                            ended=ended)
+
+    def forget_before(self, index: int) -> None:
+        for old in [i for i in self.frames if i < index]:
+            del self.frames[old]
+            self.scene_start.pop(old, None)
+            self.cuts.discard(old)
+
+
+def _run_stream(frames: Iterator[tuple[int, torch.Tensor, int, bool]], num_frames: int,
+                start: Callable[[int, list[int], _DecodedFrames], _PendingFrame | None],
+                finish: Callable[[int, object, int], None]) -> int:
+    """Plan each target as soon as its window is decoded, `start(t, window, decoded)` it, and `finish(t, image,
+    pts)` them in order, one target behind (its flows run ahead while the network takes the oldest). Frames no
+    window needs any more are forgotten. Returns the number of frames decoded."""
+    reach = num_frames // 2
+    decoded = _DecodedFrames()
+    pending: deque[tuple[int, _PendingFrame | None]] = deque()  # started targets, oldest first
+    next_target = 0
+
+    def plan(ended: bool) -> None:
+        nonlocal next_target
+        pending.append((next_target, start(next_target, decoded.window(next_target, num_frames, ended), decoded)))
+        next_target += 1
+
+    def finish_all_but(kept: int) -> None:
+        while len(pending) > kept:
+            t, job = pending.popleft()
+            if job is not None:
+                finish(t, job.result(), decoded.pts(t))
+            decoded.forget_before(t + 1 - reach)
+
+    for index, image, pts, cut in frames:
+        decoded.add(index, image, pts, cut)
+        while next_target + reach <= index:
+            plan(ended=False)
+            finish_all_but(1)
+    while next_target < decoded.count:
+        plan(ended=True)
+        finish_all_but(1)
+    finish_all_but(0)
+    return decoded.count
 
 
 class _PendingFrame:

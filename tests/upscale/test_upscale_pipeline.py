@@ -114,9 +114,9 @@ def test_scene_cut_stops_neighbours(tmp_path, tiny_weights):
     upscaler = Upscaler(options(tiny_weights))
     original = upscaler._super_resolve
 
-    def spy(buffer, t, indices, tile, overlap):
+    def spy(decoded, t, indices, *rest):
         windows.append((t, list(indices)))
-        return original(buffer, t, indices, tile, overlap)
+        return original(decoded, t, indices, *rest)
 
     upscaler._super_resolve = spy
     upscaler.run(source, tmp_path / "out.mkv")
