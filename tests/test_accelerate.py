@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers.media import moving_frames, write_video
 from torch import nn
 
 from spectraframe.accelerate import FrozenPReLU, cpu_has_fast_bf16, prepare_for_inference, resolve_precision
@@ -21,19 +21,6 @@ from spectraframe.inference import super_resolve_clip
 from spectraframe.io.images import list_frames, read_image
 from spectraframe.metrics.psnr_ssim import psnr
 from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler
-
-
-def _upscale_fixtures():
-    """The upscale tests' video helpers (their conftest), under a name that does not clash with ours."""
-    path = Path(__file__).resolve().parent / "upscale" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("upscale_test_fixtures", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_FIXTURES = _upscale_fixtures()
-moving_frames, write_video = _FIXTURES.moving_frames, _FIXTURES.write_video
 
 SMALL = RBPNConfig(scale=2, num_frames=3, base_filter=8, feat=4, num_stages=2, n_resblock=1)
 
