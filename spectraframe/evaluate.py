@@ -235,11 +235,7 @@ def evaluate(
         check_outputs([Output(save_frames, "folder", "--save-frames")], [dataset_root, list_file],
                       overwrite=overwrite)
     clips = load_eval_clips(dataset_root, list_file, layout=layout, exclude=save_frames)
-    lpips_model = None
-    if lpips:
-        from spectraframe.metrics.lpips import LPIPS
-
-        lpips_model = LPIPS().to(device)
+    lpips_model = _lpips_model(device) if lpips else None
     settings = {
         "dataset_root": str(dataset_root),
         "list_file": None if list_file is None else str(list_file),
@@ -377,6 +373,12 @@ def _check_scorable(clip_name: str, hr_size: torch.Size, border: int) -> None:
             f"{width - 2 * border}x{height - 2 * border} after a border of {border}; SSIM needs at least "
             f"{SSIM_WINDOW}x{SSIM_WINDOW}: use larger frames or a smaller --border"
         )
+
+
+def _lpips_model(device: torch.device):
+    from spectraframe.metrics.lpips import LPIPS
+
+    return LPIPS().to(device)
 
 
 def _lpips_frames(model, output: torch.Tensor, target: torch.Tensor, border: int, device) -> list[float]:

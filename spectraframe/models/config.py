@@ -165,6 +165,13 @@ class Config:
 
     def validate(self) -> None:
         """Check choices and ranges, all problems in one message."""
+        problems = [*self._finite_problems(), *self._choice_problems(), *self._range_problems(),
+                    *self._combination_problems()]
+        if problems:
+            raise SpectraFrameError("invalid training config:\n  " + "\n  ".join(problems))
+
+    def _finite_problems(self) -> list[str]:
+        """Every number finite (YAML reads .nan and .inf)."""
         problems = []
         for section in dataclasses.fields(self):
             values = getattr(self, section.name)
@@ -173,6 +180,11 @@ class Config:
                 numbers = value if isinstance(value, list) else [value]
                 if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
                     problems.append(f"{section.name}.{item.name} must be a finite number, got {value}")
+        return problems
+
+    def _choice_problems(self) -> list[str]:
+        """Values from fixed sets, and an odd frame count."""
+        problems = []
         rbpn = self.model.rbpn_config()
         if rbpn.num_frames % 2 == 0:
             problems.append(f"model.num_frames must be odd (target + k frames each side), got {rbpn.num_frames}")
@@ -188,6 +200,11 @@ class Config:
         for name, (value, allowed) in choices.items():
             if value not in allowed:
                 problems.append(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        return problems
+
+    def _range_problems(self) -> list[str]:
+        """Counts and weights in range."""
+        problems = []
         positive = {
             "data.lr_patch": self.data.lr_patch,
             "data.video_stride": self.data.video_stride,
@@ -218,6 +235,11 @@ class Config:
         for name, value in non_negative.items():
             if value < 0:
                 problems.append(f"{name} must be >= 0, got {value}")
+        return problems
+
+    def _combination_problems(self) -> list[str]:
+        """Settings that contradict each other, and the schedule's ranges."""
+        problems = []
         if self.data.val_holdout > 0 and self.val.list is not None:
             problems.append(
                 f"data.val_holdout={self.data.val_holdout} validates on held-out training clips, but val.list="
@@ -233,8 +255,7 @@ class Config:
             problems.append(f"train.lr_min_ratio must be in [0, 1], got {self.train.lr_min_ratio}")
         if self.train.lr <= 0 or self.train.lr_d <= 0:
             problems.append("train.lr and train.lr_d must be > 0")
-        if problems:
-            raise SpectraFrameError("invalid training config:\n  " + "\n  ".join(problems))
+        return problems
 
 
 # --- building from dicts, files, presets and overrides ------------------------------------------

@@ -194,7 +194,8 @@ class Upscaler:
                                weights_bytes=self.weights_bytes)
         return tile, overlap
 
-    def _job(self, source: FrameSource, tile: int | None, overlap: int, settings: EncoderSettings | None) -> dict:
+    def _job(self, source: FrameSource, tile: int | None, tile_overlap: int,
+             settings: EncoderSettings | None) -> dict:
         stat = source.path.stat()
         return {
             "input": str(source.path.resolve()),
@@ -206,7 +207,7 @@ class Upscaler:
             "backend": self.options.backend,
             "device": self.device.type,
             "tile": tile,
-            "tile_overlap": overlap if tile else None,
+            "tile_overlap": tile_overlap if tile else None,
             "scene_detect": self.options.scene_detect,
             "segment_frames": self.options.segment_frames,
             "encoder": settings.to_dict() if settings else None,
@@ -233,10 +234,10 @@ class Upscaler:
         for note in notes:
             log.warning("%s: %s", source.path, note)
         width, height = info.width * scale, info.height * scale
-        tile, overlap = self.tiling(info.height, info.width)
+        tile, tile_overlap = self.tiling(info.height, info.width)
         if tile:
-            log.info("tiles of %dx%d LR pixels with %d px overlap (memory budget)", tile, tile, overlap)
-        settings = None
+            log.info("tiles of %dx%d LR pixels with %d px overlap (memory budget)", tile, tile, tile_overlap)
+        settings = format_name = None
         if video_output:
             settings = EncoderSettings(
                 codec=resolve_encoder(options.codec), width=width, height=height, fps=info.fps,
@@ -245,55 +246,66 @@ class Upscaler:
             format_name = output_format(output)
             check_encoder(settings, format_name, output)
         with output_lock(output):
-            if settings is not None:
-                sink: OutputSink = SegmentedVideoSink(
-                    output, self._job(source, tile, overlap, settings), format_name=format_name, settings=settings,
-                    frame_count=info.frame_count, segment_frames=options.segment_frames,
-                    source=source.path if info.kind == "video" else None,
-                    resume=options.resume, overwrite=options.overwrite,
-                )
-            else:
-                names = info.frame_names or [f"frame_{i:06d}" for i in range(info.frame_count)]
-                if info.variable_frame_rate:
-                    notes.append("PNG frames carry no timestamps: the variable frame timing is not kept")
-                sink = FrameFolderSink(output, self._job(source, tile, overlap, None), names,
-                                       resume=options.resume, overwrite=options.overwrite)
+            sink = self._open_sink(output, source, tile, tile_overlap, settings, format_name, notes)
             resume_from = sink.resume_from
             if resume_from:
                 log.info("resuming %s at frame %d of %d", output, resume_from, info.frame_count)
-            try:
-                frames = self._stream(source, sink, tile, overlap, resume_from, on_frame)
-                if frames != info.frame_count:
-                    raise SpectraFrameError(f"{source.path}: expected {info.frame_count} frames, decoded {frames}")
-                notes += sink.finish()
-            except SpectraFrameError:
-                sink.abort()
-                sink.discard()  # the input or the settings are at fault: nothing worth resuming
-                raise
-            except KeyboardInterrupt:
-                sink.abort()
-                if work_dir_for(output).exists():
-                    log.error("interrupted: finished segments are kept in %s; rerun with --resume to continue",
-                              work_dir_for(output))
-                raise
-            except BaseException as exc:
-                sink.abort()
-                kept = sink.finished_any()
-                if not kept:
-                    sink.discard()  # nothing to resume: a leftover work folder would only block the next run
-                if isinstance(exc, OSError):  # a full disk, a vanished mount: the user's to fix, in one sentence
-                    reason = exc.strerror or str(exc)
-                    resume = (f"the finished part is kept in {work_dir_for(output)}: free space or fix the cause, "
-                              "then rerun with --resume to continue") if kept else "nothing was kept"
-                    raise SpectraFrameError(f"writing {output} failed ({reason}); {resume}") from exc
-                if kept:
-                    log.error("failed: finished segments are kept in %s; rerun with --resume to continue",
-                              work_dir_for(output))
-                raise
+            notes += self._fill(sink, output, source, tile, tile_overlap, on_frame)
         for note in notes[len(info.notes):]:
             log.warning("%s: %s", output, note)
         return UpscaleResult(source.path, output, width, height, info.frame_count,
                              time.perf_counter() - started, resume_from, notes)
+
+    def _open_sink(self, output: Path, source: FrameSource, tile: int | None, tile_overlap: int,
+                   settings: EncoderSettings | None, format_name: str | None, notes: list[str]) -> OutputSink:
+        """The output being written: a segmented video, or a folder of PNGs (then a note when timing is lost)."""
+        info, options = source.info, self.options
+        job = self._job(source, tile, tile_overlap, settings)
+        if settings is not None:
+            return SegmentedVideoSink(
+                output, job, format_name=format_name, settings=settings, frame_count=info.frame_count,
+                segment_frames=options.segment_frames, source=source.path if info.kind == "video" else None,
+                resume=options.resume, overwrite=options.overwrite,
+            )
+        names = info.frame_names or [f"frame_{i:06d}" for i in range(info.frame_count)]
+        if info.variable_frame_rate:
+            notes.append("PNG frames carry no timestamps: the variable frame timing is not kept")
+        return FrameFolderSink(output, job, names, resume=options.resume, overwrite=options.overwrite)
+
+    def _fill(self, sink: OutputSink, output: Path, source: FrameSource, tile: int | None, tile_overlap: int,
+              on_frame: Callable[[int], None] | None) -> list[str]:
+        """Stream every frame into `sink` and finish it (returns its notes); on failure keep what --resume can
+        use and say so, or remove it."""
+        info = source.info
+        try:
+            frames = self._stream(source, sink, tile, tile_overlap, sink.resume_from, on_frame)
+            if frames != info.frame_count:
+                raise SpectraFrameError(f"{source.path}: expected {info.frame_count} frames, decoded {frames}")
+            return sink.finish()
+        except SpectraFrameError:
+            sink.abort()
+            sink.discard()  # the input or the settings are at fault: nothing worth resuming
+            raise
+        except KeyboardInterrupt:
+            sink.abort()
+            if work_dir_for(output).exists():
+                log.error("interrupted: finished segments are kept in %s; rerun with --resume to continue",
+                          work_dir_for(output))
+            raise
+        except BaseException as exc:
+            sink.abort()
+            kept = sink.finished_any()
+            if not kept:
+                sink.discard()  # nothing to resume: a leftover work folder would only block the next run
+            if isinstance(exc, OSError):  # a full disk, a vanished mount: the user's to fix, in one sentence
+                reason = exc.strerror or str(exc)
+                resume = (f"the finished part is kept in {work_dir_for(output)}: free space or fix the cause, "
+                          "then rerun with --resume to continue") if kept else "nothing was kept"
+                raise SpectraFrameError(f"writing {output} failed ({reason}); {resume}") from exc
+            if kept:
+                log.error("failed: finished segments are kept in %s; rerun with --resume to continue",
+                          work_dir_for(output))
+            raise
 
     def _stream(self, source: FrameSource, sink: OutputSink, tile: int | None, tile_overlap: int, resume_from: int,
                 on_frame: Callable[[int], None] | None) -> int:
