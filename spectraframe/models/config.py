@@ -28,35 +28,32 @@ from spectraframe.models.run_presets import preset_names
 from spectraframe.paths import require_file
 
 
-@dataclass
-class ModelConfig:
-    """The generator: a named RBPN preset and/or explicit fields (explicit fields win)."""
+def _model_rbpn_config(self) -> RBPNConfig:
+    """The generator's architecture: the preset's (or the defaults), with the explicit fields on top."""
+    base = RBPNConfig()
+    if self.preset is not None:
+        if self.preset not in PRESETS:
+            raise SpectraFrameError(f"unknown model.preset {self.preset!r}: choose one of {', '.join(PRESETS)}")
+        base = PRESETS[self.preset]
+    explicit = {k: v for k, v in dataclasses.asdict(self).items()
+                if k not in ("preset", "init_from") and v is not None}
+    try:
+        return RBPNConfig.from_dict({**base.to_dict(), **explicit})
+    except SpectraFrameError as exc:
+        raise SpectraFrameError(f"invalid model config: {exc}") from exc
 
-    preset: str | None = None
-    scale: int | None = None
-    num_frames: int | None = None
-    base_filter: int | None = None
-    feat: int | None = None
-    num_stages: int | None = None
-    n_resblock: int | None = None
-    residual: bool | None = None
-    layout: str | None = None  # "hr" (published) or "lr" (projections at LR size, see archs/rbpn.py)
-    # Generator weights (our .safetensors or a published .pth) that start a new run, e.g. the GAN fine-tune
-    # of a pixel-loss model. Ignored on --resume, where the run's own checkpoint wins.
-    init_from: str | None = None
 
-    def rbpn_config(self) -> RBPNConfig:
-        base = RBPNConfig()
-        if self.preset is not None:
-            if self.preset not in PRESETS:
-                raise SpectraFrameError(f"unknown model.preset {self.preset!r}: choose one of {', '.join(PRESETS)}")
-            base = PRESETS[self.preset]
-        explicit = {k: v for k, v in dataclasses.asdict(self).items()
-                    if k not in ("preset", "init_from") and v is not None}
-        try:
-            return RBPNConfig.from_dict({**base.to_dict(), **explicit})
-        except SpectraFrameError as exc:
-            raise SpectraFrameError(f"invalid model config: {exc}") from exc
+# The generator: a named RBPN preset (`preset`) and/or explicit fields, which win. The explicit fields are
+# RBPNConfig's own (scale, num_frames, ..., layout), each optional here: a new architecture field is one edit,
+# in archs/rbpn.py. `init_from`: generator weights (our .safetensors or a published .pth) that start a new run,
+# e.g. the GAN fine-tune of a pixel-loss model; ignored on --resume, where the run's own checkpoint wins.
+ModelConfig = dataclasses.make_dataclass(
+    "ModelConfig",
+    [("preset", "str | None", field(default=None)),
+     *[(item.name, f"{item.type} | None", field(default=None)) for item in dataclasses.fields(RBPNConfig)],
+     ("init_from", "str | None", field(default=None))],
+    namespace={"rbpn_config": _model_rbpn_config, "__module__": __name__},
+)
 
 
 @dataclass
