@@ -49,6 +49,9 @@ class StepOutcome:
 
 @dataclass
 class GanStep:
+    """`step(batch, step=n, gan_phase=...)` runs one iteration on a batch already on the device (see the module
+    doc); the step number only ramps the weight average's decay. Schedules and the NaN budget are the caller's."""
+
     generator: nn.Module
     discriminator: Discriminator
     loss: GeneratorLoss
