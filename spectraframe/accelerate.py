@@ -8,9 +8,7 @@ What makes the CPU forward fast (measured in benchmarks/speed.py):
   its fp32 slope promotes bf16 activations back to fp32, which costs a cast before every following
   convolution; convolution weights stored in bf16 once instead of cast by autocast at every call;
 - `torch.inference_mode`, and optionally `torch.compile`;
-- freed memory kept for reuse (`keep_freed_memory`): glibc hands every block above 32 MiB back to the
-  kernel when freed, so each big activation of a large frame is page-faulted in again, zeroed by the
-  kernel; at 768x576 -> 3072x2304 that was more system time than compute.
+- freed memory kept for reuse (`spectraframe.allocator.keep_freed_memory`, which the CLI turns on).
 
 The prepared generator is a copy: the caller's module keeps training as before.
 """
@@ -18,41 +16,20 @@ The prepared generator is a copy: the caller's module keeps training as before.
 from __future__ import annotations
 
 import copy
-import ctypes
 import logging
-import platform
 from contextlib import nullcontext
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from spectraframe.allocator import keep_freed_memory  # noqa: F401  (its former home; the CLI imports it there)
 from spectraframe.archs.rbpn import RBPN, RBPNConfig
 from spectraframe.errors import SpectraFrameError
 
 log = logging.getLogger(__name__)
 
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-# glibc mallopt(3) parameters
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_MAX = -4
-
-
-def keep_freed_memory() -> bool:
-    """Make this process keep freed memory for reuse instead of returning it to the kernel (glibc only).
-
-    Process-wide, so the CLI calls it and library users opt in. Peak memory stays bounded (the heap is
-    reused), but it is not given back before the process ends. Returns False where it does not apply."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        libc = ctypes.CDLL(None)
-        # no mmap'd blocks (they are unmapped on free), and never trim the heap top
-        return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
-    except (OSError, AttributeError):
-        return False
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -163,13 +140,6 @@ def cast_convolutions(model: nn.Module, dtype: torch.dtype, keep: tuple[nn.Modul
     for module in model.modules():
         if isinstance(module, nn.Conv2d | nn.ConvTranspose2d) and not any(module is k for k in keep):
             module.to(dtype)
-
-
-def module_device(model) -> torch.device:
-    """Where a generator computes: a module's parameters, or the `device` attribute of other generators."""
-    if isinstance(model, nn.Module):
-        return next(model.parameters()).device
-    return torch.device(getattr(model, "device", "cpu"))
 
 
 class FastGenerator:

@@ -1,5 +1,9 @@
 """The `spectraframe` command. Thin: each subcommand lives in `spectraframe.commands.<name>` and
-calls library functions users can import themselves."""
+calls library functions users can import themselves.
+
+Parsing imports no torch (commands import what they need when they run): `--help` and argument errors come
+back at once (benchmarks/cli_startup.py).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import importlib
 import logging
 import sys
 
-from spectraframe.accelerate import keep_freed_memory
+from spectraframe.allocator import keep_freed_memory
 from spectraframe.errors import SpectraFrameError
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func`.

@@ -17,6 +17,7 @@ import math
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from spectraframe.degradation import DEGRADATIONS, bicubic_upsample, degrade, mo
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.io.images import write_image
+from spectraframe.io.tensors import round_to_uint8
 from spectraframe.metrics.psnr_ssim import CHANNELS, SSIM_WINDOW, psnr_ssim
 from spectraframe.paths import Output, check_outputs, hidden_sibling, install_output, is_ours, mark_ours
 
@@ -151,24 +153,52 @@ def generator_method(weights: str | Path, device: str | torch.device = "cpu", sc
     With `degradation`, warns when the checkpoint records training on another one: its scores would
     then measure the mismatch more than the model."""
     from spectraframe.checkpoints import load_generator
-    from spectraframe.inference import super_resolve_clip
 
     model, metadata = load_generator(weights, device, scale=scale)
     require_odd_window(model.config.num_frames, str(weights))
     trained_on = metadata.get("provenance", {}).get("config", {}).get("data", {}).get("degradation")
     if degradation is not None and trained_on is not None and trained_on != degradation:
         log.warning("%s was trained on %s degradation, but the evaluation uses %s", weights, trained_on, degradation)
-    flow_method = metadata.get("flow_method", DEFAULT_FLOW_METHOD)
+    return generator_clip_method(model, metadata.get("flow_method", DEFAULT_FLOW_METHOD))
+
+
+def generator_clip_method(model, flow_method: str = DEFAULT_FLOW_METHOD, *, flow_cache=None,
+                          autocast_dtype: torch.dtype | None = None) -> SrClip:
+    """An `sr_clip` callable running an in-memory generator (what training validation scores)."""
+    from spectraframe.inference import super_resolve_clip
 
     def sr_clip(lr_frames: torch.Tensor, targets: list[int]) -> torch.Tensor:
-        return super_resolve_clip(model, lr_frames, flow_method=flow_method, targets=targets)
+        return super_resolve_clip(model, lr_frames, flow_method=flow_method, targets=targets, flow_cache=flow_cache,
+                                  autocast_dtype=autocast_dtype)
 
     return sr_clip
 
 
-def _to_uint8_batch(images: torch.Tensor) -> torch.Tensor:
-    """Float [0, 1] (N,3,H,W) -> uint8 (N,3,H,W), rounded and clamped: protocol step 3."""
-    return (images.detach().to(torch.float64) * 255.0).round().clamp(0, 255).to(torch.uint8).cpu()
+@dataclass(frozen=True)
+class EvalProtocol:
+    """How a clip is scored (see the module doc); `frames="centre"` scores only each clip's middle frame (a quick
+    validation), "all" the clip's scored frames (the protocol)."""
+
+    scale: int = 4
+    degradation: str = "bi"
+    channel: str = "y"
+    border: int = 0
+    frames: str = "all"
+
+    def check(self) -> None:
+        if self.degradation not in DEGRADATIONS:
+            raise SpectraFrameError(
+                f"unknown degradation {self.degradation!r}: choose one of {', '.join(DEGRADATIONS)}")
+        if self.channel not in CHANNELS:
+            raise SpectraFrameError(f"unknown channel {self.channel!r}: choose one of {', '.join(CHANNELS)}")
+        if self.scale < 1 or int(self.scale) != self.scale:
+            raise SpectraFrameError(f"scale must be a positive integer, got {self.scale}")
+        if self.border < 0:
+            raise SpectraFrameError(f"border must be >= 0, got {self.border}")
+
+
+# on_frame(clip, frame index, [("bicubic", uint8 (3,H,W)), ("output", ...), ("ground truth", ...)]) per scored frame
+OnFrame = Callable[[object, int, list[tuple[str, torch.Tensor]]], None]
 
 
 def evaluate(
@@ -195,14 +225,8 @@ def evaluate(
     the end; with `overwrite` it may replace a previous one (never a folder spectraframe did not make, never the
     dataset: see `spectraframe.paths.check_outputs`).
     """
-    if degradation not in DEGRADATIONS:
-        raise SpectraFrameError(f"unknown degradation {degradation!r}: choose one of {', '.join(DEGRADATIONS)}")
-    if channel not in CHANNELS:
-        raise SpectraFrameError(f"unknown channel {channel!r}: choose one of {', '.join(CHANNELS)}")
-    if scale < 1 or int(scale) != scale:
-        raise SpectraFrameError(f"scale must be a positive integer, got {scale}")
-    if border < 0:
-        raise SpectraFrameError(f"border must be >= 0, got {border}")
+    protocol = EvalProtocol(scale, degradation, channel, border)
+    protocol.check()
     if isinstance(method, str) and method != "bicubic":
         raise SpectraFrameError(f"unknown method {method!r}: use 'bicubic' or pass trained weights")
     device = torch.device(device)
@@ -211,11 +235,7 @@ def evaluate(
         check_outputs([Output(save_frames, "folder", "--save-frames")], [dataset_root, list_file],
                       overwrite=overwrite)
     clips = load_eval_clips(dataset_root, list_file, layout=layout, exclude=save_frames)
-    lpips_model = None
-    if lpips:
-        from spectraframe.metrics.lpips import LPIPS
-
-        lpips_model = LPIPS().to(device)
+    lpips_model = _lpips_model(device) if lpips else None
     settings = {
         "dataset_root": str(dataset_root),
         "list_file": None if list_file is None else str(list_file),
@@ -227,22 +247,35 @@ def evaluate(
         "lpips": lpips,
         "tof": tof,
     }
-    results = []
     staging = _staging_folder(save_frames) if save_frames is not None else None
     try:
-        bar = tqdm(clips, desc="evaluating", unit="clip", disable=not progress)
-        for clip in bar:
-            bar.set_postfix_str(clip.name)
-            results.append(
-                _evaluate_clip(clip, scale, method, degradation, lpips_model, tof, staging, border, channel, device)
-            )
+        scores = score_clips(clips, method, protocol, lpips_model=lpips_model, tof=tof, device=device,
+                             progress=progress, on_frame=partial(_write_comparison, staging) if staging else None)
         if staging is not None:
             install_output(staging, save_frames)
     except BaseException:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
         raise
-    return EvalReport(results, settings)
+    return EvalReport(scores, settings)
+
+
+def score_clips(clips: list, method: str | SrClip, protocol: EvalProtocol, *, lpips_model=None, tof: bool = False,
+                device: str | torch.device = "cpu", progress: bool = False,
+                on_frame: OnFrame | None = None) -> list[ClipScore]:
+    """The protocol on in-memory clip descriptions (`EvalClip`): what `evaluate` and training validation run."""
+    device = torch.device(device)
+    scores = []
+    bar = tqdm(clips, desc="evaluating", unit="clip", disable=not progress)
+    for clip in bar:
+        bar.set_postfix_str(clip.name)
+        scores.append(_evaluate_clip(clip, method, protocol, lpips_model, tof, device, on_frame))
+    return scores
+
+
+def _write_comparison(folder: Path, clip, t: int, panels: list[tuple[str, torch.Tensor]]) -> None:
+    picture = comparison_image([(label, x.permute(1, 2, 0).numpy()) for label, x in panels])
+    write_image(folder / clip.name / f"{clip.frame_paths[t].stem}.png", picture)
 
 
 def _staging_folder(save_frames: Path) -> Path:
@@ -268,7 +301,7 @@ def _degrade_clip(hr_uint8: torch.Tensor, scale: int, degradation: str) -> tuple
         # float64 on the CPU: the protocol's LR is exact to the uint8 grid whatever the device.
         hr = hr_uint8[start : start + CHUNK_FRAMES].to(torch.float64) / 255.0
         lr = degrade(hr, scale, degradation, quantize=True)
-        bicubic_chunks.append(_to_uint8_batch(bicubic_upsample(lr, scale)))
+        bicubic_chunks.append(round_to_uint8(bicubic_upsample(lr, scale)))
         lr_chunks.append(lr.float())
     return torch.cat(lr_chunks), torch.cat(bicubic_chunks)
 
@@ -283,33 +316,39 @@ def _psnr_ssim_chunked(output: torch.Tensor, target: torch.Tensor, channel: str,
     return psnr_values, ssim_values
 
 
-def _evaluate_clip(clip, scale, method, degradation, lpips_model, tof, save_frames, border, channel, device):
-    frames = torch.from_numpy(clip.read()).permute(0, 3, 1, 2)  # (T, 3, H, W) uint8
-    hr_uint8 = modcrop(frames, scale).contiguous()
-    _check_scorable(clip.name, hr_uint8.shape[-2:], border)
-    lr, bicubic = _degrade_clip(hr_uint8, scale, degradation)
-    scored = clip.scored
-    # tOF compares consecutive output frames: then every frame is needed, else only the scored ones.
-    computed = list(range(len(hr_uint8))) if tof else list(scored)
+def _run_method(method: str | SrClip, clip_name: str, lr: torch.Tensor, bicubic: torch.Tensor, computed: list[int],
+                hr_shape: tuple, device: torch.device) -> torch.Tensor:
+    """The method's uint8 output for the frames `computed`, its shape checked."""
     if isinstance(method, str):
-        output = bicubic[computed]
-    else:
-        with torch.inference_mode():
-            result = method(lr.to(device), computed)
-        expected = (len(computed), *hr_uint8.shape[1:])
-        if not isinstance(result, torch.Tensor) or tuple(result.shape) != expected:
-            got = tuple(result.shape) if isinstance(result, torch.Tensor) else type(result).__name__
-            raise SpectraFrameError(
-                f"the method returned {got} for clip {clip.name}, expected {expected} (frames {computed}, 3, H, W) "
-                f"from LR frames {tuple(lr.shape)}"
-            )
-        output = _to_uint8_batch(result)
+        return bicubic[computed]
+    with torch.inference_mode():
+        result = method(lr.to(device), computed)
+    expected = (len(computed), *hr_shape[1:])
+    if not isinstance(result, torch.Tensor) or tuple(result.shape) != expected:
+        got = tuple(result.shape) if isinstance(result, torch.Tensor) else type(result).__name__
+        raise SpectraFrameError(
+            f"the method returned {got} for clip {clip_name}, expected {expected} (frames {computed}, 3, H, W) "
+            f"from LR frames {tuple(lr.shape)}"
+        )
+    return round_to_uint8(result)
+
+
+def _evaluate_clip(clip, method, protocol: EvalProtocol, lpips_model, tof: bool, device: torch.device,
+                   on_frame: OnFrame | None) -> ClipScore:
+    frames = torch.from_numpy(clip.read()).permute(0, 3, 1, 2)  # (T, 3, H, W) uint8
+    hr_uint8 = modcrop(frames, protocol.scale).contiguous()
+    _check_scorable(clip.name, hr_uint8.shape[-2:], protocol.border)
+    lr, bicubic = _degrade_clip(hr_uint8, protocol.scale, protocol.degradation)
+    scored = [len(hr_uint8) // 2] if protocol.frames == "centre" else list(clip.scored)
+    # tOF compares consecutive output frames: then every frame is needed, else only the scored ones.
+    computed = list(range(len(hr_uint8))) if tof else scored
+    output = _run_method(method, clip.name, lr, bicubic, computed, tuple(hr_uint8.shape), device)
     position = {t: i for i, t in enumerate(computed)}
     scored_output = output[[position[t] for t in scored]]
-    psnr_values, ssim_values = _psnr_ssim_chunked(scored_output, hr_uint8[scored], channel, border)
+    psnr_values, ssim_values = _psnr_ssim_chunked(scored_output, hr_uint8[scored], protocol.channel, protocol.border)
     lpips_values: list[float | None] = [None] * len(scored)
     if lpips_model is not None:
-        lpips_values = _lpips_frames(lpips_model, scored_output, hr_uint8[scored], border, device)
+        lpips_values = _lpips_frames(lpips_model, scored_output, hr_uint8[scored], protocol.border, device)
     scores = [
         FrameScore(clip.frame_paths[t].name, float(p), float(s), lp)
         for t, p, s, lp in zip(scored, psnr_values, ssim_values, lpips_values, strict=True)
@@ -319,11 +358,9 @@ def _evaluate_clip(clip, scale, method, degradation, lpips_model, tof, save_fram
         from spectraframe.metrics.tof import tof_clip
 
         tof_value = tof_clip(output, hr_uint8) if len(output) > 1 else float("nan")
-    if save_frames is not None:
+    if on_frame is not None:
         for t in scored:
-            panels = [("bicubic", bicubic[t]), ("output", output[position[t]]), ("ground truth", hr_uint8[t])]
-            picture = comparison_image([(label, x.permute(1, 2, 0).numpy()) for label, x in panels])
-            write_image(Path(save_frames) / clip.name / f"{clip.frame_paths[t].stem}.png", picture)
+            on_frame(clip, t, [("bicubic", bicubic[t]), ("output", output[position[t]]), ("ground truth", hr_uint8[t])])
     return ClipScore(clip.name, scores, tof_value)
 
 
@@ -336,6 +373,12 @@ def _check_scorable(clip_name: str, hr_size: torch.Size, border: int) -> None:
             f"{width - 2 * border}x{height - 2 * border} after a border of {border}; SSIM needs at least "
             f"{SSIM_WINDOW}x{SSIM_WINDOW}: use larger frames or a smaller --border"
         )
+
+
+def _lpips_model(device: torch.device):
+    from spectraframe.metrics.lpips import LPIPS
+
+    return LPIPS().to(device)
 
 
 def _lpips_frames(model, output: torch.Tensor, target: torch.Tensor, border: int, device) -> list[float]:

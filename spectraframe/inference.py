@@ -2,8 +2,8 @@
 
 The building block shared by `eval`, training validation and the streaming `upscale` pipeline. Large
 frames run in overlapping tiles (flows are always estimated on the whole frame, then cropped per tile).
-The generator may be an RBPN module, a `spectraframe.accelerate.FastGenerator` (channels-last, bf16,
-frozen activations) or an `spectraframe.export.OnnxGenerator`: anything called like RBPN with a `.config`.
+The generator is anything that meets `spectraframe.generator.Generator`: RBPN, the fast inference copy
+(`spectraframe.accelerate.FastGenerator`) or the ONNX runner (`spectraframe.export.OnnxGenerator`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from spectraframe.accelerate import autocast_context, module_device
-from spectraframe.archs.rbpn import RBPN
+from spectraframe.accelerate import autocast_context
 from spectraframe.data.windows import neighbour_indices
 from spectraframe.flow import estimate_flow
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
+from spectraframe.generator import Generator, generator_device
 
 __all__ = ["autocast_context", "super_resolve_batch", "super_resolve_clip", "super_resolve_frame",
            "super_resolve_tiled", "tile_spans"]
@@ -27,7 +27,7 @@ __all__ = ["autocast_context", "super_resolve_batch", "super_resolve_clip", "sup
 
 @torch.inference_mode()
 def super_resolve_frame(
-    model: RBPN,
+    model: Generator,
     target: Tensor,
     neighbours: Tensor,
     *,
@@ -45,7 +45,7 @@ def super_resolve_frame(
     `tile_overlap` extra LR pixels of context per side (see `super_resolve_tiled`).
     Returns (3, h*s, w*s) clamped to [0, 1], float32, on the model's device.
     """
-    device = module_device(model)
+    device = generator_device(model)
     target = target.to(device, torch.float32)
     neighbours = neighbours.to(device, torch.float32)
     if flows is None:
@@ -86,7 +86,7 @@ def _axis_weights(length_hr: int, scale: int, start: int, stop: int, lr_length: 
 
 @torch.inference_mode()
 def super_resolve_tiled(
-    model: RBPN,
+    model: Generator,
     target: Tensor,
     neighbours: Tensor,
     flows: Tensor,
@@ -132,7 +132,7 @@ def super_resolve_tiled(
 
 @torch.inference_mode()
 def super_resolve_batch(
-    model: RBPN,
+    model: Generator,
     targets: Tensor,
     neighbours: Tensor,
     *,
@@ -145,7 +145,7 @@ def super_resolve_batch(
 
     The flows of all B*N pairs are estimated in one batch unless given as (B,N,2,h,w).
     """
-    device = module_device(model)
+    device = generator_device(model)
     b, n = neighbours.shape[:2]
     targets = targets.to(device, torch.float32)
     neighbours = neighbours.to(device, torch.float32)
@@ -159,7 +159,7 @@ def super_resolve_batch(
 
 
 def super_resolve_clip(
-    model: RBPN,
+    model: Generator,
     lr_frames: Tensor,
     *,
     flow_method: str = DEFAULT_FLOW_METHOD,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers.media import moving_frames, write_video
 from torch import nn
 
 from spectraframe.accelerate import FrozenPReLU, cpu_has_fast_bf16, prepare_for_inference, resolve_precision
@@ -21,19 +21,6 @@ from spectraframe.inference import super_resolve_clip
 from spectraframe.io.images import list_frames, read_image
 from spectraframe.metrics.psnr_ssim import psnr
 from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler
-
-
-def _upscale_fixtures():
-    """The upscale tests' video helpers (their conftest), under a name that does not clash with ours."""
-    path = Path(__file__).resolve().parent / "upscale" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("upscale_test_fixtures", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_FIXTURES = _upscale_fixtures()
-moving_frames, write_video = _FIXTURES.moving_frames, _FIXTURES.write_video
 
 SMALL = RBPNConfig(scale=2, num_frames=3, base_filter=8, feat=4, num_stages=2, n_resblock=1)
 
@@ -180,10 +167,11 @@ def test_onnxruntime_backend_equals_torch_through_the_pipeline(tmp_path: Path) -
     assert np.abs(folder_frames(tmp_path / "direct") - a).max() <= 1
 
 
-def test_overlap_off_gives_the_same_frames(tmp_path: Path) -> None:
+def test_pipelining_off_gives_the_same_frames(tmp_path: Path) -> None:
     weights = save_generator(tmp_path / "g.safetensors", small_model(), flow_method="dis")
     source = write_video(tmp_path / "in.mkv", moving_frames(5, width=16, height=12), codec="ffv1",
                          pix_fmt="yuv444p")
-    for overlap in (True, False):
-        Upscaler(UpscaleOptions(weights=weights, progress=False, overlap=overlap)).run(source, tmp_path / f"{overlap}")
+    for pipelined in (True, False):
+        Upscaler(UpscaleOptions(weights=weights, progress=False, pipelined=pipelined)).run(source,
+                                                                                          tmp_path / f"{pipelined}")
     assert np.array_equal(folder_frames(tmp_path / "True"), folder_frames(tmp_path / "False"))

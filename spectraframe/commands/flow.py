@@ -6,7 +6,7 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from spectraframe.flow import DEFAULT_FLOW_METHOD, METHODS
+    from spectraframe.flow.names import DEFAULT_FLOW_METHOD, FLOW_METHODS
 
     p = subparsers.add_parser(
         "flow",
@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("target", help="frame A (the target frame)")
     p.add_argument("neighbour", help="frame B (the neighbour frame), same size as A")
     p.add_argument("-o", "--output", required=True, help="colour-wheel image to write (.png)")
-    p.add_argument("--method", default=DEFAULT_FLOW_METHOD, choices=tuple(METHODS),
+    p.add_argument("--method", default=DEFAULT_FLOW_METHOD, choices=FLOW_METHODS,
                    help=f"flow method (default: {DEFAULT_FLOW_METHOD})")
     p.add_argument("--preset", default="medium", choices=("ultrafast", "fast", "medium"),
                    help="DIS preset, with --method dis (default: medium)")

@@ -6,7 +6,7 @@ import argparse
 
 
 def _presets() -> str:
-    from spectraframe.models.config import preset_names
+    from spectraframe.models.run_presets import preset_names
 
     return ", ".join(preset_names())
 
@@ -35,19 +35,22 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from spectraframe.errors import SpectraFrameError
-    from spectraframe.models.config import load_config
-    from spectraframe.models.trainer import CHECKPOINT, load_run_config, train
 
+    # The options' combinations are checked before torch loads: a mistake answers at once.
     if args.resume:
         if args.out and Path(args.out).resolve() != Path(args.resume).resolve():
             raise SpectraFrameError("--resume continues in its own folder: leave out --out")
         if args.config:
             raise SpectraFrameError("--resume reads RUN_DIR/config.yaml: leave out --config (overrides are allowed)")
+    elif not args.config:
+        raise SpectraFrameError(f"give --config FILE|PRESET (presets: {_presets()}), or --resume RUN_DIR")
+    from spectraframe.models.config import load_config
+    from spectraframe.models.trainer import CHECKPOINT, load_run_config, train
+
+    if args.resume:
         run_dir = Path(args.resume)
         config = load_run_config(run_dir, args.overrides)
     else:
-        if not args.config:
-            raise SpectraFrameError(f"give --config FILE|PRESET (presets: {_presets()}), or --resume RUN_DIR")
         config = load_config(args.config, args.overrides)
         name = Path(args.config).stem
         run_dir = Path(args.out) if args.out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"

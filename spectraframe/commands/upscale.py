@@ -67,10 +67,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from spectraframe.errors import SpectraFrameError
-    from spectraframe.upscale.memory import parse_memory
-    from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler, default_output
 
     log = logging.getLogger("spectraframe.upscale")
+    # Checked before torch loads: a typo answers at once.
     try:
         fps = Fraction(args.fps) if args.fps else None
     except (ValueError, ZeroDivisionError) as exc:
@@ -79,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
         raise SpectraFrameError(f"--fps must be positive, got {args.fps}")
     if args.segment_frames < 1:
         raise SpectraFrameError(f"--segment-frames must be >= 1, got {args.segment_frames}")
+    from spectraframe.upscale.memory import parse_memory
+    from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler, default_output
+
     options = UpscaleOptions(
         weights=Path(args.weights) if args.weights else None, scale=args.scale, device=args.device,
         precision=args.precision, backend=args.backend, compile=args.compile, tile=args.tile,

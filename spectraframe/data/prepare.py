@@ -247,17 +247,10 @@ def _publish(staging: Path, out_dir: Path) -> None:
     staging.rename(out_dir)
 
 
-def prepare_dataset(videos: list[str | Path], out_dir: str | Path, options: PrepareOptions | None = None,
-                    progress: bool = True) -> list[VideoPlan]:
-    """Build a training set in `out_dir` from video files (or folders of them). Returns the per-video plans,
-    unreadable videos included (with `error` set and no clips)."""
+def _plan_videos(paths: list[Path], options: PrepareOptions, progress: bool) -> list[VideoPlan]:
+    """Pass 1: each video measured and its clips planned (an unreadable one skipped, with its error)."""
     from tqdm import tqdm
 
-    options = options or PrepareOptions()
-    paths = find_videos(list(videos))
-    out_dir = Path(out_dir)
-    # A new or empty folder only (there is no --overwrite), never one holding the videos.
-    check_outputs([Output(out_dir, "folder", "output folder", empty_ok=True)], paths, overwrite=None)
     plans = []
     for path, name in zip(tqdm(paths, desc="measuring", unit="video", disable=not progress),
                           _unique_names(paths), strict=True):
@@ -273,6 +266,21 @@ def prepare_dataset(videos: list[str | Path], out_dir: str | Path, options: Prep
         if not plan.clips:
             log.warning("%s: no usable %d-frame clip (%d frames, %d cuts, %d static clips)",
                         path, options.clip_length, count, plan.cuts, plan.static_clips)
+    return plans
+
+
+def prepare_dataset(videos: list[str | Path], out_dir: str | Path, options: PrepareOptions | None = None,
+                    progress: bool = True) -> list[VideoPlan]:
+    """Build a training set in `out_dir` from video files (or folders of them). Returns the per-video plans,
+    unreadable videos included (with `error` set and no clips)."""
+    from tqdm import tqdm
+
+    options = options or PrepareOptions()
+    paths = find_videos(list(videos))
+    out_dir = Path(out_dir)
+    # A new or empty folder only (there is no --overwrite), never one holding the videos.
+    check_outputs([Output(out_dir, "folder", "output folder", empty_ok=True)], paths, overwrite=None)
+    plans = _plan_videos(paths, options, progress)
     useful = [p for p in plans if p.clips]
     if not useful:
         unreadable = sum(1 for p in plans if p.error)

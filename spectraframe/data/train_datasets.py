@@ -21,7 +21,6 @@ the process and a resume in the middle of an epoch do not change it.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -228,14 +227,6 @@ def frames_to_tensor(frames: list[np.ndarray]) -> Tensor:
     """(T,H,W,3) uint8 list -> (T,3,H,W) float32 in [0, 1]."""
     stacked = torch.from_numpy(np.stack(frames))
     return stacked.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
-
-
-def flows_key(frames: list[np.ndarray], extra: str) -> str:
-    digest = hashlib.blake2b(digest_size=20)
-    for frame in frames:
-        digest.update(np.ascontiguousarray(frame).data)
-    digest.update(extra.encode())
-    return digest.hexdigest()
 
 
 class TrainingSamples(Dataset):

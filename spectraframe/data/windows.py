@@ -30,3 +30,17 @@ def require_odd_window(num_frames: int, source: str) -> None:
             f"{source} is a {num_frames}-frame model; super-resolving a video needs an odd count (the target "
             f"plus the same number of neighbours on each side), such as {num_frames - 1} or {num_frames + 1}"
         )
+
+
+def scene_window(t: int, num_frames: int, *, scene_start: int, next_cut: int | None, known: int,
+                 ended: bool) -> list[int]:
+    """The neighbours of frame `t` of a video being decoded, kept inside t's scene.
+
+    `scene_start`: the first frame of t's scene; `next_cut`: the first cut after t among the frames seen within
+    the window's reach (None: none); `known`: how many frames are decoded; `ended`: whether that is all of them.
+    The scene ends at `next_cut`, else at the video's end when it has ended, else just past the window's reach.
+    Within the scene, `neighbour_indices` replicates its edge frames.
+    """
+    reach = num_frames // 2
+    end = next_cut if next_cut is not None else (known if ended else t + reach + 1)
+    return [scene_start + i for i in neighbour_indices(t - scene_start, end - scene_start, num_frames)]

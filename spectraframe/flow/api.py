@@ -17,6 +17,7 @@ import torch
 
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.coarse2fine import CoarseToFineParams, coarse_to_fine_flow, warp_bilinear
+from spectraframe.flow.names import DEFAULT_FLOW_METHOD
 from spectraframe.flow.opencv_flow import DISParams, FarnebackParams, dis_flow, farneback_flow
 
 if TYPE_CHECKING:
@@ -40,9 +41,6 @@ class FlowMethod:
     min_side: int = 4
 
 
-# What RBPN was trained with, and what every part of SpectraFrame uses unless told otherwise.
-DEFAULT_FLOW_METHOD = "coarse2fine"
-
 METHODS: dict[str, FlowMethod] = {
     "coarse2fine": FlowMethod(
         "coarse2fine", CoarseToFineParams, coarse_to_fine_flow,
@@ -50,7 +48,7 @@ METHODS: dict[str, FlowMethod] = {
     ),
     "dis": FlowMethod("dis", DISParams, dis_flow, "OpenCV DIS, CPU (preset ultrafast/fast/medium)", min_side=16),
     "farneback": FlowMethod("farneback", FarnebackParams, farneback_flow, "OpenCV Farneback, CPU"),
-}
+}  # names.FLOW_METHODS lists these keys for the CLI (tests/flow keeps them equal)
 
 
 def resolve_params(method: str, params: dict[str, Any]) -> tuple[FlowMethod, Any]:

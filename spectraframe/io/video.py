@@ -476,12 +476,6 @@ def check_encoder(settings: EncoderSettings, format_name: str, output: str | Pat
             probe.close()
 
 
-def container_codecs(format_name: str) -> set[str]:
-    """Codec names a muxer says it accepts (FFmpeg's own table)."""
-    with av.open(io.BytesIO(), "w", format=format_name) as probe:
-        return set(probe.supported_codecs)
-
-
 def _cpu_has_avx512() -> bool:
     import torch  # lazily: only the encoder settings need it
 

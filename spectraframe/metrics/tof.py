@@ -21,15 +21,6 @@ def _check_clip(frames: Tensor, name: str) -> None:
         raise ValueError(f"tOF expects {name} frames shaped (T, 3, H, W), got {tuple(frames.shape)}")
 
 
-def consecutive_flows(frames: Tensor, method: str = DEFAULT_FLOW_METHOD) -> Tensor:
-    """(T, 3, H, W) uint8 or float [0, 1] -> (T-1, 2, H, W) flows from frame t-1 to frame t."""
-    from spectraframe.flow import estimate_flow
-
-    _check_clip(frames, "the")
-    flows = [estimate_flow(frames[t - 1], frames[t][None], method=method)[0] for t in range(1, frames.shape[0])]
-    return torch.stack(flows).float()
-
-
 def tof_pairs(output: Tensor, target: Tensor, method: str = DEFAULT_FLOW_METHOD) -> list[float]:
     """tOF of each consecutive pair (t-1, t) of a clip; output and target are (T, 3, H, W)."""
     _check_clip(output, "output")

@@ -20,41 +20,40 @@ from typing import Any
 import yaml
 
 from spectraframe.archs.rbpn import PRESETS, RBPNConfig
+from spectraframe.degradation import DEGRADATIONS
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
-from spectraframe.losses import PIXEL_LOSSES
+from spectraframe.losses import GAN_FORMS, PIXEL_LOSSES
+from spectraframe.models.run_presets import preset_names
 from spectraframe.paths import require_file
 
 
-@dataclass
-class ModelConfig:
-    """The generator: a named RBPN preset and/or explicit fields (explicit fields win)."""
+def _model_rbpn_config(self) -> RBPNConfig:
+    """The generator's architecture: the preset's (or the defaults), with the explicit fields on top."""
+    base = RBPNConfig()
+    if self.preset is not None:
+        if self.preset not in PRESETS:
+            raise SpectraFrameError(f"unknown model.preset {self.preset!r}: choose one of {', '.join(PRESETS)}")
+        base = PRESETS[self.preset]
+    explicit = {k: v for k, v in dataclasses.asdict(self).items()
+                if k not in ("preset", "init_from") and v is not None}
+    try:
+        return RBPNConfig.from_dict({**base.to_dict(), **explicit})
+    except SpectraFrameError as exc:
+        raise SpectraFrameError(f"invalid model config: {exc}") from exc
 
-    preset: str | None = None
-    scale: int | None = None
-    num_frames: int | None = None
-    base_filter: int | None = None
-    feat: int | None = None
-    num_stages: int | None = None
-    n_resblock: int | None = None
-    residual: bool | None = None
-    layout: str | None = None  # "hr" (published) or "lr" (projections at LR size, see archs/rbpn.py)
-    # Generator weights (our .safetensors or a published .pth) that start a new run, e.g. the GAN fine-tune
-    # of a pixel-loss model. Ignored on --resume, where the run's own checkpoint wins.
-    init_from: str | None = None
 
-    def rbpn_config(self) -> RBPNConfig:
-        base = RBPNConfig()
-        if self.preset is not None:
-            if self.preset not in PRESETS:
-                raise SpectraFrameError(f"unknown model.preset {self.preset!r}: choose one of {', '.join(PRESETS)}")
-            base = PRESETS[self.preset]
-        explicit = {k: v for k, v in dataclasses.asdict(self).items()
-                    if k not in ("preset", "init_from") and v is not None}
-        try:
-            return RBPNConfig.from_dict({**base.to_dict(), **explicit})
-        except SpectraFrameError as exc:
-            raise SpectraFrameError(f"invalid model config: {exc}") from exc
+# The generator: a named RBPN preset (`preset`) and/or explicit fields, which win. The explicit fields are
+# RBPNConfig's own (scale, num_frames, ..., layout), each optional here: a new architecture field is one edit,
+# in archs/rbpn.py. `init_from`: generator weights (our .safetensors or a published .pth) that start a new run,
+# e.g. the GAN fine-tune of a pixel-loss model; ignored on --resume, where the run's own checkpoint wins.
+ModelConfig = dataclasses.make_dataclass(
+    "ModelConfig",
+    [("preset", "str | None", field(default=None)),
+     *[(item.name, f"{item.type} | None", field(default=None)) for item in dataclasses.fields(RBPNConfig)],
+     ("init_from", "str | None", field(default=None))],
+    namespace={"rbpn_config": _model_rbpn_config, "__module__": __name__},
+)
 
 
 @dataclass
@@ -163,6 +162,13 @@ class Config:
 
     def validate(self) -> None:
         """Check choices and ranges, all problems in one message."""
+        problems = [*self._finite_problems(), *self._choice_problems(), *self._range_problems(),
+                    *self._combination_problems()]
+        if problems:
+            raise SpectraFrameError("invalid training config:\n  " + "\n  ".join(problems))
+
+    def _finite_problems(self) -> list[str]:
+        """Every number finite (YAML reads .nan and .inf)."""
         problems = []
         for section in dataclasses.fields(self):
             values = getattr(self, section.name)
@@ -171,21 +177,31 @@ class Config:
                 numbers = value if isinstance(value, list) else [value]
                 if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
                     problems.append(f"{section.name}.{item.name} must be a finite number, got {value}")
+        return problems
+
+    def _choice_problems(self) -> list[str]:
+        """Values from fixed sets, and an odd frame count."""
+        problems = []
         rbpn = self.model.rbpn_config()
         if rbpn.num_frames % 2 == 0:
             problems.append(f"model.num_frames must be odd (target + k frames each side), got {rbpn.num_frames}")
         choices = {
-            "data.degradation": (self.data.degradation, ("bi", "bd")),
+            "data.degradation": (self.data.degradation, DEGRADATIONS),
             "data.targets": (self.data.targets, ("centre", "all")),
             "loss.pixel": (self.loss.pixel, PIXEL_LOSSES),
             "train.lr_schedule": (self.train.lr_schedule, ("step", "cosine")),
-            "loss.gan_form": (self.loss.gan_form, ("paper", "bce")),
+            "loss.gan_form": (self.loss.gan_form, GAN_FORMS),
             "train.amp": (self.train.amp, ("none", "bf16", "fp16")),
             "val.frames": (self.val.frames, ("all", "centre")),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
                 problems.append(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        return problems
+
+    def _range_problems(self) -> list[str]:
+        """Counts and weights in range."""
+        problems = []
         positive = {
             "data.lr_patch": self.data.lr_patch,
             "data.video_stride": self.data.video_stride,
@@ -216,6 +232,11 @@ class Config:
         for name, value in non_negative.items():
             if value < 0:
                 problems.append(f"{name} must be >= 0, got {value}")
+        return problems
+
+    def _combination_problems(self) -> list[str]:
+        """Settings that contradict each other, and the schedule's ranges."""
+        problems = []
         if self.data.val_holdout > 0 and self.val.list is not None:
             problems.append(
                 f"data.val_holdout={self.data.val_holdout} validates on held-out training clips, but val.list="
@@ -231,14 +252,10 @@ class Config:
             problems.append(f"train.lr_min_ratio must be in [0, 1], got {self.train.lr_min_ratio}")
         if self.train.lr <= 0 or self.train.lr_d <= 0:
             problems.append("train.lr and train.lr_d must be > 0")
-        if problems:
-            raise SpectraFrameError("invalid training config:\n  " + "\n  ".join(problems))
+        return problems
 
 
 # --- building from dicts, files, presets and overrides ------------------------------------------
-
-_SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
-
 
 def _section_classes() -> dict[str, type]:
     return {f.name: type(getattr(Config(), f.name)) for f in dataclasses.fields(Config)}
@@ -310,11 +327,6 @@ def config_from_dict(values: dict[str, Any]) -> Config:
                 raise SpectraFrameError(_unknown_key_message(key, known, f"{section}."))
             setattr(target, key, _coerce(value, _field_kind(type(target), key), f"{section}.{key}"))
     return config
-
-
-def preset_names() -> list[str]:
-    folder = resources.files("spectraframe").joinpath("configs")
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
 def read_config_file(source: str | Path) -> dict[str, Any]:

@@ -6,10 +6,8 @@ the window needs), outputs are encoded as they come, and large frames run in til
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
-import tempfile
 import threading
 import time
 from collections import deque
@@ -25,17 +23,16 @@ from tqdm import tqdm
 from spectraframe.accelerate import (
     PRECISIONS,
     precision_name,
-    prepare_for_inference,
     resolve_device,
     resolve_precision,
 )
 from spectraframe.archs.rbpn import RBPN
-from spectraframe.data.windows import neighbour_indices, require_odd_window
+from spectraframe.data.windows import neighbour_indices, require_odd_window, scene_window
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.io.tensors import to_tensor, to_uint8
 from spectraframe.io.video import EncoderSettings, check_encoder, output_format, resolve_encoder
-from spectraframe.paths import require_file
+from spectraframe.upscale.backends import BACKENDS, load_backend
 from spectraframe.upscale.memory import default_memory_budget, default_tile_overlap, tile_for_budget
 from spectraframe.upscale.output_size import check_size_request, final_size, fit_frame, size_label
 from spectraframe.upscale.scenes import SceneCutDetector
@@ -48,14 +45,11 @@ from spectraframe.upscale.sinks import (
     work_dir_for,
 )
 from spectraframe.upscale.sources import FrameSource
-from spectraframe.upscale.weights import resolve_weights
 
 log = logging.getLogger(__name__)
 
 __all__ = ["BACKENDS", "PRECISIONS", "UpscaleOptions", "UpscaleResult", "Upscaler", "default_output",
            "resolve_precision", "upscale"]
-
-BACKENDS = ("torch", "onnxruntime")
 
 
 @dataclass
@@ -67,7 +61,7 @@ class UpscaleOptions:
     backend: str = "torch"  # torch | onnxruntime (fp32; .onnx weights or the checkpoint exported on the fly)
     channels_last: bool = True  # torch backend: channels-last memory format, much faster on CPUs
     compile: bool = False  # torch backend: torch.compile the network (the first frame of each size compiles)
-    overlap: bool = True  # decode ahead and estimate the next frame's flows while the network runs
+    pipelined: bool = True  # decode ahead and estimate the next frame's flows while the network runs
     tile: int | None = None  # LR tile core size; None: chosen from max_memory; 0: never tile
     tile_overlap: int | None = None  # LR context per tile side; None: from the receptive field
     max_memory: int | None = None  # bytes; None: half the memory available
@@ -127,63 +121,47 @@ def default_output(input_path: Path, scale: int | str, folder: Path | None = Non
     return (folder or input_path.parent) / name
 
 
+def check_options(options: UpscaleOptions) -> None:
+    """The options' values and combinations, before anything is loaded: a bad value found mid-run would cost a
+    model load and a decode."""
+    onnx = options.backend == "onnxruntime"
+    if options.backend not in BACKENDS:
+        raise SpectraFrameError(f"unknown backend {options.backend!r}; use one of {', '.join(BACKENDS)}")
+    if onnx and options.precision not in ("auto", "fp32"):
+        raise SpectraFrameError(f"the onnxruntime backend runs fp32 only, not {options.precision}; "
+                                "use --backend torch for bf16/fp16")
+    if onnx and options.compile:
+        raise SpectraFrameError("--compile is for the torch backend; the onnxruntime backend optimises itself")
+    if options.tile is not None and options.tile < 0:
+        raise SpectraFrameError(f"--tile must be 0 (never tile) or a tile size in LR pixels, got {options.tile}")
+    if options.tile_overlap is not None and options.tile_overlap < 0:
+        raise SpectraFrameError(f"--tile-overlap must be 0 or more LR pixels, got {options.tile_overlap}")
+    if options.segment_frames < 1:
+        raise SpectraFrameError(f"--segment-frames must be >= 1, got {options.segment_frames}")
+    if options.max_memory is not None and options.max_memory <= 0:
+        raise SpectraFrameError(f"--max-memory must be more than 0 bytes, got {options.max_memory}")
+    check_size_request(options.height, options.outscale)
+
+
 class Upscaler:
     """Loads the generator once; `run(input, output)` upscales one video or frame folder."""
 
-    def __init__(self, options: UpscaleOptions | None = None, model: RBPN | None = None, metadata: dict | None = None):
-        from spectraframe.checkpoints import file_digest, load_generator
+    def __init__(self, options: UpscaleOptions | None = None, model: RBPN | None = None,
+                 metadata: dict | None = None):
 
         self.options = options = options or UpscaleOptions()
         self.device = resolve_device(options.device)
+        check_options(options)
         onnx = options.backend == "onnxruntime"
-        if options.backend not in BACKENDS:
-            raise SpectraFrameError(f"unknown backend {options.backend!r}; use one of {', '.join(BACKENDS)}")
-        if onnx and options.precision not in ("auto", "fp32"):
-            raise SpectraFrameError(f"the onnxruntime backend runs fp32 only, not {options.precision}; "
-                                    "use --backend torch for bf16/fp16")
-        if onnx and options.compile:
-            raise SpectraFrameError("--compile is for the torch backend; the onnxruntime backend optimises itself")
-        # Checked here, not where they are used: a bad value found mid-run would cost a model load and a decode.
-        if options.tile is not None and options.tile < 0:
-            raise SpectraFrameError(f"--tile must be 0 (never tile) or a tile size in LR pixels, got {options.tile}")
-        if options.tile_overlap is not None and options.tile_overlap < 0:
-            raise SpectraFrameError(f"--tile-overlap must be 0 or more LR pixels, got {options.tile_overlap}")
-        if options.segment_frames < 1:
-            raise SpectraFrameError(f"--segment-frames must be >= 1, got {options.segment_frames}")
-        if options.max_memory is not None and options.max_memory <= 0:
-            raise SpectraFrameError(f"--max-memory must be more than 0 bytes, got {options.max_memory}")
-        check_size_request(options.height, options.outscale)
         self.dtype = torch.float32 if onnx else resolve_precision(options.precision, self.device)
-        weights = None
-        if model is None:
-            weights = resolve_weights(options.weights)
-            require_file(weights, "weights file")
-            self.weights_id = file_digest(weights)
-        else:
-            self.weights_id = hashlib.sha256(
-                b"".join(t.detach().cpu().numpy().tobytes() for t in model.state_dict().values())
-            ).hexdigest()
-        self.weights_path = weights
-        if weights is not None and weights.suffix == ".onnx":
-            if not onnx:
-                raise SpectraFrameError(f"{weights} is an ONNX model: run it with --backend onnxruntime")
-            self.generator = self._onnx_generator(weights)
-            metadata = self.generator.metadata
-            self.weights_bytes = weights.stat().st_size
-        else:
-            if model is None:
-                model, metadata = load_generator(weights, "cpu" if onnx else self.device, scale=options.scale)
-            self.weights_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-            if onnx:
-                with tempfile.TemporaryDirectory(prefix="spectraframe-onnx-") as folder:
-                    from spectraframe.export import export_onnx
-
-                    # The session holds the model in memory: the file is not needed once it is loaded.
-                    path = export_onnx(model, Path(folder) / "generator.onnx", metadata=metadata or {})
-                    self.generator = self._onnx_generator(path)
-            else:
-                self.generator = prepare_for_inference(model, self.device, precision_name(self.dtype),
-                                                       channels_last=options.channels_last, compile=options.compile)
+        backend = load_backend(options.backend, options.weights, self.device, self.dtype, scale=options.scale,
+                               channels_last=options.channels_last, compile=options.compile, model=model,
+                               metadata=metadata)
+        self.generator, metadata = backend.generator, backend.metadata
+        self.weights_path, self.weights_id, self.weights_bytes = (backend.weights_path, backend.weights_id,
+                                                                  backend.weights_bytes)
+        weights = self.weights_path
+        if weights is None or weights.suffix != ".onnx":
             log.info("generator: %s", self.describe())
         if options.scale is not None and self.generator.config.scale != options.scale:
             raise SpectraFrameError(f"the model is x{self.generator.config.scale}, but x{options.scale} was asked for")
@@ -198,22 +176,6 @@ class Upscaler:
         offsets = neighbour_indices(10_000, 20_001, self.config.num_frames)
         self.reach_back = 10_000 - min(offsets)
         self.reach_ahead = max(offsets) - 10_000
-        self._flow_worker: ThreadPoolExecutor | None = None  # set while a run overlaps flows with the network
-
-    def _onnx_generator(self, path: Path):
-        from spectraframe.export import OnnxGenerator
-
-        if self.device.type not in ("cpu", "cuda"):
-            raise SpectraFrameError(f"the onnxruntime backend runs on cpu or cuda, not {self.device.type}")
-        providers = ["CPUExecutionProvider"]
-        if self.device.type == "cuda":
-            import onnxruntime
-
-            if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
-                raise SpectraFrameError("this onnxruntime has no CUDA support: install onnxruntime-gpu or use "
-                                        "--device cpu")
-            providers.insert(0, "CUDAExecutionProvider")
-        return OnnxGenerator(path, providers=providers)
 
     def describe(self) -> str:
         if self.options.backend == "onnxruntime":
@@ -243,8 +205,8 @@ class Upscaler:
         """The tag of default output names: `x4`, or the size asked for (`1080p`, `x2`)."""
         return size_label(self.config.scale, self.options.height, self.options.outscale)
 
-    def _job(self, source: FrameSource, tile: int | None, overlap: int, settings: EncoderSettings | None,
-             size: tuple[int, int]) -> dict:
+    def _job(self, source: FrameSource, tile: int | None, tile_overlap: int,
+             settings: EncoderSettings | None, size: tuple[int, int]) -> dict:
         stat = source.path.stat()
         return {
             "input": str(source.path.resolve()),
@@ -256,7 +218,7 @@ class Upscaler:
             "backend": self.options.backend,
             "device": self.device.type,
             "tile": tile,
-            "tile_overlap": overlap if tile else None,
+            "tile_overlap": tile_overlap if tile else None,
             "scene_detect": self.options.scene_detect,
             "segment_frames": self.options.segment_frames,
             "encoder": settings.to_dict() if settings else None,
@@ -285,10 +247,10 @@ class Upscaler:
         notes = list(info.notes)
         for note in notes:
             log.warning("%s: %s", source.path, note)
-        tile, overlap = self.tiling(info.height, info.width)
+        tile, tile_overlap = self.tiling(info.height, info.width)
         if tile:
-            log.info("tiles of %dx%d LR pixels with %d px overlap (memory budget)", tile, tile, overlap)
-        settings = None
+            log.info("tiles of %dx%d LR pixels with %d px overlap (memory budget)", tile, tile, tile_overlap)
+        settings = format_name = None
         if video_output:
             settings = EncoderSettings(
                 codec=resolve_encoder(options.codec), width=width, height=height, fps=info.fps,
@@ -297,141 +259,113 @@ class Upscaler:
             format_name = output_format(output)
             check_encoder(settings, format_name, output)
         with output_lock(output):
-            if settings is not None:
-                sink: OutputSink = SegmentedVideoSink(
-                    output, self._job(source, tile, overlap, settings, (width, height)), format_name=format_name,
-                    settings=settings, frame_count=info.frame_count, segment_frames=options.segment_frames,
-                    source=source.path if info.kind == "video" else None,
-                    resume=options.resume, overwrite=options.overwrite,
-                )
-            else:
-                names = info.frame_names or [f"frame_{i:06d}" for i in range(info.frame_count)]
-                if info.variable_frame_rate:
-                    notes.append("PNG frames carry no timestamps: the variable frame timing is not kept")
-                sink = FrameFolderSink(output, self._job(source, tile, overlap, None, (width, height)), names,
-                                       resume=options.resume, overwrite=options.overwrite)
+            sink = self._open_sink(output, source, tile, tile_overlap, settings, format_name, notes, (width, height))
             resume_from = sink.resume_from
             if resume_from:
                 log.info("resuming %s at frame %d of %d", output, resume_from, info.frame_count)
-            try:
-                frames = self._stream(source, sink, tile, overlap, resume_from, on_frame, (width, height))
-                if frames != info.frame_count:
-                    raise SpectraFrameError(f"{source.path}: expected {info.frame_count} frames, decoded {frames}")
-                notes += sink.finish()
-            except SpectraFrameError:
-                _abort(sink)
-                sink.discard()  # the input or the settings are at fault: nothing worth resuming
-                raise
-            except KeyboardInterrupt:
-                _abort(sink)
-                if work_dir_for(output).exists():
-                    log.error("interrupted: finished segments are kept in %s; rerun with --resume to continue",
-                              work_dir_for(output))
-                raise
-            except BaseException as exc:
-                _abort(sink)
-                kept = sink.finished_any()
-                if not kept:
-                    sink.discard()  # nothing to resume: a leftover work folder would only block the next run
-                if isinstance(exc, OSError):  # a full disk, a vanished mount: the user's to fix, in one sentence
-                    reason = exc.strerror or str(exc)
-                    resume = (f"the finished part is kept in {work_dir_for(output)}: free space or fix the cause, "
-                              "then rerun with --resume to continue") if kept else "nothing was kept"
-                    raise SpectraFrameError(f"writing {output} failed ({reason}); {resume}") from exc
-                if kept:
-                    log.error("failed: finished segments are kept in %s; rerun with --resume to continue",
-                              work_dir_for(output))
-                raise
+            notes += self._fill(sink, output, source, tile, tile_overlap, on_frame, (width, height))
         for note in notes[len(info.notes):]:
             log.warning("%s: %s", output, note)
         return UpscaleResult(source.path, output, width, height, info.frame_count,
                              time.perf_counter() - started, resume_from, notes)
 
-    def _stream(self, source: FrameSource, sink: OutputSink, tile: int | None, overlap: int, resume_from: int,
+    def _open_sink(self, output: Path, source: FrameSource, tile: int | None, tile_overlap: int,
+                   settings: EncoderSettings | None, format_name: str | None, notes: list[str],
+                   size: tuple[int, int]) -> OutputSink:
+        """The output being written: a segmented video, or a folder of PNGs (then a note when timing is lost)."""
+        info, options = source.info, self.options
+        job = self._job(source, tile, tile_overlap, settings, size)
+        if settings is not None:
+            return SegmentedVideoSink(
+                output, job, format_name=format_name, settings=settings, frame_count=info.frame_count,
+                segment_frames=options.segment_frames, source=source.path if info.kind == "video" else None,
+                resume=options.resume, overwrite=options.overwrite,
+            )
+        names = info.frame_names or [f"frame_{i:06d}" for i in range(info.frame_count)]
+        if info.variable_frame_rate:
+            notes.append("PNG frames carry no timestamps: the variable frame timing is not kept")
+        return FrameFolderSink(output, job, names, resume=options.resume, overwrite=options.overwrite)
+
+    def _fill(self, sink: OutputSink, output: Path, source: FrameSource, tile: int | None, tile_overlap: int,
+              on_frame: Callable[[int], None] | None, size: tuple[int, int]) -> list[str]:
+        """Stream every frame into `sink` and finish it (returns its notes); on failure keep what --resume can
+        use and say so, or remove it."""
+        info = source.info
+        try:
+            frames = self._stream(source, sink, tile, tile_overlap, sink.resume_from, on_frame, size)
+            if frames != info.frame_count:
+                raise SpectraFrameError(f"{source.path}: expected {info.frame_count} frames, decoded {frames}")
+            return sink.finish()
+        except SpectraFrameError:
+            sink.abort()
+            sink.discard()  # the input or the settings are at fault: nothing worth resuming
+            raise
+        except KeyboardInterrupt:
+            sink.abort()
+            if work_dir_for(output).exists():
+                log.error("interrupted: finished segments are kept in %s; rerun with --resume to continue",
+                          work_dir_for(output))
+            raise
+        except BaseException as exc:
+            sink.abort()
+            kept = sink.finished_any()
+            if not kept:
+                sink.discard()  # nothing to resume: a leftover work folder would only block the next run
+            if isinstance(exc, OSError):  # a full disk, a vanished mount: the user's to fix, in one sentence
+                reason = exc.strerror or str(exc)
+                resume = (f"the finished part is kept in {work_dir_for(output)}: free space or fix the cause, "
+                          "then rerun with --resume to continue") if kept else "nothing was kept"
+                raise SpectraFrameError(f"writing {output} failed ({reason}); {resume}") from exc
+            if kept:
+                log.error("failed: finished segments are kept in %s; rerun with --resume to continue",
+                          work_dir_for(output))
+            raise
+
+    def _stream(self, source: FrameSource, sink: OutputSink, tile: int | None, tile_overlap: int, resume_from: int,
                 on_frame: Callable[[int], None] | None, size: tuple[int, int]) -> int:
         """Decode, window, super-resolve and hand frames to the sink; returns the number of frames.
 
-        With `overlap`, frames are decoded (and checked for scene cuts) by a background thread, and the flows
-        of the next target are estimated by a worker thread while the network runs on the current one.
+        Pipelined (`UpscaleOptions.pipelined`), frames are decoded (and checked for scene cuts) by a background
+        thread, and the flows of the next target are estimated by a worker thread while the network runs on the
+        current one.
         """
-        info = source.info
-        buffer: dict[int, tuple[torch.Tensor, int]] = {}  # index -> (LR frame, pts)
-        scene_start: dict[int, int] = {}
-        cuts: set[int] = set()
+        pipelined = self.options.pipelined
         detector = SceneCutDetector() if self.options.scene_detect else None
-        bar = tqdm(total=info.frame_count, initial=resume_from, unit="frame", desc=source.path.name,
-                   disable=not self.options.progress, dynamic_ncols=True)
-        overlap_work = self.options.overlap
-        flow_worker = ThreadPoolExecutor(1, thread_name_prefix="spectraframe-flow") if overlap_work else None
-        self._flow_worker = flow_worker
-        pending: deque[tuple[int, _PendingFrame | None]] = deque()  # planned targets, oldest first
-        next_target = 0
-        decoded = 0
-        current_scene = 0
-
-        def plan(t: int, last_known: int, ended: bool) -> None:
-            # The window stays inside t's scene: it ends at the first cut after t (or the video's end).
-            start, end = scene_start[t], None
-            for j in range(t + 1, min(last_known, t + self.reach_ahead) + 1):
-                if j in cuts:
-                    end = j
-                    break
-            if end is None:
-                end = last_known + 1 if ended else t + self.reach_ahead + 1
-            indices = [start + i for i in neighbour_indices(t - start, end - start, self.config.num_frames)]
-            pending.append((t, self._super_resolve(buffer, t, indices, tile, overlap) if t >= resume_from else None))
-
-        def finish() -> None:
-            t, job = pending.popleft()
-            if job is not None:
-                sink.write(t, fit_frame(job.result(), size), buffer[t][1])
-                bar.update(1)
-                if on_frame is not None:
-                    on_frame(t)
-            for old in [i for i in buffer if i < t + 1 - self.reach_back]:
-                del buffer[old]
-                scene_start.pop(old, None)
-                cuts.discard(old)
 
         def decode() -> Iterator[tuple[int, torch.Tensor, int, bool]]:
             for frame in source.frames():
                 cut = detector is not None and detector.is_cut(frame.image) and frame.index > 0
                 yield frame.index, to_tensor(frame.image), frame.pts, cut
 
-        frames = _Prefetched(decode(), depth=2 * (self.reach_ahead + 1)) if overlap_work else decode()
+        frames = _Prefetched(decode(), depth=2 * (self.reach_ahead + 1)) if pipelined else decode()
+        flow_worker = ThreadPoolExecutor(1, thread_name_prefix="spectraframe-flow") if pipelined else None
+        bar = tqdm(total=source.info.frame_count, initial=resume_from, unit="frame", desc=source.path.name,
+                   disable=not self.options.progress, dynamic_ncols=True)
+
+        def start(t: int, window: list[int], decoded: _DecodedFrames) -> _PendingFrame | None:
+            if t < resume_from:
+                return None
+            return self._super_resolve(decoded, t, window, tile, tile_overlap, flow_worker)
+
+        def finish(t: int, image, pts: int) -> None:
+            sink.write(t, fit_frame(image, size), pts)
+            bar.update(1)
+            if on_frame is not None:
+                on_frame(t)
+
         try:
-            for i, image, pts, cut in frames:
-                if cut:
-                    cuts.add(i)
-                    current_scene = i
-                scene_start[i] = current_scene
-                buffer[i] = (image, pts)
-                decoded = i + 1
-                while next_target + self.reach_ahead <= i:
-                    plan(next_target, i, ended=False)
-                    next_target += 1
-                    # One target's flows run ahead on the worker while the network takes the oldest.
-                    while len(pending) > 1:
-                        finish()
-            while next_target < decoded:
-                plan(next_target, decoded - 1, ended=True)
-                next_target += 1
-                while len(pending) > 1:
-                    finish()
-            while pending:
-                finish()
+            return _run_stream(frames, self.config.num_frames, start, finish)
         finally:
             close = getattr(frames, "close", None)
             if close is not None:
                 close()
             if flow_worker is not None:
                 flow_worker.shutdown(wait=True, cancel_futures=True)
-            self._flow_worker = None
             bar.close()
-        return decoded
 
-    def _super_resolve(self, buffer, t: int, indices: Sequence[int], tile: int | None, overlap: int) -> _PendingFrame:
-        """Start on frame t with the window `indices`: its flows go to the flow worker (when overlapping).
+    def _super_resolve(self, decoded: _DecodedFrames, t: int, indices: Sequence[int], tile: int | None,
+                       tile_overlap: int, flow_worker: ThreadPoolExecutor | None) -> _PendingFrame:
+        """Start on frame t with the window `indices`: its flows go to `flow_worker` (when pipelined).
 
         The returned handle's `result()` runs the network and gives the HR frame (uint8, H x W x 3).
         """
@@ -439,10 +373,9 @@ class Upscaler:
         unique = sorted(set(indices))
         position = {index: k for k, index in enumerate(unique)}
         # Frames are gathered now: the buffer changes while the flows are estimated.
-        inputs = (buffer[t][0], torch.stack([buffer[i][0] for i in unique]), [position[i] for i in indices])
-        worker = self._flow_worker
-        flows = worker.submit(self._flows, *inputs) if worker is not None else _done(self._flows(*inputs))
-        return _PendingFrame(lambda: self._network(*flows.result(), tile, overlap))
+        inputs = (decoded.image(t), torch.stack([decoded.image(i) for i in unique]), [position[i] for i in indices])
+        flows = flow_worker.submit(self._flows, *inputs) if flow_worker is not None else _done(self._flows(*inputs))
+        return _PendingFrame(lambda: self._network(*flows.result(), tile, tile_overlap))
 
     @torch.inference_mode()
     def _flows(self, target: torch.Tensor, frames: torch.Tensor, order: list[int]):
@@ -455,11 +388,84 @@ class Upscaler:
 
     @torch.inference_mode()
     def _network(self, target: torch.Tensor, neighbours: torch.Tensor, flows: torch.Tensor, tile: int | None,
-                 overlap: int):
+                 tile_overlap: int):
         from spectraframe.inference import super_resolve_frame
 
-        hr = super_resolve_frame(self.generator, target, neighbours, flows=flows, tile=tile, tile_overlap=overlap)
+        hr = super_resolve_frame(self.generator, target, neighbours, flows=flows, tile=tile, tile_overlap=tile_overlap)
         return to_uint8(hr)
+
+
+class _DecodedFrames:
+    """The decoded frames a window may still need (LR image and pts by index), each one's scene and the cuts."""
+
+    def __init__(self) -> None:
+        self.frames: dict[int, tuple[torch.Tensor, int]] = {}
+        self.scene_start: dict[int, int] = {}
+        self.cuts: set[int] = set()
+        self.current_scene = 0
+        self.count = 0  # frames decoded so far
+
+    def add(self, index: int, image: torch.Tensor, pts: int, cut: bool) -> None:
+        if cut:
+            self.cuts.add(index)
+            self.current_scene = index
+        self.scene_start[index] = self.current_scene
+        self.frames[index] = (image, pts)
+        self.count = index + 1
+
+    def image(self, index: int) -> torch.Tensor:
+        return self.frames[index][0]
+
+    def pts(self, index: int) -> int:
+        return self.frames[index][1]
+
+    def window(self, t: int, num_frames: int, ended: bool) -> list[int]:
+        """t's neighbours inside its scene (see `scene_window`), from the frames decoded so far."""
+        reach = num_frames // 2
+        next_cut = next((j for j in range(t + 1, min(self.count - 1, t + reach) + 1) if j in self.cuts), None)
+        return scene_window(t, num_frames, scene_start=self.scene_start[t], next_cut=next_cut, known=self.count,
+                            ended=ended)
+
+    def forget_before(self, index: int) -> None:
+        for old in [i for i in self.frames if i < index]:
+            del self.frames[old]
+            self.scene_start.pop(old, None)
+            self.cuts.discard(old)
+
+
+def _run_stream(frames: Iterator[tuple[int, torch.Tensor, int, bool]], num_frames: int,
+                start: Callable[[int, list[int], _DecodedFrames], _PendingFrame | None],
+                finish: Callable[[int, object, int], None]) -> int:
+    """Plan each target as soon as its window is decoded, `start(t, window, decoded)` it, and `finish(t, image,
+    pts)` them in order, one target behind (its flows run ahead while the network takes the oldest). Frames no
+    window needs any more are forgotten. Returns the number of frames decoded."""
+    reach = num_frames // 2
+    decoded = _DecodedFrames()
+    pending: deque[tuple[int, _PendingFrame | None]] = deque()  # started targets, oldest first
+    next_target = 0
+
+    def plan(ended: bool) -> None:
+        nonlocal next_target
+        pending.append((next_target, start(next_target, decoded.window(next_target, num_frames, ended), decoded)))
+        next_target += 1
+
+    def finish_all_but(kept: int) -> None:
+        while len(pending) > kept:
+            t, job = pending.popleft()
+            if job is not None:
+                finish(t, job.result(), decoded.pts(t))
+            decoded.forget_before(t + 1 - reach)
+
+    for index, image, pts, cut in frames:
+        decoded.add(index, image, pts, cut)
+        while next_target + reach <= index:
+            plan(ended=False)
+            finish_all_but(1)
+    while next_target < decoded.count:
+        plan(ended=True)
+        finish_all_but(1)
+    finish_all_but(0)
+    return decoded.count
 
 
 class _PendingFrame:
@@ -533,12 +539,6 @@ class _Prefetched(Iterator):
         self._finished = True
         self._stop.set()
         self._thread.join()
-
-
-def _abort(sink: OutputSink) -> None:
-    abort = getattr(sink, "abort", None)
-    if abort is not None:
-        abort()
 
 
 def upscale(

@@ -31,6 +31,7 @@ import logging
 import os
 import shutil
 import struct
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -119,7 +120,7 @@ def _lock(path: Path, output: Path):
         handle.close()
 
 
-class OutputSink:
+class OutputSink(ABC):
     """Base: the work folder, its job description (for --resume) and the final rename."""
 
     def __init__(self, output: Path, job: dict, *, resume: bool, overwrite: bool):
@@ -160,16 +161,28 @@ class OutputSink:
     def save_state(self) -> None:
         _write_json(self.work / STATE_FILE, self.state)
 
+    # --- what each kind of output implements ---
+
+    resume_from: int = 0  # frames already done by an interrupted run
+
+    @abstractmethod
+    def write(self, index: int, image: np.ndarray, pts: int) -> None:
+        """Frame `index` (H x W x 3 uint8, presentation time `pts`), in order from `resume_from`."""
+
+    @abstractmethod
+    def finish(self) -> list[str]:
+        """Put the finished output in place; returns notes for the user."""
+
+    @abstractmethod
     def finished_any(self) -> bool:
         """Whether the work folder holds finished work (a frame or a segment) that --resume could reuse."""
-        raise NotImplementedError
+
+    def abort(self) -> None:  # noqa: B027 (a no-op unless the output holds something open)
+        """Release what an unfinished output holds open (an encoder); the work folder stays for --resume."""
 
     def discard(self) -> None:
         """Remove the work folder (the input is broken: nothing worth resuming)."""
         shutil.rmtree(self.work, ignore_errors=True)
-
-    # Subclasses: resume_from (frames already done), write(index, image, pts), finish() -> notes
-    resume_from: int = 0
 
 
 def _write_json(path: Path, data: dict) -> None:

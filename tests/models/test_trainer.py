@@ -275,9 +275,9 @@ def test_cosine_schedule_follows_a_new_total_on_resume(tmp_path, train_corpus, l
 
 def test_per_step_records_stay_bounded(tmp_path, train_corpus, lists, flow_cache, monkeypatch):
     # history and step_seconds grew by one entry per step (the paper preset runs ~1.2 M steps).
-    from spectraframe.models import trainer as trainer_module
+    from spectraframe.models import run_state
 
-    monkeypatch.setattr(trainer_module, "KEPT_STEPS", 2)
+    monkeypatch.setattr(run_state, "KEPT_STEPS", 2)
     trainer = Trainer(tiny(train_corpus, lists, flow_cache, "train.iterations=7", "train.warmup_iterations=7",
                            "log.tensorboard=false"), tmp_path / "run")
     result = trainer.fit()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import av
 import pytest
-from conftest import moving_frames, read_back, write_video
+from helpers.media import moving_frames, read_back, write_video
 
 from spectraframe.cli import main as cli_main
 from spectraframe.errors import SpectraFrameError

@@ -7,7 +7,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from conftest import moving_frames, read_back, write_video
+from helpers.media import moving_frames, read_back, write_video
 
 from spectraframe.cli import main as cli_main
 from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler
@@ -114,9 +114,9 @@ def test_scene_cut_stops_neighbours(tmp_path, tiny_weights):
     upscaler = Upscaler(options(tiny_weights))
     original = upscaler._super_resolve
 
-    def spy(buffer, t, indices, tile, overlap):
+    def spy(decoded, t, indices, *rest):
         windows.append((t, list(indices)))
-        return original(buffer, t, indices, tile, overlap)
+        return original(decoded, t, indices, *rest)
 
     upscaler._super_resolve = spy
     upscaler.run(source, tmp_path / "out.mkv")
@@ -172,7 +172,7 @@ def test_upscale_only_is_accepted_as_a_no_op():
 
 
 def test_subtitles_of_an_mkv_are_copied_by_default(tmp_path, tiny_weights):
-    from conftest import add_subtitles, subtitle_texts
+    from helpers.media import add_subtitles, subtitle_texts
 
     video = write_video(tmp_path / "plain.mkv", moving_frames(6))
     source = add_subtitles(video, tmp_path / "film.mkv", [(0.0, 0.1, "hello"), (0.12, 0.2, "world")])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import TINY, moving_frames, tiny_model
+from helpers.media import moving_frames
+from helpers.models import TINY, tiny_model
 
 from spectraframe.archs.rbpn import PRESETS
 from spectraframe.errors import SpectraFrameError

@@ -1,0 +1,127 @@
+"""Building a run from its Config: data, validation clips, models, losses, optimisers and schedules."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from spectraframe.archs.rbpn import RBPN, RBPNConfig
+from spectraframe.checkpoints import load_generator, load_torch_file
+from spectraframe.data.train_datasets import TrainingSamples, find_training_clips, split_holdout
+from spectraframe.errors import SpectraFrameError
+from spectraframe.losses import GeneratorLoss, LossWeights
+from spectraframe.models.config import Config, TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingData:
+    sources: list  # the training clips
+    holdout: list  # clips held out of training for validation (data.val_holdout)
+    dataset: TrainingSamples
+    flow_cache_dir: Path
+
+
+def build_data(config: Config, rbpn: RBPNConfig, run_dir: Path) -> TrainingData:
+    data = config.data
+    if data.root is None:
+        raise SpectraFrameError("set data.root to the training data folder (e.g. data.root=path/to/clips)")
+    # Held-out clips (data.val_holdout) validate and are never trained on.
+    sources, holdout = split_holdout(find_training_clips(data.root, data.train_list), data.val_holdout)
+    flow_cache_dir = Path(data.flow_cache) if data.flow_cache else run_dir / "flow_cache"
+    dataset = TrainingSamples(
+        sources, scale=rbpn.scale, num_frames=rbpn.num_frames, lr_patch=data.lr_patch, degradation=data.degradation,
+        hflip=data.hflip, vflip=data.vflip, rot90=data.rot90, targets=data.targets, video_stride=data.video_stride,
+        flow_method=data.flow_method, flow_cache=flow_cache_dir, flow_cache_bytes=int(data.flow_cache_gb * 1024**3),
+        seed=config.train.seed,
+    )
+    return TrainingData(sources, holdout, dataset, flow_cache_dir)
+
+
+def validation_clips(config: Config, holdout: list) -> list:
+    """The clips validation scores: the held-out training clips, else val.list (none when val.every is 0)."""
+    from spectraframe.data.eval_datasets import EvalClip, load_eval_clips
+
+    if config.val.every == 0:
+        return []
+    if holdout:
+        clips = [EvalClip(name=source.name, frame_paths=list(source.frame_paths)) for source in holdout]
+    elif config.val.list is None:
+        return []
+    else:
+        root = Path(config.data.root)
+        list_path = Path(config.val.list) if Path(config.val.list).is_absolute() else root / config.val.list
+        if not list_path.is_file():
+            raise SpectraFrameError(
+                f"validation list {list_path} not found: point val.list at a list of clips under data.root, "
+                "or turn validation off with val.every=0"
+            )
+        if re.search(r"(?<![a-z])test", list_path.name.lower()):  # test.txt, sep_testlist.txt
+            # best.safetensors is picked by validation PSNR: picking it on the test set inflates test scores.
+            log.warning("validating on %s, a test list: best.safetensors is then chosen on the test set and "
+                        "its scores there are optimistic; hold out training clips instead with "
+                        "data.val_holdout=N val.list=null", list_path.name)
+        clips = load_eval_clips(root, list_path)
+    return clips[: config.val.max_clips] if config.val.max_clips else clips
+
+
+def total_steps(config: Config, samples_per_epoch: int, world_size: int) -> int:
+    if config.train.iterations > 0:
+        return config.train.iterations
+    per_step = config.train.batch_size * world_size
+    return config.train.epochs * max(1, math.ceil(samples_per_epoch / per_step))
+
+
+def build_generator(config: Config, rbpn: RBPNConfig, *, resuming: bool) -> RBPN:
+    """A new RBPN, or with model.init_from (ignored on resume, where the checkpoint wins) those weights."""
+    generator = RBPN(rbpn)
+    if config.model.init_from and not resuming:
+        initial, _ = load_generator(config.model.init_from, expected=rbpn)
+        generator.load_state_dict(initial.state_dict())
+        log.info("generator initialised from %s", config.model.init_from)
+    return generator
+
+
+def build_loss(config: Config) -> GeneratorLoss:
+    loss = config.loss
+    return GeneratorLoss(
+        LossWeights(loss.pixel_weight, loss.adversarial_weight, loss.perceptual_weight, loss.tv_weight),
+        pixel=loss.pixel, gan_form=loss.gan_form, vgg_weights=loss.vgg_weights,
+        vgg_imagenet_normalize=loss.vgg_imagenet_normalize,
+    )
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, train: TrainConfig,
+                    total: int) -> torch.optim.lr_scheduler.LRScheduler:
+    if train.lr_schedule == "cosine":
+        # Built from this run's total: a resume with a new total stretches the curve.
+        def cosine(step: int) -> float:
+            progress = min(1.0, step / max(1, total))
+            return train.lr_min_ratio + (1 - train.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)
+    milestones = sorted({max(1, int(f * total)) for f in train.lr_decay_at})
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=train.lr_gamma)
+
+
+def amp_dtype(amp: str) -> torch.dtype | None:
+    """The autocast dtype of train.amp ("none": None, no autocast)."""
+    from spectraframe.accelerate import PRECISIONS
+
+    return None if amp == "none" else PRECISIONS[amp]
+
+
+def read_training_checkpoint(path: Path, run_dir: Path) -> dict:
+    if not path.is_file():
+        raise SpectraFrameError(f"cannot resume: {path} not found (was the run started with --out {run_dir}?)")
+    checkpoint = load_torch_file(path)
+    if not isinstance(checkpoint, dict) or not {"step", "generator", "optimizer_g"} <= set(checkpoint):
+        raise SpectraFrameError(f"cannot resume: {path} is not a spectraframe training checkpoint (no step, "
+                                "generator and optimiser state)")
+    return checkpoint

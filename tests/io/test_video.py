@@ -1,0 +1,68 @@
+"""io/video.py on its own: names to muxers and encoders, decoding, the frame index and windows read by seeking."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers.media import moving_frames, write_video
+
+from spectraframe.errors import SpectraFrameError
+from spectraframe.io.video import (
+    decode_video,
+    index_video,
+    output_format,
+    probe_video,
+    read_video_window,
+    resolve_encoder,
+)
+
+
+def test_output_names_choose_the_muxer_and_others_are_refused():
+    assert output_format("a/clip.MKV") == "matroska" and output_format("clip.m4v") == "mp4"
+    with pytest.raises(SpectraFrameError, match="cannot write a video named clip.gif"):
+        output_format("clip.gif")
+
+
+def test_codec_aliases_resolve_and_unknown_codecs_list_what_works():
+    assert resolve_encoder("H264") == "libx264"
+    with pytest.raises(SpectraFrameError, match="not available in this FFmpeg build; try one of"):
+        resolve_encoder("nonsense")
+
+
+def close(decoded: np.ndarray, written: np.ndarray) -> bool:
+    return int(np.abs(decoded.astype(int) - written.astype(int)).max()) <= 3
+
+
+@pytest.fixture(scope="module")
+def lossless(tmp_path_factory):
+    """12 frames of FFV1 (every frame a key frame); yuv444p: decoded frames within RGB<->YUV rounding."""
+    frames = moving_frames(12, width=32, height=24, seed=4)
+    path = write_video(tmp_path_factory.mktemp("video") / "clip.mkv", frames, codec="ffv1", pix_fmt="yuv444p")
+    return path, frames
+
+
+def test_probe_and_decode_give_the_written_frames(lossless):
+    path, frames = lossless
+    info = probe_video(path)
+    assert (info.width, info.height) == (32, 24)
+    decoded = [frame.image for frame in decode_video(path)]
+    assert len(decoded) == 12 and all(close(a, b) for a, b in zip(decoded, frames, strict=True))
+
+
+def test_windows_read_with_or_without_the_index_are_the_same_frames(lossless):
+    path, frames = lossless
+    index = index_video(path)
+    assert index.frames == 12
+    for first, last in ((0, 2), (5, 9), (10, 14)):
+        with_index = read_video_window(path, first, last, index)
+        assert len(with_index) == min(last, 11) - first + 1
+        assert all(close(a, b) for a, b in zip(with_index, frames[first:], strict=False))
+        plain = read_video_window(path, first, last)
+        assert all(np.array_equal(a, b) for a, b in zip(with_index, plain, strict=True))
+
+
+def test_a_file_that_is_not_a_video_is_a_sentence(tmp_path):
+    path = tmp_path / "notes.mp4"
+    path.write_text("not a video")
+    with pytest.raises(SpectraFrameError):
+        probe_video(path)
