@@ -14,7 +14,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import moving_frames, read_back, write_video
+from helpers.media import moving_frames, read_back, write_video
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 if not (CHROMIUM and CHROMEDRIVER):

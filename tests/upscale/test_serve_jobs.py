@@ -7,7 +7,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import moving_frames, read_back, write_video
+from helpers.media import moving_frames, read_back, write_video
 
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.images import write_image

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import moving_frames, read_back, write_video
+from helpers.media import moving_frames, read_back, write_video
 
 from spectraframe.cli import main as cli_main
 from spectraframe.errors import SpectraFrameError
