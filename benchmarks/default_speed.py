@@ -20,10 +20,11 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import SHARED, alternate, write_result
+from spectraframe.upscale.weights import SHIPPED_WEIGHTS
 
 CORPUS = SHARED / "data" / "train_corpus"
 WEIGHTS = Path(__file__).resolve().parents[1] / "spectraframe" / "weights"
-BASELINE = "spectraframe_compact_x4.safetensors"
+BASELINE = SHIPPED_WEIGHTS["compact"][0]  # the default until the efficient preset
 LR_SIZE = (144, 180)  # (height, width): 720x576 output at x4
 TIMING_CLIP = "davis2016_val/car-shadow_00"
 
@@ -73,10 +74,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", default="2,1", help="torch thread counts to measure, comma-separated")
     parser.add_argument("--weights", action="append", default=[], help="more generator files to time")
     args = parser.parse_args(argv if argv is not None else [])
-    paths = sorted(p for p in WEIGHTS.glob("*.safetensors") if "perceptual" not in p.name)
+    # perceptual is compact's network: the same time
+    paths = [WEIGHTS / SHIPPED_WEIGHTS[name][0] for name in ("efficient", "compact")]
     paths += [Path(p) for p in args.weights]
-    if not any(p.name == BASELINE for p in paths):
-        raise SystemExit(f"the baseline {BASELINE} is not in {WEIGHTS}")
     timed, infos = {}, {}
     for path in paths:
         label = path.name if path.parent == WEIGHTS else str(path)

@@ -17,15 +17,13 @@ from benchmarks.common import RESULTS, SHARED, write_result
 from spectraframe.archs.rbpn import count_parameters, generator_flops
 from spectraframe.checkpoints import file_digest, load_generator
 from spectraframe.evaluate import evaluate, generator_method
+from spectraframe.upscale.weights import SHIPPED_WEIGHTS
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "spectraframe" / "weights"
 CORPUS = SHARED / "data" / "train_corpus"
 FULL_RESULTS = RESULTS / "eval_val_full.json"  # every figure of the last run (not committed: it holds paths)
-LABELS = {
-    "spectraframe_efficient_x4.safetensors": "default (`--weights efficient`, pixel loss)",
-    "spectraframe_compact_x4.safetensors": "previous default (`--weights compact`, pixel loss)",
-    "spectraframe_compact_x4_perceptual.safetensors": "perceptual (`--weights perceptual`, GAN fine-tune of compact)",
-}
+# The shipped files, the default first, each labelled with its short name and what it is for.
+LABELS = {filename: f"`--weights {name}`: {description}" for name, (filename, description) in SHIPPED_WEIGHTS.items()}
 
 
 def score(method, perceptual_metrics: bool) -> dict:
@@ -85,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="score everything again (default: reuse the previous run's figures for a method whose "
                              "weights file is unchanged, when they include every metric asked for)")
     args = parser.parse_args(argv if argv is not None else [])
-    order = list(LABELS)  # the default first
+    order = list(LABELS)
     weights = sorted(WEIGHTS_DIR.glob("*.safetensors"),
                      key=lambda p: (order.index(p.name) if p.name in order else len(order), p.name))
     previous = {} if args.fresh or not FULL_RESULTS.is_file() else json.loads(FULL_RESULTS.read_text())
