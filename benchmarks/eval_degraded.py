@@ -25,6 +25,8 @@ from spectraframe.upscale.weights import MODELS, installed, model_weights_path
 
 CORPUS = SHARED / "data" / "train_corpus"
 DEGRADATIONS = ("bi", "bi+h264:crf=18", "bi+h264:crf=23", "bi+h264:crf=28", "bi+h264:crf=33", "bi+noise:sigma=5")
+# Scored in this order (the headline first), so an interrupted run has the figures that matter most.
+SCORING_ORDER = ("bi+h264:crf=28", "bi", "bi+h264:crf=18", "bi+h264:crf=23", "bi+h264:crf=33", "bi+noise:sigma=5")
 NAME = "eval_degraded"
 
 
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         methods[model] = (path, file_digest(path))
     previous = {} if args.fresh else previous_scores()
     scores = []
-    for degradation in DEGRADATIONS:
+    for degradation in SCORING_ORDER:
         for name, (weights, digest) in methods.items():
             earlier = previous.get(f"{name}|{degradation}")
             if earlier is not None and earlier.get("digest") == digest:
