@@ -283,7 +283,7 @@ def test_codec_and_noise_steps_degrade_the_lr_both_methods_see(tmp_path: Path) -
     assert seen[0].shape == (5, 3, 12, 16) and torch.equal(seen[0], (seen[0] * 255).round() / 255)
 
 
-def test_cli_eval_degradation_syntax_errors_exit_2_before_loading(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_eval_degradation_syntax_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     for text, message in (("bi+h265:crf=28", "unknown degradation step 'h265'"),
                           ("bi+h264:crf=x", "bad value 'x' for h264:crf"), ("sharp", "must start with a clean")):
         assert cli_main(["eval", "--data", str(tmp_path / "missing"), "--degradation", text, "--no-progress"]) == 2
