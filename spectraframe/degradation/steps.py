@@ -30,21 +30,12 @@ SYNTAX_HELP = ("a clean degradation (bi or bd) followed by '+'-separated steps w
                "bi+h264:crf=28, bi+mpeg4:bitrate=200k, bi+noise:sigma=5, bi+jpeg:quality=40")
 
 
-def _number(low: float, high: float) -> Callable[[str], float]:
+def _in_range(convert: Callable[[str], float], low: float, high: float) -> Callable[[str], float]:
+    """A parser of numbers (`convert`: int or float) from `low` to `high`."""
     def parse(text: str) -> float:
-        value = float(text)
+        value = convert(text)
         if not low <= value <= high:
             raise ValueError(f"must be from {low:g} to {high:g}")
-        return value
-
-    return parse
-
-
-def _integer(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        value = int(text)
-        if not low <= value <= high:
-            raise ValueError(f"must be from {low} to {high}")
         return value
 
     return parse
@@ -75,10 +66,10 @@ def _switch(text: str) -> bool:
 
 # Step name -> {parameter: (parser, default)}.
 STEPS: dict[str, dict[str, tuple[Callable[[str], object], object]]] = {
-    "h264": {"crf": (_number(0, 51), 23.0), "preset": (_preset, "medium")},
+    "h264": {"crf": (_in_range(float, 0, 51), 23.0), "preset": (_preset, "medium")},
     "mpeg4": {"bitrate": (parse_bitrate, 200_000)},
-    "noise": {"sigma": (_number(0, 255), 5.0), "gray": (_switch, False)},
-    "jpeg": {"quality": (_integer(1, 100), 75)},
+    "noise": {"sigma": (_in_range(float, 0, 255), 5.0), "gray": (_switch, False)},
+    "jpeg": {"quality": (_in_range(int, 1, 100), 75)},
 }
 
 
