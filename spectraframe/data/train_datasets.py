@@ -32,6 +32,7 @@ import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -45,8 +46,11 @@ from spectraframe.data.windows import neighbour_indices
 from spectraframe.degradation.realworld import RealWorldConfig
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
+from spectraframe.io.formats import VIDEO_SUFFIXES
 from spectraframe.io.images import IMAGE_SUFFIXES, list_frames, read_frames
-from spectraframe.io.video import VIDEO_SUFFIXES, FrameIndex, index_video, probe_video, read_video_window
+
+if TYPE_CHECKING:
+    from spectraframe.io.video import FrameIndex
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +80,8 @@ class ClipSource:
     def frame_size(self) -> tuple[int, int]:
         """(width, height) of the first frame, read from the file header only."""
         if self.video is not None:
+            from spectraframe.io.video import probe_video  # PyAV: only for video files
+
             info = probe_video(self.video)
             return info.width, info.height
         try:
@@ -88,6 +94,8 @@ class ClipSource:
         """Frames `indices` (sorted, unique) as (H, W, 3) uint8 arrays."""
         if self.video is None:
             return read_frames([self.frame_paths[i] for i in indices])
+        from spectraframe.io.video import read_video_window
+
         first, last = indices[0], indices[-1]
         frames = read_video_window(self.video, first, last, self.video_index)
         if len(frames) < last - first + 1:
@@ -100,6 +108,8 @@ class ClipSource:
 
 def video_source(name: str, path: Path) -> ClipSource:
     """A video clip with its decoded frame count and the index that lets a sample seek to its window."""
+    from spectraframe.io.video import index_video  # PyAV: only for video files
+
     index = index_video(path)
     return ClipSource(name=name, video=path, video_frames=index.frames, video_index=index)
 
