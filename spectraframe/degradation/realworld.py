@@ -2,8 +2,8 @@
 real video codec as RealBasicVSR does.
 
     HR clip -> [blur -> random resize -> noise -> JPEG]             first order
-            -> [blur -> random resize -> noise -> JPEG]             second order (second_order_prob)
-            -> resize to the exact LR size (+ sinc) and JPEG, in a random order
+            -> [blur -> random resize -> noise]                     second order (second_order_prob)
+            -> resize to the exact LR size (+ sinc) and JPEG (jpeg_prob2), in a random order
             -> libx264 at a random CRF or mpeg4 at a random bitrate, the clip encoded as one sequence (codec_prob)
 
 Every random choice (kernel, sigmas, resize factor and interpolation, noise level and kind, JPEG quality, codec
@@ -74,9 +74,9 @@ class RealWorldConfig:
     noise_range2: list[float] = field(default_factory=lambda: [1.0, 25.0])
     poisson_scale_range2: list[float] = field(default_factory=lambda: [0.05, 2.5])
     gray_noise_prob2: float = 0.4
+    # --- the last resize to the LR size and the last JPEG (in a random order), and the codec
     jpeg_prob2: float = 1.0
     jpeg_range2: list[float] = field(default_factory=lambda: [30, 95])
-    # --- the last resize to the LR size, and the codec
     final_resize_modes: list[str] = field(default_factory=lambda: ["area", "bilinear", "bicubic"])
     final_sinc_prob: float = 0.8
     codec_prob: float = 1.0
@@ -227,10 +227,6 @@ def _noise(clip: torch.Tensor, rng: np.random.Generator, gaussian_prob: float, s
     return noisy.clamp(0, 1)
 
 
-def _jpeg(clip: torch.Tensor, rng: np.random.Generator, quality_range: list[float]) -> torch.Tensor:
-    return jpeg_compress(clip, int(round(rng.uniform(*quality_range))))
-
-
 def _sized(height: float, width: float) -> tuple[int, int]:
     return max(2, int(height)), max(2, int(width))
 
@@ -256,7 +252,7 @@ def realworld_degrade(hr: torch.Tensor, scale: int, config: RealWorldConfig, rng
         clip = _noise(clip, rng, config.gaussian_noise_prob, config.noise_range, config.poisson_scale_range,
                       config.gray_noise_prob)
     if rng.uniform() < config.jpeg_prob:
-        clip = _jpeg(clip, rng, config.jpeg_range)
+        clip = jpeg_compress(clip, int(round(rng.uniform(*config.jpeg_range))))
     # Second order: its resize is relative to the LR size.
     if rng.uniform() < config.second_order_prob:
         if rng.uniform() < config.second_blur_prob:
@@ -268,8 +264,6 @@ def realworld_degrade(hr: torch.Tensor, scale: int, config: RealWorldConfig, rng
         if rng.uniform() < config.noise_prob2:
             clip = _noise(clip, rng, config.gaussian_noise_prob2, config.noise_range2, config.poisson_scale_range2,
                           config.gray_noise_prob2)
-        if rng.uniform() < config.jpeg_prob2:
-            clip = _jpeg(clip, rng, config.jpeg_range2)
     # The exact LR size (+ sinc) and JPEG, in either order.
     final_mode = str(rng.choice(config.final_resize_modes))
     sinc = None
