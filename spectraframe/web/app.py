@@ -13,7 +13,7 @@ import gradio as gr
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.images import IMAGE_SUFFIXES
 from spectraframe.io.video import VIDEO_SUFFIXES
-from spectraframe.upscale.weights import DEFAULT_NAME, SHIPPED_WEIGHTS, shipped_weights_path
+from spectraframe.upscale.weights import DEFAULT_NAME, SHIPPED_WEIGHTS, installed, shipped_weights_path
 from spectraframe.web.jobs import NETWORK_SIZE, JobRunner, JobSettings, comparison, parse_size
 
 CUSTOM = "custom"
@@ -24,7 +24,8 @@ THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monos
 
 
 def model_choices(custom_weights: Path | None) -> list[tuple[str, str]]:
-    choices = [(f"{name}: {description}", name) for name, (_, description) in SHIPPED_WEIGHTS.items()]
+    choices = [(f"{name}: {description}", name) for name, (_, description) in SHIPPED_WEIGHTS.items()
+               if installed(name)]
     if custom_weights is not None:
         choices.insert(0, (f"custom: {custom_weights.name} (given when the server started)", CUSTOM))
     return choices
