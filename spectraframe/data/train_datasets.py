@@ -17,8 +17,9 @@ With "realworld" the LR patch comes from the real-world pipeline (`spectraframe.
 resize, noise, JPEG, then libx264 / mpeg4 over the frames in temporal order), drawn once per sample from a
 generator seeded with (seed, g). Its region has a wider margin (`REALWORLD_MARGIN`), so the codec works on a
 64x64 LR crop around a 48x48 patch, whole 16x16 macroblocks as in a real stream, and the blur and sinc kernels'
-borders stay out of the patch. The flows stay those of the clean bicubic LR frames (cached once per clip): the
-pipeline draws new degradations every sample, which the cache could not hold.
+borders stay out of the patch. Its flows are estimated on the degraded crop itself, as `upscale` estimates them on
+the compressed frames it is given (a model must be trained with the flow it runs with); the cache cannot hold
+them, since every sample draws new degradations, but DIS on a 64x64 crop costs well under a millisecond a pair.
 
 Reproducibility: item `g` of the dataset is the g-th sample of an endless stream. Its clip is
 `permutation(seed, epoch)[g % len]` with `epoch = g // len`, and its crop and flips come from a
@@ -302,9 +303,9 @@ class TrainingSamples(Dataset):
         epoch, position = divmod(int(g), len(self.items))
         return self.items[int(_cached_permutation(self.seed, epoch, len(self.items))[position])]
 
-    def window(self, g: int) -> tuple[Tensor, Tensor, Tensor]:
+    def window(self, g: int, with_flows: bool = True) -> tuple[Tensor, Tensor, Tensor | None]:
         """Whole frames of sample g: HR (F,3,H,W) and LR (F,3,h,w) target first then the neighbours in
-        RBPN order, and the flows (F-1,2,h,w) from the LR target to each LR neighbour."""
+        RBPN order, and the flows (F-1,2,h,w) from the LR target to each LR neighbour (None without_flows)."""
         from spectraframe.degradation import degrade, modcrop
 
         source_index, t = self.item_for(g)
@@ -316,12 +317,14 @@ class TrainingSamples(Dataset):
         position = {frame: i for i, frame in enumerate(unique)}
         hr_window = hr[[position[f] for f in order]]
         lr_window = degrade(hr_window, self.scale, self.clean_degradation, quantize=True)
-        flows = self._flows(lr_window[0], lr_window[1:])
+        flows = self._flows(lr_window[0], lr_window[1:]) if with_flows else None
         return hr_window, lr_window, flows
 
-    def _flows(self, target: Tensor, neighbours: Tensor) -> Tensor:
+    def _flows(self, target: Tensor, neighbours: Tensor, cached: bool = True) -> Tensor:
         from spectraframe.flow.api import estimate_flow
 
+        if not cached:
+            return estimate_flow(target, neighbours, method=self.flow_method).float()
         if self._flow_cache is None and self.flow_cache_dir is not None:
             from spectraframe.flow.cache import FlowCache
 
@@ -329,7 +332,8 @@ class TrainingSamples(Dataset):
         return estimate_flow(target, neighbours, method=self.flow_method, cache=self._flow_cache).float()
 
     def __getitem__(self, g: int) -> dict[str, Tensor]:
-        hr, lr, flows = self.window(g)
+        realworld = self.degradation == "realworld"
+        hr, lr, flows = self.window(g, with_flows=not realworld)
         rng = np.random.default_rng([self.seed, int(g), 0xA06])
         crop = random_crop(lr.shape[-2], lr.shape[-1], self.lr_patch, rng)
         symmetry = random_symmetry(rng, *self.flips)
@@ -337,7 +341,7 @@ class TrainingSamples(Dataset):
         # every s-th pixel from the top-left, so flipping its output would misalign LR and HR by s-1 pixels.
         # A margin of LR pixels around the patch keeps the kernel's border handling out of the patch.
         s, size = self.scale, self.lr_patch
-        margin = REALWORLD_MARGIN if self.degradation == "realworld" else PATCH_MARGIN
+        margin = REALWORLD_MARGIN if realworld else PATCH_MARGIN
         y0, x0 = max(0, crop.y - margin), max(0, crop.x - margin)
         y1, x1 = min(lr.shape[-2], crop.y + size + margin), min(lr.shape[-1], crop.x + size + margin)
         region = symmetry.images(hr[..., y0 * s : y1 * s, x0 * s : x1 * s])
@@ -346,11 +350,17 @@ class TrainingSamples(Dataset):
         mask[:, crop.y - y0 : crop.y - y0 + size, crop.x - x0 : crop.x - x0 + size] = 1
         rows, cols = symmetry.images(mask)[0].nonzero(as_tuple=True)
         top, left = int(rows.min()), int(cols.min())
-        lr_patch = self._degrade_region(region, g)[..., top : top + size, left : left + size]
+        lr_region = self._degrade_region(region, g)
+        lr_patch = lr_region[..., top : top + size, left : left + size]
+        if realworld:  # on the degraded, already transformed crop: no symmetry to apply
+            patch_flows = self._flows(lr_region[0], lr_region[1:], cached=False)[..., top : top + size,
+                                                                                   left : left + size]
+        else:
+            patch_flows = symmetry.flows(crop.lr(flows))
         return {
             "target": lr_patch[0].contiguous(),
             "neighbours": lr_patch[1:].contiguous(),
-            "flows": symmetry.flows(crop.lr(flows)),
+            "flows": patch_flows.contiguous(),
             "hr": region[0, :, top * s : (top + size) * s, left * s : (left + size) * s].contiguous(),
         }
 

@@ -159,20 +159,44 @@ def test_stream_sampler_splits_ranks_and_resumes_mid_stream():
     assert sorted(rank0 + rank1) == list(range(8)) and not set(rank0) & set(rank1)
 
 
-def test_realworld_samples_are_seeded_aligned_and_degraded(train_corpus, flow_cache):
+def _contains(image, patch) -> bool:
+    """Whether `patch` (C, p, p) is a sub-block of `image` (C, H, W)."""
+    windows = image.unfold(1, patch.shape[1], 1).unfold(2, patch.shape[2], 1)  # C, H', W', p, p
+    return bool((windows == patch[:, None, None]).all(dim=(0, 3, 4)).any())
+
+
+def test_realworld_samples_are_seeded_aligned_and_degraded(train_corpus, flow_cache, monkeypatch):
+    import spectraframe.flow.api as flow_api
     from spectraframe.degradation.realworld import RealWorldConfig
+
+    flow_inputs = []
+    real_estimate = flow_api.estimate_flow
+
+    def recording_estimate(target, neighbours, **kwargs):
+        flow_inputs.append((target, neighbours, kwargs.get("cache")))
+        return real_estimate(target, neighbours, **kwargs)
+
+    monkeypatch.setattr(flow_api, "estimate_flow", recording_estimate)
 
     sources = [s for s in find_training_clips(train_corpus, "train.txt") if s.name in VIMEO]
     clean = _samples(sources, flow_cache)
     real = _samples(sources, flow_cache, degradation="realworld")
     again = _samples(sources, flow_cache, degradation="realworld")
     for g in range(4):
+        flow_inputs.clear()
         sample = real[g]
+        [(target, neighbours, cache)] = flow_inputs
         assert sample["target"].shape == (3, 16, 16) and sample["neighbours"].shape == (2, 3, 16, 16)
+        assert sample["flows"].shape == (2, 2, 16, 16)
         assert all(torch.equal(sample[k], again[g][k]) for k in sample)
-        # The same crop and flips as the clean samples: the HR target and the flows do not depend on the degradation.
-        assert torch.equal(sample["hr"], clean[g]["hr"]) and torch.equal(sample["flows"], clean[g]["flows"])
+        # The same crop and flips as the clean samples: the HR target does not depend on the degradation.
+        assert torch.equal(sample["hr"], clean[g]["hr"])
         assert not torch.equal(sample["target"], clean[g]["target"])
+        # The flows are estimated, uncached, on the degraded frames the network sees (as upscale does on
+        # compressed input), not taken from the clean frames' cache.
+        assert cache is None
+        assert _contains(target, sample["target"])
+        assert all(_contains(n, m) for n, m in zip(neighbours, sample["neighbours"], strict=True))
     # With the clean share at 1 the pipeline is the bicubic protocol: LR and HR stay aligned through the margin.
     aligned = _samples(sources, flow_cache, degradation="realworld", realworld=RealWorldConfig(clean_prob=1.0))
     for g in range(4):
