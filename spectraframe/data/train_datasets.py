@@ -234,6 +234,9 @@ class TrainingSamples(Dataset):
 
     target (3,p,p), neighbours (F-1,3,p,p), flows (F-1,2,p,p) in LR pixels, hr (3,p*s,p*s).
     `len()` is the number of samples in one epoch; any index g >= 0 is valid.
+    With `temporal` (the loss's temporal term) a sample also holds the window of the next frame t+1 (t-1 at a
+    clip's last frame) with the same crop and flips: next_target, next_neighbours, next_flows, next_hr, and
+    next_flow (2,p,p), the LR flow from t to that frame.
     """
 
     def __init__(
@@ -253,7 +256,11 @@ class TrainingSamples(Dataset):
         flow_cache: str | Path | None = None,
         flow_cache_bytes: int = 2 * 1024**3,
         seed: int = 0,
+        temporal: bool = False,
     ):
+        if temporal and num_frames < 3:
+            raise SpectraFrameError(f"the temporal loss pairs frame t with its neighbour t+1: it needs model."
+                                    f"num_frames >= 3, got {num_frames}")
         check_sources(sources, num_frames=num_frames, scale=scale, lr_patch=lr_patch)
         self.sources = sources
         self.items = sample_targets(sources, num_frames, targets, video_stride)
@@ -268,6 +275,7 @@ class TrainingSamples(Dataset):
         self.flow_cache_dir = None if flow_cache is None else str(flow_cache)
         self.flow_cache_bytes = flow_cache_bytes
         self.seed = seed
+        self.temporal = temporal
         self._flow_cache = None
 
     def __len__(self) -> int:
@@ -280,9 +288,12 @@ class TrainingSamples(Dataset):
     def window(self, g: int) -> tuple[Tensor, Tensor, Tensor]:
         """Whole frames of sample g: HR (F,3,H,W) and LR (F,3,h,w) target first then the neighbours in
         RBPN order, and the flows (F-1,2,h,w) from the LR target to each LR neighbour."""
+        return self.window_at(*self.item_for(g))
+
+    def window_at(self, source_index: int, t: int) -> tuple[Tensor, Tensor, Tensor]:
+        """`window` of frame t of source `source_index`."""
         from spectraframe.degradation import degrade, modcrop
 
-        source_index, t = self.item_for(g)
         source = self.sources[source_index]
         order = [t, *neighbour_indices(t, source.length, self.num_frames)]
         unique = sorted(set(order))
@@ -304,12 +315,24 @@ class TrainingSamples(Dataset):
         return estimate_flow(target, neighbours, method=self.flow_method, cache=self._flow_cache).float()
 
     def __getitem__(self, g: int) -> dict[str, Tensor]:
-        from spectraframe.degradation import degrade
-
         hr, lr, flows = self.window(g)
         rng = np.random.default_rng([self.seed, int(g), 0xA06])
         crop = random_crop(lr.shape[-2], lr.shape[-1], self.lr_patch, rng)
         symmetry = random_symmetry(rng, *self.flips)
+        sample = self._patches(hr, lr, flows, crop, symmetry)
+        if self.temporal:
+            source_index, t = self.item_for(g)
+            following = t + 1 if t + 1 < self.sources[source_index].length else t - 1
+            next_flow = flows[neighbour_indices(t, self.sources[source_index].length, self.num_frames)
+                              .index(following)]
+            patches = self._patches(*self.window_at(source_index, following), crop, symmetry)
+            sample.update({f"next_{key}": value for key, value in patches.items()},
+                          next_flow=symmetry.flows(crop.lr(next_flow[None]))[0])
+        return sample
+
+    def _patches(self, hr: Tensor, lr: Tensor, flows: Tensor, crop, symmetry) -> dict[str, Tensor]:
+        from spectraframe.degradation import degrade
+
         # The LR patch is the degradation of the *transformed* HR region, not a flipped LR crop: BD samples
         # every s-th pixel from the top-left, so flipping its output would misalign LR and HR by s-1 pixels.
         # A margin of LR pixels around the patch keeps the kernel's border handling out of the patch.
