@@ -3,9 +3,11 @@
 `make compare` runs it: the centre frame of each chosen val.txt clip is degraded with the evaluation protocol
 (x4 MATLAB bicubic, rounded to uint8), super-resolved by each weights file, and drawn with
 `spectraframe.comparison.comparison_image` (the zoomed crop is the most detailed region of the ground truth).
-One PNG per clip, `docs/perceptual_<clip>.png`; an existing picture is replaced only with --overwrite.
+One PNG per clip, `docs/perceptual_<clip>.png` (or in --out-dir); an existing picture is replaced only with
+--overwrite.
 
-    python docs/compare_perceptual.py [--perceptual FILE] [--default FILE] [--clips NAME ...] [--overwrite]
+    python docs/compare_perceptual.py [--perceptual FILE] [--default FILE] [--clips NAME ...] [--out-dir DIR]
+                                      [--overwrite]
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ def centre_panels(clip, weights: Path) -> list[tuple[str, np.ndarray]]:
     return panels
 
 
-def picture_path(clip_name: str) -> Path:
-    return DOCS / f"perceptual_{clip_name.replace('/', '_')}.png"
+def picture_path(folder: Path, clip_name: str) -> Path:
+    return folder / f"perceptual_{clip_name.replace('/', '_')}.png"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--default", default="efficient", help="pixel-loss weights (file or shipped name)")
     parser.add_argument("--data", default=str(CORPUS), help="corpus holding val.txt")
     parser.add_argument("--clips", nargs="+", default=list(CLIPS), help="val.txt clips to draw")
+    parser.add_argument("--out-dir", default=str(DOCS), help="folder of the pictures (default: docs/)")
     parser.add_argument("--overwrite", action="store_true", help="replace pictures this command wrote before")
     args = parser.parse_args(argv)
     data = Path(args.data)
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SpectraFrameError(f"clips {', '.join(missing)} are not in {data / 'val.txt'}; choose from "
                                 f"{', '.join(clips)}")
     weights = {"default": resolve_weights(args.default), "perceptual": resolve_weights(args.perceptual)}
-    outputs = [Output(picture_path(name), "file", "picture") for name in args.clips]
+    outputs = [Output(picture_path(Path(args.out_dir), name), "file", "picture") for name in args.clips]
     check_outputs(outputs, [data, *weights.values()], overwrite=args.overwrite)
     for name, output in zip(args.clips, outputs, strict=True):
         bicubic, default, truth = centre_panels(clips[name], weights["default"])
