@@ -22,13 +22,13 @@ def main(argv: list[str] | None = None) -> None:
     from spectraframe.data.eval_datasets import EvalClip
     from spectraframe.data.train_datasets import find_training_clips, split_holdout
     from spectraframe.models.trainer import validate
-    from spectraframe.upscale.weights import SHIPPED_WEIGHTS, shipped_weights_path
+    from spectraframe.upscale.weights import SHIPPED_WEIGHTS, installed, shipped_weights_path
 
     _, held_out = split_holdout(find_training_clips(CORPUS, "train.txt"), HELD_OUT)
     clips = [EvalClip(name=s.name, frame_paths=list(s.frame_paths)) for s in held_out]
     rows = []
     for name in SHIPPED_WEIGHTS:
-        if name == "perceptual":
+        if name == "perceptual" or not installed(name):
             continue
         model, metadata = load_generator(shipped_weights_path(name))
         for frames in ("centre", "all"):

@@ -16,7 +16,7 @@ from spectraframe.allocator import keep_freed_memory
 from spectraframe.errors import SpectraFrameError
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func`.
-COMMANDS = ["info", "flow", "prepare", "train", "eval", "upscale", "export", "demo", "serve"]
+COMMANDS = ["info", "models", "flow", "prepare", "train", "eval", "upscale", "export", "demo", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,10 @@
 """Score a super-resolution method on an evaluation set with the standard video-SR protocol.
 
 Per clip: HR frames cropped to a multiple of the scale; LR = degrade(HR) ("bi": MATLAB bicubic
-imresize, "bd": Gaussian blur + subsample), rounded to uint8; the method's output rounded to uint8;
+imresize, "bd": Gaussian blur + subsample), rounded to uint8, then the degradation's steps if it has any
+(`bi+h264:crf=28`: the LR clip encoded by libx264 as one sequence and decoded back, see
+`spectraframe.degradation.steps`), which the bicubic baseline and the method both get; the method's output
+rounded to uint8;
 PSNR/SSIM (Y of BT.601 by default) per scored frame; mean over the clip's frames, then over clips.
 A method is "bicubic" or any callable `sr_clip(lr (T,3,h,w) float [0,1], targets) -> (len(targets),3,H,W)`
 returning the frames `targets` of the clip (all of them unless only some are scored, as in Vimeo-90K-T);
@@ -27,10 +30,12 @@ from tqdm import tqdm
 from spectraframe.comparison import comparison_image
 from spectraframe.data.eval_datasets import load_eval_clips
 from spectraframe.data.windows import require_odd_window
-from spectraframe.degradation import DEGRADATIONS, bicubic_upsample, degrade, modcrop
+from spectraframe.degradation import bicubic_upsample, degrade, modcrop
+from spectraframe.degradation.steps import apply_steps, parse_degradation
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.io.images import write_image
+from spectraframe.io.tensors import quantize as quantize_uint8_grid
 from spectraframe.io.tensors import round_to_uint8
 from spectraframe.metrics.psnr_ssim import CHANNELS, SSIM_WINDOW, psnr_ssim
 from spectraframe.paths import Output, check_outputs, hidden_sibling, install_output, is_ours, mark_ours
@@ -157,7 +162,10 @@ def generator_method(weights: str | Path, device: str | torch.device = "cpu", sc
     model, metadata = load_generator(weights, device, scale=scale)
     require_odd_window(model.config.num_frames, str(weights))
     trained_on = metadata.get("provenance", {}).get("config", {}).get("data", {}).get("degradation")
-    if degradation is not None and trained_on is not None and trained_on != degradation:
+    # A model trained on a clean degradation is warned about another clean one; the steps after it (a codec,
+    # noise) are what an evaluation of robustness adds on purpose, and the real-world model expects them.
+    base = None if degradation is None else parse_degradation(degradation).base
+    if base is not None and trained_on in ("bi", "bd") and trained_on != base:
         log.warning("%s was trained on %s degradation, but the evaluation uses %s", weights, trained_on, degradation)
     return generator_clip_method(model, metadata.get("flow_method", DEFAULT_FLOW_METHOD))
 
@@ -186,9 +194,7 @@ class EvalProtocol:
     frames: str = "all"
 
     def check(self) -> None:
-        if self.degradation not in DEGRADATIONS:
-            raise SpectraFrameError(
-                f"unknown degradation {self.degradation!r}: choose one of {', '.join(DEGRADATIONS)}")
+        parse_degradation(self.degradation)
         if self.channel not in CHANNELS:
             raise SpectraFrameError(f"unknown channel {self.channel!r}: choose one of {', '.join(CHANNELS)}")
         if self.scale < 1 or int(self.scale) != self.scale:
@@ -241,7 +247,7 @@ def evaluate(
         "list_file": None if list_file is None else str(list_file),
         "scale": scale,
         "method": method if isinstance(method, str) else getattr(method, "__name__", "callable"),
-        "degradation": degradation,
+        "degradation": str(parse_degradation(degradation)),
         "channel": channel,
         "border": border,
         "lpips": lpips,
@@ -294,16 +300,22 @@ def _staging_folder(save_frames: Path) -> Path:
 CHUNK_FRAMES = 8
 
 
-def _degrade_clip(hr_uint8: torch.Tensor, scale: int, degradation: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(LR float32 in [0, 1] on the uint8 grid, bicubic baseline uint8) of a (T, 3, H, W) uint8 clip."""
-    lr_chunks, bicubic_chunks = [], []
+def _degrade_clip(hr_uint8: torch.Tensor, scale: int, degradation: str,
+                  clip_name: str = "") -> tuple[torch.Tensor, torch.Tensor]:
+    """(LR float32 in [0, 1] on the uint8 grid, bicubic baseline uint8) of a (T, 3, H, W) uint8 clip. The steps
+    after the clean degradation (a codec, noise) see the whole LR clip at once: a codec encodes it as one sequence."""
+    spec = parse_degradation(degradation)
+    lr_chunks = []
     for start in range(0, hr_uint8.shape[0], CHUNK_FRAMES):
         # float64 on the CPU: the protocol's LR is exact to the uint8 grid whatever the device.
         hr = hr_uint8[start : start + CHUNK_FRAMES].to(torch.float64) / 255.0
-        lr = degrade(hr, scale, degradation, quantize=True)
-        bicubic_chunks.append(round_to_uint8(bicubic_upsample(lr, scale)))
-        lr_chunks.append(lr.float())
-    return torch.cat(lr_chunks), torch.cat(bicubic_chunks)
+        lr_chunks.append(degrade(hr, scale, spec.base, quantize=True))
+    lr = torch.cat(lr_chunks)
+    if spec.steps:
+        lr = quantize_uint8_grid(apply_steps(lr, spec, clip_name).double())
+    bicubic_chunks = [round_to_uint8(bicubic_upsample(lr[start : start + CHUNK_FRAMES], scale))
+                      for start in range(0, lr.shape[0], CHUNK_FRAMES)]
+    return lr.float(), torch.cat(bicubic_chunks)
 
 
 def _psnr_ssim_chunked(output: torch.Tensor, target: torch.Tensor, channel: str, border: int) -> tuple[list, list]:
@@ -338,7 +350,7 @@ def _evaluate_clip(clip, method, protocol: EvalProtocol, lpips_model, tof: bool,
     frames = torch.from_numpy(clip.read()).permute(0, 3, 1, 2)  # (T, 3, H, W) uint8
     hr_uint8 = modcrop(frames, protocol.scale).contiguous()
     _check_scorable(clip.name, hr_uint8.shape[-2:], protocol.border)
-    lr, bicubic = _degrade_clip(hr_uint8, protocol.scale, protocol.degradation)
+    lr, bicubic = _degrade_clip(hr_uint8, protocol.scale, protocol.degradation, clip.name)
     scored = [len(hr_uint8) // 2] if protocol.frames == "centre" else list(clip.scored)
     # tOF compares consecutive output frames: then every frame is needed, else only the scored ones.
     computed = list(range(len(hr_uint8))) if tof else scored

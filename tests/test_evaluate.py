@@ -261,3 +261,30 @@ def test_eval_outputs_are_checked_before_the_evaluation(tmp_path: Path, capsys: 
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, err
     assert (tmp_path / "notes.json").read_text() == "older results"
+
+
+def test_codec_and_noise_steps_degrade_the_lr_both_methods_see(tmp_path: Path) -> None:
+    root = _tiny_set(tmp_path / "set", clips=2, frames=5, size=(64, 48))
+    clean = evaluate(root, progress=False).mean_of_clip_means()["psnr_y"]
+    compressed = evaluate(root, degradation="bi+h264:crf=40", progress=False)
+    assert compressed.settings["degradation"] == "bi+h264:crf=40,preset=medium"
+    assert compressed.mean_of_clip_means()["psnr_y"] < clean
+    again = evaluate(root, degradation="bi+h264:crf=40", progress=False)
+    assert again.mean_of_clip_means() == compressed.mean_of_clip_means()
+    seen = []
+
+    def sr_clip(lr: torch.Tensor, targets: list[int]) -> torch.Tensor:
+        seen.append(lr.clone())
+        return bicubic_upsample(lr[targets].double(), 4)
+
+    noisy = evaluate(root, method=sr_clip, degradation="bi+noise:sigma=5", progress=False)
+    assert noisy.mean_of_clip_means()["psnr_y"] == pytest.approx(
+        evaluate(root, degradation="bi+noise:sigma=5", progress=False).mean_of_clip_means()["psnr_y"])
+    assert seen[0].shape == (5, 3, 12, 16) and torch.equal(seen[0], (seen[0] * 255).round() / 255)
+
+
+def test_cli_eval_degradation_syntax_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    for text, message in (("bi+h265:crf=28", "unknown degradation step 'h265'"),
+                          ("bi+h264:crf=x", "bad value 'x' for h264:crf"), ("sharp", "must start with a clean")):
+        assert cli_main(["eval", "--data", str(tmp_path / "missing"), "--degradation", text, "--no-progress"]) == 2
+        assert message in capsys.readouterr().err

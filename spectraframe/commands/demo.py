@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import argparse
 
+from spectraframe.commands import add_model_arguments
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="upscale a real sample clip x4 and write a comparison picture")
     p.add_argument("-o", "--out", default="demo_out", help="output folder (default: demo_out)")
-    p.add_argument("--weights", help="generator checkpoint, "
-                   "or a shipped name: efficient (the default), compact, perceptual")
+    add_model_arguments(p.add_mutually_exclusive_group(), "generator checkpoint, or a shipped weights name: "
+                        "efficient (the default), compact, perceptual")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from spectraframe.demo import run_demo
+    from spectraframe.upscale.weights import weights_from_arguments
 
-    result = run_demo(args.out, weights=args.weights, device=args.device)
+    result = run_demo(args.out, weights=weights_from_arguments(args.model, args.weights), device=args.device)
     print(result.video.summary())
     print(f"upscaled video:     {result.video.output}")
     print(f"comparison picture: {result.comparison}  (bicubic | SpectraFrame, detail zoomed below)")

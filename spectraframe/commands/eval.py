@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from spectraframe.commands import add_model_arguments
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -19,10 +21,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", type=int, default=4, help="upscaling factor (default 4)")
     method = p.add_mutually_exclusive_group()
     method.add_argument("--method", choices=("bicubic",), help="a baseline method (default: bicubic)")
-    method.add_argument("--weights", help="a trained generator checkpoint (.safetensors or published .pth), "
-                                          "or a shipped name: efficient, compact, perceptual")
-    p.add_argument("--degradation", default="bi", choices=("bi", "bd"),
-                   help="bi: MATLAB bicubic imresize; bd: Gaussian blur sigma 1.6 + subsample (default bi)")
+    add_model_arguments(method, "a trained generator checkpoint (.safetensors or published .pth), or a shipped "
+                                "weights name: efficient, compact, perceptual")
+    p.add_argument("--degradation", default="bi", metavar="SPEC",
+                   help="bi: MATLAB bicubic imresize; bd: Gaussian blur sigma 1.6 + subsample (default bi); then "
+                        "optional '+'-separated steps on the LR clip: h264:crf=N[,preset=P] (libx264, the clip as one "
+                        "sequence), mpeg4:bitrate=200k, noise:sigma=S[,gray=1] (0-255 scale), jpeg:quality=Q; e.g. "
+                        "bi+h264:crf=28")
     p.add_argument("--channel", default="y", choices=("y", "rgb"), help="score on Y (BT.601, default) or RGB")
     p.add_argument("--border", type=int, default=0, help="pixels cropped at each edge before scoring (default 0)")
     p.add_argument("--lpips", action="store_true", help="also compute LPIPS (VGG) per frame (slow on CPU)")
@@ -40,8 +45,11 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from spectraframe.accelerate import resolve_device
+    from spectraframe.degradation.steps import parse_degradation
     from spectraframe.evaluate import evaluate, generator_method
     from spectraframe.paths import Output, check_outputs
+
+    parse_degradation(args.degradation)  # a mistake in the syntax fails before anything is loaded
 
     json_path = csv_path = None
     outputs = []
@@ -55,10 +63,11 @@ def run(args: argparse.Namespace) -> int:
     # All outputs before the evaluation: a bad one found after it would cost the whole run.
     check_outputs(outputs, [args.data, args.list_file, args.weights], overwrite=args.overwrite)
     device = resolve_device(args.device)
-    from spectraframe.upscale.weights import resolve_weights
+    from spectraframe.upscale.weights import weights_from_arguments
 
-    method = (generator_method(resolve_weights(args.weights), device, scale=args.scale, degradation=args.degradation)
-              if args.weights else "bicubic")
+    uses_model = args.model is not None or args.weights is not None
+    method = (generator_method(weights_from_arguments(args.model, args.weights), device, scale=args.scale,
+                               degradation=args.degradation) if uses_model else "bicubic")
     report = evaluate(
         args.data,
         list_file=args.list_file,
@@ -75,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         overwrite=args.overwrite,
     )
-    if args.weights:
+    if args.model:
+        report.settings["method"] = f"model:{args.model}"
+    elif args.weights:
         report.settings["method"] = f"weights:{args.weights}"
     print(report.format_table())
     if json_path is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from spectraframe.commands import add_model_arguments
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -17,9 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "several inputs: a folder receiving one output each); default next to "
                                           "the input: INPUT_x4.mkv for .mkv, INPUT_x4.mov for .mov (keeping "
                                           "subtitles), else INPUT_x4.mp4; FOLDER_x4/ for a frame folder")
-    p.add_argument("--weights", help="generator checkpoint (.safetensors, published .pth, or .onnx with "
-                                     "--backend onnxruntime), or a shipped name: efficient (the default), "
-                                     "compact, perceptual")
+    add_model_arguments(p.add_mutually_exclusive_group(),
+                        "generator checkpoint (.safetensors, published .pth, or .onnx with --backend onnxruntime), "
+                        "or a shipped weights name: efficient (the default), compact, perceptual")
     p.add_argument("--scale", type=int, choices=(2, 4, 8), help="expected scale: refuse weights made for another")
     p.add_argument("--height", type=int, help="final height in pixels, e.g. 1080 (aspect kept, even sides for "
                                              "video): the network's output is shrunk with an anti-aliased filter; "
@@ -80,9 +82,10 @@ def run(args: argparse.Namespace) -> int:
         raise SpectraFrameError(f"--segment-frames must be >= 1, got {args.segment_frames}")
     from spectraframe.upscale.memory import parse_memory
     from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler, default_output
+    from spectraframe.upscale.weights import weights_from_arguments
 
     options = UpscaleOptions(
-        weights=Path(args.weights) if args.weights else None, scale=args.scale, device=args.device,
+        weights=weights_from_arguments(args.model, args.weights), scale=args.scale, device=args.device,
         precision=args.precision, backend=args.backend, compile=args.compile, tile=args.tile,
         tile_overlap=args.tile_overlap,
         max_memory=parse_memory(args.max_memory) if args.max_memory is not None else None,

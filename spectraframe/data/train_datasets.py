@@ -13,6 +13,13 @@ same crop and transform of the flows (see `augment.py`). Nothing is re-solved pe
 patch is the degradation of the transformed HR region (with a margin), so LR and HR stay aligned for
 BD, whose subsampling grid is not symmetric under flips.
 
+With "realworld" the LR patch comes from the real-world pipeline (`spectraframe.degradation.realworld`: blur,
+resize, noise, JPEG, then libx264 / mpeg4 over the frames in temporal order), drawn once per sample from a
+generator seeded with (seed, g). Its region has a wider margin (`REALWORLD_MARGIN`), so the codec works on a
+64x64 LR crop around a 48x48 patch, whole 16x16 macroblocks as in a real stream, and the blur and sinc kernels'
+borders stay out of the patch. The flows stay those of the clean bicubic LR frames (cached once per clip): the
+pipeline draws new degradations every sample, which the cache could not hold.
+
 Reproducibility: item `g` of the dataset is the g-th sample of an endless stream. Its clip is
 `permutation(seed, epoch)[g % len]` with `epoch = g // len`, and its crop and flips come from a
 generator seeded with (seed, g). A sample is therefore a pure function of (seed, g): the worker count,
@@ -25,6 +32,7 @@ import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -35,16 +43,23 @@ from torch.utils.data import Dataset, Sampler
 from spectraframe.data.augment import random_crop, random_symmetry
 from spectraframe.data.eval_datasets import read_list_file
 from spectraframe.data.windows import neighbour_indices
+from spectraframe.degradation.realworld import RealWorldConfig
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
+from spectraframe.io.formats import VIDEO_SUFFIXES
 from spectraframe.io.images import IMAGE_SUFFIXES, list_frames, read_frames
-from spectraframe.io.video import VIDEO_SUFFIXES, FrameIndex, index_video, probe_video, read_video_window
+
+if TYPE_CHECKING:
+    from spectraframe.io.video import FrameIndex
 
 log = logging.getLogger(__name__)
 
 VIMEO_TRAIN_LIST = "sep_trainlist.txt"
 # LR pixels of context degraded around each patch: covers the bicubic (2 LR px) and BD (1.5 LR px) kernels.
 PATCH_MARGIN = 3
+# The same for "realworld": a 48x48 patch is encoded in a 64x64 crop (4x4 macroblocks), and the final sinc kernel
+# (up to 21 LR px wide) keeps its borders out of the patch.
+REALWORLD_MARGIN = 8
 DEFAULT_LISTS = (VIMEO_TRAIN_LIST, "train.txt")
 
 
@@ -65,6 +80,8 @@ class ClipSource:
     def frame_size(self) -> tuple[int, int]:
         """(width, height) of the first frame, read from the file header only."""
         if self.video is not None:
+            from spectraframe.io.video import probe_video  # PyAV: only for video files
+
             info = probe_video(self.video)
             return info.width, info.height
         try:
@@ -77,6 +94,8 @@ class ClipSource:
         """Frames `indices` (sorted, unique) as (H, W, 3) uint8 arrays."""
         if self.video is None:
             return read_frames([self.frame_paths[i] for i in indices])
+        from spectraframe.io.video import read_video_window
+
         first, last = indices[0], indices[-1]
         frames = read_video_window(self.video, first, last, self.video_index)
         if len(frames) < last - first + 1:
@@ -89,6 +108,8 @@ class ClipSource:
 
 def video_source(name: str, path: Path) -> ClipSource:
     """A video clip with its decoded frame count and the index that lets a sample seek to its window."""
+    from spectraframe.io.video import index_video  # PyAV: only for video files
+
     index = index_video(path)
     return ClipSource(name=name, video=path, video_frames=index.frames, video_index=index)
 
@@ -247,6 +268,7 @@ class TrainingSamples(Dataset):
         num_frames: int,
         lr_patch: int,
         degradation: str = "bi",
+        realworld: RealWorldConfig | None = None,
         hflip: bool = True,
         vflip: bool = True,
         rot90: bool = True,
@@ -270,6 +292,9 @@ class TrainingSamples(Dataset):
         self.num_frames = num_frames
         self.lr_patch = lr_patch
         self.degradation = degradation
+        self.realworld = realworld if realworld is not None else RealWorldConfig()
+        # The clean degradation of the whole frames the flows are estimated on.
+        self.clean_degradation = "bi" if degradation == "realworld" else degradation
         self.flips = (hflip, vflip, rot90)
         self.flow_method = flow_method
         self.flow_cache_dir = None if flow_cache is None else str(flow_cache)
@@ -301,7 +326,7 @@ class TrainingSamples(Dataset):
         hr = modcrop(frames_to_tensor(frames), self.scale)
         position = {frame: i for i, frame in enumerate(unique)}
         hr_window = hr[[position[f] for f in order]]
-        lr_window = degrade(hr_window, self.scale, self.degradation, quantize=True)
+        lr_window = degrade(hr_window, self.scale, self.clean_degradation, quantize=True)
         flows = self._flows(lr_window[0], lr_window[1:])
         return hr_window, lr_window, flows
 
@@ -319,39 +344,59 @@ class TrainingSamples(Dataset):
         rng = np.random.default_rng([self.seed, int(g), 0xA06])
         crop = random_crop(lr.shape[-2], lr.shape[-1], self.lr_patch, rng)
         symmetry = random_symmetry(rng, *self.flips)
-        sample = self._patches(hr, lr, flows, crop, symmetry)
+        source_index, t = self.item_for(g)
+        sample = self._patches(hr, lr, flows, crop, symmetry, source_index, t, g)
         if self.temporal:
-            source_index, t = self.item_for(g)
             following = t + 1 if t + 1 < self.sources[source_index].length else t - 1
             next_flow = flows[neighbour_indices(t, self.sources[source_index].length, self.num_frames)
                               .index(following)]
-            patches = self._patches(*self.window_at(source_index, following), crop, symmetry)
+            # The same crop, flips and degradation draw (g's): the two windows look like one video.
+            patches = self._patches(*self.window_at(source_index, following), crop, symmetry, source_index,
+                                    following, g)
             sample.update({f"next_{key}": value for key, value in patches.items()},
                           next_flow=symmetry.flows(crop.lr(next_flow[None]))[0])
         return sample
 
-    def _patches(self, hr: Tensor, lr: Tensor, flows: Tensor, crop, symmetry) -> dict[str, Tensor]:
-        from spectraframe.degradation import degrade
-
+    def _patches(self, hr: Tensor, lr: Tensor, flows: Tensor, crop, symmetry, source_index: int, t: int,
+                 g: int) -> dict[str, Tensor]:
+        """The patches of the window of frame t of a source (`window_at`), for sample g's crop and flips."""
         # The LR patch is the degradation of the *transformed* HR region, not a flipped LR crop: BD samples
         # every s-th pixel from the top-left, so flipping its output would misalign LR and HR by s-1 pixels.
         # A margin of LR pixels around the patch keeps the kernel's border handling out of the patch.
         s, size = self.scale, self.lr_patch
-        y0, x0 = max(0, crop.y - PATCH_MARGIN), max(0, crop.x - PATCH_MARGIN)
-        y1, x1 = min(lr.shape[-2], crop.y + size + PATCH_MARGIN), min(lr.shape[-1], crop.x + size + PATCH_MARGIN)
+        margin = REALWORLD_MARGIN if self.degradation == "realworld" else PATCH_MARGIN
+        y0, x0 = max(0, crop.y - margin), max(0, crop.x - margin)
+        y1, x1 = min(lr.shape[-2], crop.y + size + margin), min(lr.shape[-1], crop.x + size + margin)
         region = symmetry.images(hr[..., y0 * s : y1 * s, x0 * s : x1 * s])
         # Where the patch lands inside the transformed region: transform a mask of it.
         mask = torch.zeros(1, y1 - y0, x1 - x0)
         mask[:, crop.y - y0 : crop.y - y0 + size, crop.x - x0 : crop.x - x0 + size] = 1
         rows, cols = symmetry.images(mask)[0].nonzero(as_tuple=True)
         top, left = int(rows.min()), int(cols.min())
-        lr_patch = degrade(region, s, self.degradation, quantize=True)[..., top : top + size, left : left + size]
+        lr_patch = self._degrade_region(region, source_index, t, g)[..., top : top + size, left : left + size]
         return {
             "target": lr_patch[0].contiguous(),
             "neighbours": lr_patch[1:].contiguous(),
             "flows": symmetry.flows(crop.lr(flows)),
             "hr": region[0, :, top * s : (top + size) * s, left * s : (left + size) * s].contiguous(),
         }
+
+    def _degrade_region(self, region: Tensor, source_index: int, t: int, g: int) -> Tensor:
+        """The LR of an HR region of the window of frame t (target first, then the neighbours in RBPN order), with
+        sample g's random degradation."""
+        from spectraframe.degradation import degrade
+        from spectraframe.degradation.realworld import realworld_degrade
+
+        if self.degradation != "realworld":
+            return degrade(region, self.scale, self.degradation, quantize=True)
+        # The pipeline sees the frames in temporal order: the codec encodes them as the clip they were.
+        frames = [t, *neighbour_indices(t, self.sources[source_index].length, self.num_frames)]
+        temporal = sorted(range(len(frames)), key=lambda i: frames[i])
+        lr_in_time = realworld_degrade(region[temporal], self.scale, self.realworld,
+                                       np.random.default_rng([self.seed, int(g), 0xDE6]))
+        lr = torch.empty_like(lr_in_time)
+        lr[temporal] = lr_in_time
+        return lr
 
 
 class StreamSampler(Sampler[int]):

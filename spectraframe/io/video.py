@@ -16,11 +16,10 @@ import av
 import numpy as np
 
 from spectraframe.errors import SpectraFrameError
+from spectraframe.io.formats import VIDEO_SUFFIXES  # noqa: F401  (importable from here, as it always was)
 from spectraframe.paths import require_file
 
 log = logging.getLogger(__name__)
-
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".y4m")
 
 # Output container per file extension (FFmpeg muxer names).
 OUTPUT_FORMATS = {

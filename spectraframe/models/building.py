@@ -37,6 +37,7 @@ def build_data(config: Config, rbpn: RBPNConfig, run_dir: Path) -> TrainingData:
     flow_cache_dir = Path(data.flow_cache) if data.flow_cache else run_dir / "flow_cache"
     dataset = TrainingSamples(
         sources, scale=rbpn.scale, num_frames=rbpn.num_frames, lr_patch=data.lr_patch, degradation=data.degradation,
+        realworld=config.realworld,
         hflip=data.hflip, vflip=data.vflip, rot90=data.rot90, targets=data.targets, video_stride=data.video_stride,
         flow_method=data.flow_method, flow_cache=flow_cache_dir, flow_cache_bytes=int(data.flow_cache_gb * 1024**3),
         seed=config.train.seed, temporal=config.loss.temporal_weight > 0,
@@ -82,9 +83,12 @@ def build_generator(config: Config, rbpn: RBPNConfig, *, resuming: bool) -> RBPN
     """A new RBPN, or with model.init_from (ignored on resume, where the checkpoint wins) those weights."""
     generator = RBPN(rbpn)
     if config.model.init_from and not resuming:
-        initial, _ = load_generator(config.model.init_from, expected=rbpn)
+        from spectraframe.upscale.weights import resolve_weights
+
+        weights = resolve_weights(config.model.init_from)  # a file, or a shipped weights name such as efficient
+        initial, _ = load_generator(weights, expected=rbpn)
         generator.load_state_dict(initial.state_dict())
-        log.info("generator initialised from %s", config.model.init_from)
+        log.info("generator initialised from %s", weights)
     return generator
 
 

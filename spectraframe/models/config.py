@@ -21,12 +21,15 @@ import yaml
 
 from spectraframe.archs.rbpn import PRESETS, RBPNConfig
 from spectraframe.archs.vgg import LAYER_NAMES as VGG_LAYERS
-from spectraframe.degradation import DEGRADATIONS
+from spectraframe.degradation.realworld import RealWorldConfig
+from spectraframe.degradation.steps import parse_degradation
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.losses import GAN_FORMS, PERCEPTUAL_CRITERIA, PIXEL_LOSSES
 from spectraframe.models.run_presets import preset_names
 from spectraframe.paths import require_file
+
+TRAINING_DEGRADATIONS = ("bi", "bd", "realworld")
 
 
 def _model_rbpn_config(self) -> RBPNConfig:
@@ -46,10 +49,11 @@ def _model_rbpn_config(self) -> RBPNConfig:
 
 # The generator: a named RBPN preset (`preset`) and/or explicit fields, which win. The explicit fields are
 # RBPNConfig's own (scale, num_frames, ..., layout), each optional here: a new architecture field is one edit,
-# in archs/rbpn.py. `init_from`: generator weights (our .safetensors or a published .pth) that start a new run,
-# e.g. the GAN fine-tune of a pixel-loss model; ignored on --resume, where the run's own checkpoint wins.
-# `discriminator_from`: likewise a discriminator.safetensors of an earlier GAN run, so a run that continues one
-# from its exported weights (when its 60+ MB checkpoint was not kept) does not restart D from scratch.
+# in archs/rbpn.py. `init_from`: generator weights (our .safetensors or a published .pth, or a shipped weights name
+# such as `efficient`, found inside the installed package) that start a new run, e.g. the GAN fine-tune of a
+# pixel-loss model; ignored on --resume, where the run's own checkpoint wins.
+# `discriminator_from`: the discriminator.safetensors of an earlier GAN run (also ignored on --resume), so a run
+# that continues one from its exported weights (its 60+ MB checkpoint not kept) does not restart D from scratch.
 ModelConfig = dataclasses.make_dataclass(
     "ModelConfig",
     [("preset", "str | None", field(default=None)),
@@ -67,7 +71,9 @@ class DataConfig:
     # List file (relative to root, or absolute). None: sep_trainlist.txt or train.txt in root if present,
     # else every clip folder / video file directly under root.
     train_list: str | None = None
-    degradation: str = "bi"  # "bi" (MATLAB bicubic) or "bd" (Gaussian blur + subsample)
+    # "bi" (MATLAB bicubic), "bd" (Gaussian blur + subsample) or "realworld": the second-order pipeline with a real
+    # video codec, whose ranges are the section `realworld` (spectraframe/degradation/realworld.py).
+    degradation: str = "bi"
     lr_patch: int = 64  # LR crop size; the HR crop is lr_patch * scale
     hflip: bool = True
     vflip: bool = True
@@ -154,6 +160,9 @@ class ValConfig:
     list: str | None = "val.txt"  # relative to data.root, or absolute
     max_clips: int = 0  # 0: all clips of the list
     frames: str = "all"  # "all" frames of each clip (the protocol) or the "centre" frame only
+    # The evaluation degradation of validation (the `spectraframe eval --degradation` syntax, e.g.
+    # bi+h264:crf=28); None: data.degradation, or "bi" when that is "realworld".
+    degradation: str | None = None
 
 
 @dataclass
@@ -172,14 +181,27 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     val: ValConfig = field(default_factory=ValConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    # Ranges of the real-world degradation (used when data.degradation is "realworld").
+    realworld: RealWorldConfig = field(default_factory=RealWorldConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def validation_degradation(self) -> str:
+        """What validation degrades its clips with: val.degradation, else the clean data.degradation."""
+        if self.val.degradation is not None:
+            return self.val.degradation
+        return "bi" if self.data.degradation == "realworld" else self.data.degradation
+
     def validate(self) -> None:
         """Check choices and ranges, all problems in one message."""
         problems = [*self._finite_problems(), *self._choice_problems(), *self._range_problems(),
-                    *self._combination_problems()]
+                    *self._combination_problems(), *self.realworld.problems()]
+        if self.val.degradation is not None:
+            try:
+                parse_degradation(self.val.degradation)
+            except SpectraFrameError as exc:
+                problems.append(f"val.degradation: {exc}")
         if problems:
             raise SpectraFrameError("invalid training config:\n  " + "\n  ".join(problems))
 
@@ -202,7 +224,7 @@ class Config:
         if rbpn.num_frames % 2 == 0:
             problems.append(f"model.num_frames must be odd (target + k frames each side), got {rbpn.num_frames}")
         choices = {
-            "data.degradation": (self.data.degradation, DEGRADATIONS),
+            "data.degradation": (self.data.degradation, TRAINING_DEGRADATIONS),
             "data.targets": (self.data.targets, ("centre", "all")),
             "loss.pixel": (self.loss.pixel, PIXEL_LOSSES),
             "train.lr_schedule": (self.train.lr_schedule, ("step", "cosine")),
@@ -292,10 +314,11 @@ def _unknown_key_message(key: str, known: list[str], where: str) -> str:
 
 
 def _field_kind(section: type, key: str) -> str:
-    """The field's type as written in its annotation, without `| None`: "bool", "int", "float", "str",
-    "list[float]", "list[str]"."""
-    hint = section.__dataclass_fields__[key].type  # a string: this module uses `from __future__ import annotations`
-    return hint.replace(" | None", "")
+    """The field's type as written in its annotation, without `| None`: "bool", "int", "float", "str", "list" (of
+    numbers) or "list[str]"."""
+    hint = section.__dataclass_fields__[key].type  # a string: the config modules use postponed annotations
+    hint = hint.replace(" | None", "")
+    return hint if hint == "list[str]" else hint.split("[")[0]
 
 
 def _coerce(value: Any, kind: str, name: str) -> Any:
@@ -321,10 +344,10 @@ def _coerce(value: Any, kind: str, name: str) -> Any:
         if not math.isfinite(value):
             raise SpectraFrameError(f"{name} must be a finite number, got {value!r}")
         return float(value)
-    if kind.startswith("list["):
+    if kind in ("list", "list[str]"):
         if not isinstance(value, list):
             raise SpectraFrameError(f"{name} must be a list, got {value!r}")
-        return [_coerce(v, kind[len("list["):-1], f"{name} entries") for v in value]
+        return [_coerce(v, "str" if kind == "list[str]" else "float", f"{name} entries") for v in value]
     if kind == "str" and not isinstance(value, str):
         if isinstance(value, int | float) and not isinstance(value, bool):
             return str(value)  # a folder named 2024 reads as a number in YAML

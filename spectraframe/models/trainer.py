@@ -413,7 +413,8 @@ class Trainer:
             cache = FlowCache(self.flow_cache_dir, max_bytes=int(cfg.data.flow_cache_gb * 1024**3))
             dtype = torch.bfloat16 if cfg.train.amp == "bf16" else None
             psnr, ssim, preview = validate(
-                self.shipped_generator, self.val_clips, scale=self.rbpn_config.scale, degradation=cfg.data.degradation,
+                self.shipped_generator, self.val_clips, scale=self.rbpn_config.scale,
+                degradation=cfg.validation_degradation(),
                 flow_method=cfg.data.flow_method, frames=cfg.val.frames, flow_cache=cache, autocast_dtype=dtype,
             )
             log.info("step %d: validation Y-PSNR %.3f dB, SSIM %.4f on %d clips", self.step, psnr, ssim,

@@ -1,4 +1,9 @@
-"""The weights shipped inside the package (spectraframe/weights/), by file and by the short names users type."""
+"""The weights shipped inside the package (spectraframe/weights/), by file and by the short names users type.
+
+Two sets of names: `SHIPPED_WEIGHTS` names every weights file (`--weights efficient`), `MODELS` the choices a user
+makes by footage (`--model default|real|perceptual`), each the name of one of those files. A file listed here may
+not be installed yet (the real-world model before its training has finished): naming it is then an error that says
+so, and `installed()` lets lists leave it out."""
 
 from __future__ import annotations
 
@@ -15,9 +20,22 @@ SHIPPED_WEIGHTS: dict[str, tuple[str, str]] = {
                 "the previous default (compact RBPN, 3 frames, coarse2fine flow), kept for comparison"),
     "perceptual": ("spectraframe_compact_x4_perceptual.safetensors",
                    "a short GAN fine-tune of compact: experimental, not better than the default yet"),
+    "real": ("spectraframe_efficient_x4_real.safetensors",
+             "the default fine-tuned on real-world degradations (blur, noise, JPEG, H.264/MPEG-4 compression)"),
 }
 DEFAULT_NAME = "efficient"
 DEFAULT_WEIGHTS = SHIPPED_WEIGHTS[DEFAULT_NAME][0]
+
+# --model NAME -> (the SHIPPED_WEIGHTS name of its file, when to use it).
+MODELS: dict[str, tuple[str, str]] = {
+    "default": (DEFAULT_NAME, "clean or lightly compressed video (downloads at good bitrates, camera files, "
+                              "renders); the sharpest on clean input and the fastest"),
+    "real": ("real", "compressed or noisy real footage: web / phone video at low bitrates, old DVD or VHS captures, "
+                     "where the default sharpens blocks and ringing as if they were detail"),
+    "perceptual": ("perceptual", "experimental GAN fine-tune: more texture, less faithful; not better than the "
+                                 "default yet"),
+    "compact": ("compact", "the previous default, kept for comparison (about 3x slower than default)"),
+}
 
 
 def shipped_weights_path(name: str = DEFAULT_NAME) -> Path:
@@ -36,6 +54,36 @@ def shipped_weights_path(name: str = DEFAULT_NAME) -> Path:
             "spectraframe; pass a generator checkpoint with --weights FILE (.safetensors or a published .pth)"
         )
     return Path(str(candidate))
+
+
+def installed(name: str) -> bool:
+    """Whether the file of shipped weights `name` (a SHIPPED_WEIGHTS name) is in this installation."""
+    try:
+        shipped_weights_path(name)
+    except SpectraFrameError:
+        return False
+    return True
+
+
+def model_weights_path(model: str) -> Path:
+    """The weights file of a --model name; an error naming the choices, or saying the model is not installed."""
+    if model not in MODELS:
+        raise SpectraFrameError(f"unknown model {model!r}: choose one of {', '.join(MODELS)} (`spectraframe models` "
+                                "says which to use when), or pass a checkpoint with --weights FILE")
+    name = MODELS[model][0]
+    if not installed(name):
+        raise SpectraFrameError(
+            f"the {model!r} model ({SHIPPED_WEIGHTS[name][0]}) is not installed with this copy of spectraframe: it "
+            "ships once its training has finished. Use --model default meanwhile, or pass a checkpoint with "
+            "--weights FILE")
+    return shipped_weights_path(name)
+
+
+def weights_from_arguments(model: str | None, weights: str | Path | None) -> Path:
+    """What --model / --weights of a command name (they exclude each other): the default when neither is given."""
+    if model is not None and weights is not None:
+        raise SpectraFrameError("give --model NAME or --weights FILE, not both")
+    return model_weights_path(model) if model is not None else resolve_weights(weights)
 
 
 def default_weights_path() -> Path:

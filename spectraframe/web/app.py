@@ -13,7 +13,7 @@ import gradio as gr
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.images import IMAGE_SUFFIXES
 from spectraframe.io.video import VIDEO_SUFFIXES
-from spectraframe.upscale.weights import DEFAULT_NAME, SHIPPED_WEIGHTS, shipped_weights_path
+from spectraframe.upscale.weights import DEFAULT_NAME, SHIPPED_WEIGHTS, installed, shipped_weights_path
 from spectraframe.web.jobs import NETWORK_SIZE, JobRunner, JobSettings, comparison, parse_size
 
 CUSTOM = "custom"
@@ -24,7 +24,8 @@ THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monos
 
 
 def model_choices(custom_weights: Path | None) -> list[tuple[str, str]]:
-    choices = [(f"{name}: {description}", name) for name, (_, description) in SHIPPED_WEIGHTS.items()]
+    choices = [(f"{name}: {description}", name) for name, (_, description) in SHIPPED_WEIGHTS.items()
+               if installed(name)]
     if custom_weights is not None:
         choices.insert(0, (f"custom: {custom_weights.name} (given when the server started)", CUSTOM))
     return choices
@@ -49,8 +50,12 @@ def build_app(runner: JobRunner, *, custom_weights: Path | None = None, sample_c
             settings = JobSettings(weights=weights_for(model), height=height, outscale=outscale,
                                    precision=precision, crf=float(crf), device=device)
             progress(0, desc="loading the model")
-            result, source = runner.run(Path(path), settings, request.session_hash,
-                                        lambda meter: progress((meter.done, meter.total), desc=meter.describe()))
+
+            def show(meter):
+                if meter.due():
+                    progress((meter.done, meter.total), desc=meter.describe())
+
+            result, source = runner.run(Path(path), settings, request.session_hash, show)
             middle = result.frames // 2
             bicubic, upscaled, detail = comparison(source, result.output, middle)
         except SpectraFrameError as exc:
@@ -118,6 +123,9 @@ def build_app(runner: JobRunner, *, custom_weights: Path | None = None, sample_c
             start, [upload, use_sample, model, size, precision, crf],
             [status, video, download, frame, before_after, detail, job],
             concurrency_limit=1, concurrency_id="upscale",
+            # One progress bar, on the player: a busy overlay on each of the seven outputs is repainted by the
+            # browser all through the run, on the cores the network needs.
+            show_progress_on=[video],
         )
         cancel_button.click(cancel, None, status, cancels=[run_event], concurrency_limit=None)
         frame.release(show_frame, [frame, job], [before_after, detail], concurrency_limit=None)

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 RESULT_LIFETIME_S = 3600
 OUTPUT_NAME = "upscaled.mp4"
 NETWORK_SIZE = "network scale"
+PROGRESS_INTERVAL_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -157,9 +158,21 @@ class ProgressMeter:
         self.clock = clock
         self.started = clock()
         self.done = 0
+        self._shown_at: float | None = None
 
     def tick(self) -> None:
         self.done += 1
+
+    def due(self, interval_s: float = PROGRESS_INTERVAL_S) -> bool:
+        """Whether the line is worth showing again: the first and last frame, else at most once per interval.
+
+        Every update is a message to the browser and a repaint there, on the cores the network needs.
+        """
+        now = self.clock()
+        if self._shown_at is None or self.done >= self.total or now - self._shown_at >= interval_s:
+            self._shown_at = now
+            return True
+        return False
 
     def describe(self) -> str:
         elapsed = self.clock() - self.started

@@ -177,3 +177,63 @@ def test_temporal_samples_carry_the_next_frames_window_with_the_same_crop(train_
     assert seen_last_frame
     with pytest.raises(SpectraFrameError, match="num_frames >= 3"):
         _samples(sources, flow_cache, temporal=True, num_frames=1)
+
+
+def test_realworld_samples_are_seeded_aligned_and_degraded(train_corpus, flow_cache):
+    from spectraframe.degradation.realworld import RealWorldConfig
+
+    sources = [s for s in find_training_clips(train_corpus, "train.txt") if s.name in VIMEO]
+    clean = _samples(sources, flow_cache)
+    real = _samples(sources, flow_cache, degradation="realworld")
+    again = _samples(sources, flow_cache, degradation="realworld")
+    for g in range(4):
+        sample = real[g]
+        assert sample["target"].shape == (3, 16, 16) and sample["neighbours"].shape == (2, 3, 16, 16)
+        assert all(torch.equal(sample[k], again[g][k]) for k in sample)
+        # The same crop and flips as the clean samples: the HR target and the flows do not depend on the degradation.
+        assert torch.equal(sample["hr"], clean[g]["hr"]) and torch.equal(sample["flows"], clean[g]["flows"])
+        assert not torch.equal(sample["target"], clean[g]["target"])
+    # With the clean share at 1 the pipeline is the bicubic protocol: LR and HR stay aligned through the margin.
+    aligned = _samples(sources, flow_cache, degradation="realworld", realworld=RealWorldConfig(clean_prob=1.0))
+    for g in range(4):
+        sample = aligned[g]
+        inner = (slice(None), slice(3, -3), slice(3, -3))
+        assert (degrade(sample["hr"][None], 4, "bi")[0][inner] - sample["target"][inner]).abs().max() <= 1.5 / 255
+
+
+NO_PYAV_PROBE = """
+import sys
+sys.modules["av"] = None  # as where PyAV is not installed
+from pathlib import Path
+from spectraframe.data.train_datasets import TrainingSamples, find_training_clips
+from spectraframe.degradation.realworld import RealWorldConfig
+from spectraframe.errors import SpectraFrameError
+import spectraframe.models.trainer  # the whole training stack imports
+
+sources = find_training_clips(sys.argv[1])
+common = dict(scale=4, num_frames=3, lr_patch=8, flow_cache=sys.argv[2], degradation="realworld")
+sample = TrainingSamples(sources, realworld=RealWorldConfig(codec_prob=0.0), **common)[0]
+print("sample", tuple(sample["target"].shape))
+try:
+    TrainingSamples(sources, realworld=RealWorldConfig(codec_prob=1.0), **common)[0]
+except SpectraFrameError as exc:
+    print("error", exc)
+"""
+
+
+def test_training_without_pyav_needs_it_only_for_the_codec(tmp_path):
+    import subprocess
+    import sys
+
+    from helpers.media import moving_frames
+    from PIL import Image
+
+    clip = tmp_path / "clips" / "clip0"
+    clip.mkdir(parents=True)
+    for i, frame in enumerate(moving_frames(3, width=48, height=48)):
+        Image.fromarray(frame).save(clip / f"{i:03d}.png")
+    result = subprocess.run([sys.executable, "-c", NO_PYAV_PROBE, str(tmp_path / "clips"), str(tmp_path / "flows")],
+                            capture_output=True, text=True, check=True)
+    lines = result.stdout.splitlines()
+    assert lines[0] == "sample (3, 8, 8)"
+    assert lines[1].startswith("error the video-codec degradation (h264 / mpeg4) needs PyAV")

@@ -111,3 +111,31 @@ def test_broken_config_files_are_one_sentence(tmp_path, content, message):
     path.write_bytes(content)
     with pytest.raises(SpectraFrameError, match=message):
         load_config(path)
+
+
+def test_realworld_section_reads_lists_of_names_and_numbers_and_reports_bad_ranges():
+    config = load_config("cpu_small", ["data.degradation=realworld", "realworld.codec_list=[mpeg4]",
+                                       "realworld.codec_weights=[1]", "realworld.crf_range=[20, 30]"])
+    assert config.realworld.codec_list == ["mpeg4"] and config.realworld.crf_range == [20.0, 30.0]
+    assert config.validation_degradation() == "bi"  # the real-world pipeline validates on the clean protocol
+    with pytest.raises(SpectraFrameError) as caught:
+        load_config("cpu_small", ["realworld.codec_list=[h265]", "realworld.noise_prob=2",
+                                  "val.degradation=bi+h264:crf=99", "data.degradation=real"])
+    message = str(caught.value)
+    for expected in ("realworld.codec_list takes one or more of libx264, mpeg4", "realworld.noise_prob is a "
+                     "probability", "val.degradation: bad value '99' for h264:crf", "data.degradation must be one "
+                     "of bi, bd, realworld"):
+        assert expected in message
+    with pytest.raises(SpectraFrameError, match="realworld.kernel_list takes one or more of iso, aniso"):
+        load_config("cpu_small", ["realworld.kernel_list=[1, 2]"])
+
+
+def test_real_preset_fine_tunes_the_shipped_default_on_the_realworld_pipeline():
+    from spectraframe.upscale.weights import default_weights_path, resolve_weights
+
+    real = load_config("real")
+    assert real.data.degradation == "realworld" and real.model.preset == "efficient"
+    # init_from is a shipped weights name, found inside the installed package from any working folder.
+    assert resolve_weights(real.model.init_from) == default_weights_path()
+    assert real.validation_degradation() == "bi+h264:crf=28"
+    assert {"libx264", "mpeg4"} <= set(real.realworld.codec_list) and real.realworld.crf_range == [18.0, 35.0]

@@ -93,6 +93,18 @@ def test_progress_line_has_rate_and_time_left():
     assert meter.describe() == "10/100 frames, 2.00 frames/s, ETA 0:45"
 
 
+def test_progress_is_shown_at_the_ends_and_at_most_once_per_interval():
+    now = [0.0]
+    meter = ProgressMeter(5, clock=lambda: now[0])
+    shown = []
+    for step in range(5):
+        now[0] = step * 0.2
+        meter.tick()
+        if meter.due(interval_s=0.5):
+            shown.append(meter.done)
+    assert shown == [1, 4, 5]  # t = 0 (first), 0.6 (0.5 s after), last frame
+
+
 def test_a_job_runs_through_the_pipeline_and_the_comparison_matches_the_output(tmp_path, tiny_weights):
     workspace = Workspace(tmp_path / "work")
     runner = JobRunner(workspace, Limits())
