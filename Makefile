@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.spectraframe-installed
 SETUP_PIN = $(shell python3 -c "import tomllib;c=tomllib.load(open('pyproject.toml','rb'))['tool']['spectraframe']['setup'];print($(1))")
 
-.PHONY: setup test demo bench eval-val lint screenshot
+.PHONY: setup test demo bench eval-val lint screenshot compare
 
 setup: $(STAMP)
 
@@ -35,3 +35,7 @@ lint: $(STAMP)
 # The README's picture of the web page after a run (needs Debian's chromium and chromium-driver).
 screenshot: $(STAMP)
 	$(PY) docs/serve_screenshot.py docs/serve.png
+
+# docs/perceptual_*.png: bicubic | default | perceptual | ground truth on val.txt clips, zoomed crops.
+compare: $(STAMP)
+	$(PY) docs/compare_perceptual.py --overwrite

@@ -3,8 +3,12 @@
 Generator: pixel (MSE or L1) + 1e-3 adversarial + 6e-3 perceptual (MSE of frozen VGG16 features through
 pool5) + 2e-8 total variation (squared differences); the weights are configurable.
 Discriminator ("paper" form): 1 - mean D(HR) + mean D(SR), D the sigmoid score; the generator's
-adversarial term is mean(1 - D(SR)). The "bce" form is the standard BCE-with-logits GAN loss.
-The discriminator's `.logits()` feed both forms: the sigmoid is applied here, in float32.
+adversarial term is mean(1 - D(SR)). The "bce" form is the standard BCE-with-logits GAN loss. The "ragan"
+form is ESRGAN's relativistic average GAN: D judges whether HR is more real than the average SR and the
+other way round, and G's term uses both scores, so G gets gradients from the real images too.
+The discriminator's `.logits()` feed every form: the sigmoid is applied here, in float32.
+Options beyond the paper (ESRGAN-like): the perceptual term on chosen VGG16 layers (e.g. conv5_3, before
+its ReLU) with L1, and a temporal term (`temporal_loss`) between the outputs of consecutive frames.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from torch import Tensor, nn
 
 from spectraframe.errors import SpectraFrameError
 
-GAN_FORMS = ("paper", "bce")
+GAN_FORMS = ("paper", "bce", "ragan")
+PERCEPTUAL_CRITERIA = ("mse", "l1")
 
 
 PIXEL_LOSSES = ("mse", "l1", "charbonnier")
@@ -42,37 +47,78 @@ def tv_loss(images: Tensor) -> Tensor:
     return 2.0 * (dy.pow(2).mean() + dx.pow(2).mean())
 
 
+def _bce(logits: Tensor, target: float) -> Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+def _unknown_form(form: str) -> SpectraFrameError:
+    return SpectraFrameError(f"unknown GAN loss form {form!r}: choose one of {', '.join(GAN_FORMS)}")
+
+
 def discriminator_loss(real_logits: Tensor, fake_logits: Tensor, form: str = "paper") -> Tensor:
     real_logits, fake_logits = real_logits.float(), fake_logits.float()
     if form == "paper":
         return 1.0 - real_logits.sigmoid().mean() + fake_logits.sigmoid().mean()
     if form == "bce":
-        return F.binary_cross_entropy_with_logits(
-            real_logits, torch.ones_like(real_logits)
-        ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-    raise SpectraFrameError(f"unknown GAN loss form {form!r}: choose one of {', '.join(GAN_FORMS)}")
+        return _bce(real_logits, 1.0) + _bce(fake_logits, 0.0)
+    if form == "ragan":
+        return 0.5 * (_bce(real_logits - fake_logits.mean(), 1.0) + _bce(fake_logits - real_logits.mean(), 0.0))
+    raise _unknown_form(form)
 
 
-def adversarial_loss(fake_logits: Tensor, form: str = "paper") -> Tensor:
-    """The generator's adversarial term, from a discriminator pass made after the discriminator's update."""
+def adversarial_loss(fake_logits: Tensor, form: str = "paper", real_logits: Tensor | None = None) -> Tensor:
+    """The generator's adversarial term, from a discriminator pass made after the discriminator's update.
+    "ragan" also needs D's logits of the HR images (`real_logits`, no gradient needed)."""
     fake_logits = fake_logits.float()
     if form == "paper":
         return 1.0 - fake_logits.sigmoid().mean()
     if form == "bce":
-        return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-    raise SpectraFrameError(f"unknown GAN loss form {form!r}: choose one of {', '.join(GAN_FORMS)}")
+        return _bce(fake_logits, 1.0)
+    if form == "ragan":
+        if real_logits is None:
+            raise SpectraFrameError("the ragan adversarial term needs the discriminator's logits of the HR images")
+        real_logits = real_logits.float()
+        return 0.5 * (_bce(real_logits - fake_logits.mean(), 0.0) + _bce(fake_logits - real_logits.mean(), 1.0))
+    raise _unknown_form(form)
+
+
+def temporal_loss(sr: Tensor, sr_next: Tensor, hr: Tensor, hr_next: Tensor, flow_lr: Tensor) -> Tensor:
+    """Flow-warped temporal consistency relative to the ground truth, L1:
+    | (SR_t - W(SR_t+1)) - (HR_t - W(HR_t+1)) |, W the backward warp by the LR flow from t to t+1 scaled up
+    to HR. The output may change between frames only as the ground truth does: flicker (texture that
+    appears in one frame and not the next) is penalised, while motion, occlusions and flow errors, which
+    the ground truth's own warp residual carries too, are not. Gradients reach both outputs."""
+    from spectraframe.flow.api import warp
+
+    scale = sr.shape[-1] // flow_lr.shape[-1]
+    if scale * flow_lr.shape[-1] != sr.shape[-1] or scale * flow_lr.shape[-2] != sr.shape[-2]:
+        raise SpectraFrameError(f"temporal loss: output {tuple(sr.shape[-2:])} is not an integer multiple of "
+                                f"the flow's {tuple(flow_lr.shape[-2:])}")
+    flow_hr = F.interpolate(flow_lr.float(), scale_factor=scale, mode="bilinear", align_corners=False) * scale
+    return F.l1_loss(sr - warp(sr_next, flow_hr), hr - warp(hr_next, flow_hr))
 
 
 class PerceptualLoss(nn.Module):
-    """MSE between frozen ImageNet VGG16 features (conv stack through pool5) of output and target."""
+    """Distance between frozen ImageNet VGG16 features of output and target, summed over `layers`.
 
-    def __init__(self, weights_path: str | None = None, imagenet_normalize: bool = False):
+    The paper's: MSE of pool5 features of unnormalised [0, 1] RGB. ESRGAN's: L1 of the last conv features
+    before their ReLU (here conv5_3, VGG16's last) of ImageNet-normalised input, which keep the negative
+    responses that a ReLU would zero and are less dominated by a few strong activations.
+    """
+
+    def __init__(self, weights_path: str | None = None, imagenet_normalize: bool = False,
+                 layers: tuple[str, ...] = ("pool5",), criterion: str = "mse"):
         super().__init__()
         from spectraframe.archs.vgg import VGG16Features
 
+        if criterion not in PERCEPTUAL_CRITERIA:
+            raise SpectraFrameError(f"unknown perceptual criterion {criterion!r}: choose one of "
+                                    f"{', '.join(PERCEPTUAL_CRITERIA)}")
         # The published recipe feeds [0, 1] RGB to VGG without ImageNet normalisation; its 6e-3 weight
         # was tuned for features of that scale, so that is the default.
-        self.features = VGG16Features(weights=weights_path or "auto", layers=("pool5",),
+        self.layers = tuple(layers)
+        self.distance = F.mse_loss if criterion == "mse" else F.l1_loss
+        self.features = VGG16Features(weights=weights_path or "auto", layers=self.layers,
                                       imagenet_normalize=imagenet_normalize)
 
     def train(self, mode: bool = True) -> PerceptualLoss:
@@ -83,8 +129,9 @@ class PerceptualLoss(nn.Module):
 
     def forward(self, sr: Tensor, hr: Tensor) -> Tensor:
         with torch.no_grad():
-            target = self.features(hr)["pool5"]
-        return F.mse_loss(self.features(sr)["pool5"], target)
+            targets = self.features(hr)
+        outputs = self.features(sr)
+        return sum(self.distance(outputs[name], targets[name]) for name in self.layers)
 
 
 @dataclass
@@ -93,32 +140,38 @@ class LossWeights:
     adversarial: float = 1e-3
     perceptual: float = 6e-3
     tv: float = 2e-8
+    temporal: float = 0.0
 
 
 class GeneratorLoss(nn.Module):
     """Weighted generator loss. `forward` returns (total, components as detached float32 tensors).
 
-    `fake_logits=None` (warm-up phase) leaves the adversarial term out. The VGG network is only
-    built when its weight is > 0, so a missing VGG file is an error exactly when it matters.
+    `fake_logits=None` (warm-up phase) leaves the GAN-phase terms out (adversarial, perceptual, TV, temporal).
+    The VGG network is only built when its weight is > 0, so a missing VGG file is an error exactly when it
+    matters. `real_logits` (ragan) are D's logits of HR; `temporal` is (SR_t+1, HR_t+1, LR flow t -> t+1).
     """
 
     def __init__(self, weights: LossWeights, pixel: str = "mse", gan_form: str = "paper",
-                 vgg_weights: str | None = None, vgg_imagenet_normalize: bool = False):
+                 vgg_weights: str | None = None, vgg_imagenet_normalize: bool = False,
+                 perceptual_layers: tuple[str, ...] = ("pool5",), perceptual_criterion: str = "mse"):
         super().__init__()
         if gan_form not in GAN_FORMS:
-            raise SpectraFrameError(f"unknown GAN loss form {gan_form!r}: choose one of {', '.join(GAN_FORMS)}")
+            raise _unknown_form(gan_form)
         self.weights = weights
         self.pixel = pixel
         self.gan_form = gan_form
-        self.perceptual = (PerceptualLoss(vgg_weights, vgg_imagenet_normalize) if weights.perceptual > 0 else None)
+        self.perceptual = (PerceptualLoss(vgg_weights, vgg_imagenet_normalize, tuple(perceptual_layers),
+                                          perceptual_criterion) if weights.perceptual > 0 else None)
 
-    def forward(self, sr: Tensor, hr: Tensor, fake_logits: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, sr: Tensor, hr: Tensor, fake_logits: Tensor | None = None, *,
+                real_logits: Tensor | None = None,
+                temporal: tuple[Tensor, Tensor, Tensor] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         sr, hr = sr.float(), hr.float()
         parts = {"pixel": pixel_loss(sr, hr, self.pixel)}
         total = self.weights.pixel * parts["pixel"]
         if fake_logits is not None:
             if self.weights.adversarial > 0:
-                parts["adversarial"] = adversarial_loss(fake_logits, self.gan_form)
+                parts["adversarial"] = adversarial_loss(fake_logits, self.gan_form, real_logits)
                 total = total + self.weights.adversarial * parts["adversarial"]
             if self.perceptual is not None:
                 parts["perceptual"] = self.perceptual(sr, hr)
@@ -126,4 +179,11 @@ class GeneratorLoss(nn.Module):
             if self.weights.tv > 0:
                 parts["tv"] = tv_loss(sr)
                 total = total + self.weights.tv * parts["tv"]
+            if self.weights.temporal > 0:
+                if temporal is None:
+                    raise SpectraFrameError("loss.temporal_weight > 0 needs the next frame's output, ground "
+                                            "truth and flow (the trainer's temporal batches)")
+                sr_next, hr_next, flow = temporal
+                parts["temporal"] = temporal_loss(sr, sr_next.float(), hr, hr_next.float(), flow)
+                total = total + self.weights.temporal * parts["temporal"]
         return total, {k: v.detach() for k, v in parts.items()}

@@ -256,6 +256,9 @@ class TrainingSamples(Dataset):
 
     target (3,p,p), neighbours (F-1,3,p,p), flows (F-1,2,p,p) in LR pixels, hr (3,p*s,p*s).
     `len()` is the number of samples in one epoch; any index g >= 0 is valid.
+    With `temporal` (the loss's temporal term) a sample also holds the window of the next frame t+1 (t-1 at a
+    clip's last frame) with the same crop and flips: next_target, next_neighbours, next_flows, next_hr, and
+    next_flow (2,p,p), the LR flow from t to that frame.
     """
 
     def __init__(
@@ -276,7 +279,11 @@ class TrainingSamples(Dataset):
         flow_cache: str | Path | None = None,
         flow_cache_bytes: int = 2 * 1024**3,
         seed: int = 0,
+        temporal: bool = False,
     ):
+        if temporal and num_frames < 3:
+            raise SpectraFrameError(f"the temporal loss pairs frame t with its neighbour t+1: it needs model."
+                                    f"num_frames >= 3, got {num_frames}")
         check_sources(sources, num_frames=num_frames, scale=scale, lr_patch=lr_patch)
         self.sources = sources
         self.items = sample_targets(sources, num_frames, targets, video_stride)
@@ -294,6 +301,7 @@ class TrainingSamples(Dataset):
         self.flow_cache_dir = None if flow_cache is None else str(flow_cache)
         self.flow_cache_bytes = flow_cache_bytes
         self.seed = seed
+        self.temporal = temporal
         self._flow_cache = None
 
     def __len__(self) -> int:
@@ -306,9 +314,13 @@ class TrainingSamples(Dataset):
     def window(self, g: int, with_flows: bool = True) -> tuple[Tensor, Tensor, Tensor | None]:
         """Whole frames of sample g: HR (F,3,H,W) and LR (F,3,h,w) target first then the neighbours in
         RBPN order, and the flows (F-1,2,h,w) from the LR target to each LR neighbour (None without_flows)."""
+        return self.window_at(*self.item_for(g), with_flows=with_flows)
+
+    def window_at(self, source_index: int, t: int,
+                  with_flows: bool = True) -> tuple[Tensor, Tensor, Tensor | None]:
+        """`window` of frame t of source `source_index`."""
         from spectraframe.degradation import degrade, modcrop
 
-        source_index, t = self.item_for(g)
         source = self.sources[source_index]
         order = [t, *neighbour_indices(t, source.length, self.num_frames)]
         unique = sorted(set(order))
@@ -332,11 +344,30 @@ class TrainingSamples(Dataset):
         return estimate_flow(target, neighbours, method=self.flow_method, cache=self._flow_cache).float()
 
     def __getitem__(self, g: int) -> dict[str, Tensor]:
-        realworld = self.degradation == "realworld"
-        hr, lr, flows = self.window(g, with_flows=not realworld)
+        # Real-world samples estimate their flows on the degraded crop (`_patches`); the temporal term's flow
+        # from t to t+1 comes from the clean frames' cache.
+        hr, lr, flows = self.window(g, with_flows=self.degradation != "realworld" or self.temporal)
         rng = np.random.default_rng([self.seed, int(g), 0xA06])
         crop = random_crop(lr.shape[-2], lr.shape[-1], self.lr_patch, rng)
         symmetry = random_symmetry(rng, *self.flips)
+        source_index, t = self.item_for(g)
+        sample = self._patches(hr, lr, flows, crop, symmetry, source_index, t, g)
+        if self.temporal:
+            following = t + 1 if t + 1 < self.sources[source_index].length else t - 1
+            next_flow = flows[neighbour_indices(t, self.sources[source_index].length, self.num_frames)
+                              .index(following)]
+            # The same crop, flips and degradation draw (g's): the two windows look like one video.
+            patches = self._patches(*self.window_at(source_index, following, with_flows=self.degradation !=
+                                                    "realworld"), crop, symmetry, source_index,
+                                    following, g)
+            sample.update({f"next_{key}": value for key, value in patches.items()},
+                          next_flow=symmetry.flows(crop.lr(next_flow[None]))[0])
+        return sample
+
+    def _patches(self, hr: Tensor, lr: Tensor, flows: Tensor | None, crop, symmetry, source_index: int, t: int,
+                 g: int) -> dict[str, Tensor]:
+        """The patches of the window of frame t of a source (`window_at`), for sample g's crop and flips."""
+        realworld = self.degradation == "realworld"
         # The LR patch is the degradation of the *transformed* HR region, not a flipped LR crop: BD samples
         # every s-th pixel from the top-left, so flipping its output would misalign LR and HR by s-1 pixels.
         # A margin of LR pixels around the patch keeps the kernel's border handling out of the patch.
@@ -350,7 +381,7 @@ class TrainingSamples(Dataset):
         mask[:, crop.y - y0 : crop.y - y0 + size, crop.x - x0 : crop.x - x0 + size] = 1
         rows, cols = symmetry.images(mask)[0].nonzero(as_tuple=True)
         top, left = int(rows.min()), int(cols.min())
-        lr_region = self._degrade_region(region, g)
+        lr_region = self._degrade_region(region, source_index, t, g)
         lr_patch = lr_region[..., top : top + size, left : left + size]
         if realworld:  # on the degraded, already transformed crop: no symmetry to apply
             patch_flows = self._flows(lr_region[0], lr_region[1:], cached=False)[..., top : top + size,
@@ -364,15 +395,15 @@ class TrainingSamples(Dataset):
             "hr": region[0, :, top * s : (top + size) * s, left * s : (left + size) * s].contiguous(),
         }
 
-    def _degrade_region(self, region: Tensor, g: int) -> Tensor:
-        """The LR of an HR region of sample g's window (target first, then the neighbours in RBPN order)."""
+    def _degrade_region(self, region: Tensor, source_index: int, t: int, g: int) -> Tensor:
+        """The LR of an HR region of the window of frame t (target first, then the neighbours in RBPN order), with
+        sample g's random degradation."""
         from spectraframe.degradation import degrade
         from spectraframe.degradation.realworld import realworld_degrade
 
         if self.degradation != "realworld":
             return degrade(region, self.scale, self.degradation, quantize=True)
         # The pipeline sees the frames in temporal order: the codec encodes them as the clip they were.
-        source_index, t = self.item_for(g)
         frames = [t, *neighbour_indices(t, self.sources[source_index].length, self.num_frames)]
         temporal = sorted(range(len(frames)), key=lambda i: frames[i])
         lr_in_time = realworld_degrade(region[temporal], self.scale, self.realworld,

@@ -40,7 +40,7 @@ def build_data(config: Config, rbpn: RBPNConfig, run_dir: Path) -> TrainingData:
         realworld=config.realworld,
         hflip=data.hflip, vflip=data.vflip, rot90=data.rot90, targets=data.targets, video_stride=data.video_stride,
         flow_method=data.flow_method, flow_cache=flow_cache_dir, flow_cache_bytes=int(data.flow_cache_gb * 1024**3),
-        seed=config.train.seed,
+        seed=config.train.seed, temporal=config.loss.temporal_weight > 0,
     )
     return TrainingData(sources, holdout, dataset, flow_cache_dir)
 
@@ -95,9 +95,11 @@ def build_generator(config: Config, rbpn: RBPNConfig, *, resuming: bool) -> RBPN
 def build_loss(config: Config) -> GeneratorLoss:
     loss = config.loss
     return GeneratorLoss(
-        LossWeights(loss.pixel_weight, loss.adversarial_weight, loss.perceptual_weight, loss.tv_weight),
+        LossWeights(loss.pixel_weight, loss.adversarial_weight, loss.perceptual_weight, loss.tv_weight,
+                    loss.temporal_weight),
         pixel=loss.pixel, gan_form=loss.gan_form, vgg_weights=loss.vgg_weights,
-        vgg_imagenet_normalize=loss.vgg_imagenet_normalize,
+        vgg_imagenet_normalize=loss.vgg_imagenet_normalize, perceptual_layers=tuple(loss.perceptual_layers),
+        perceptual_criterion=loss.perceptual_criterion,
     )
 
 

@@ -20,11 +20,12 @@ from typing import Any
 import yaml
 
 from spectraframe.archs.rbpn import PRESETS, RBPNConfig
+from spectraframe.archs.vgg import LAYER_NAMES as VGG_LAYERS
 from spectraframe.degradation.realworld import RealWorldConfig
 from spectraframe.degradation.steps import parse_degradation
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
-from spectraframe.losses import GAN_FORMS, PIXEL_LOSSES
+from spectraframe.losses import GAN_FORMS, PERCEPTUAL_CRITERIA, PIXEL_LOSSES
 from spectraframe.models.run_presets import preset_names
 from spectraframe.paths import require_file
 
@@ -39,7 +40,7 @@ def _model_rbpn_config(self) -> RBPNConfig:
             raise SpectraFrameError(f"unknown model.preset {self.preset!r}: choose one of {', '.join(PRESETS)}")
         base = PRESETS[self.preset]
     explicit = {k: v for k, v in dataclasses.asdict(self).items()
-                if k not in ("preset", "init_from") and v is not None}
+                if k not in ("preset", "init_from", "discriminator_from") and v is not None}
     try:
         return RBPNConfig.from_dict({**base.to_dict(), **explicit})
     except SpectraFrameError as exc:
@@ -51,11 +52,14 @@ def _model_rbpn_config(self) -> RBPNConfig:
 # in archs/rbpn.py. `init_from`: generator weights (our .safetensors or a published .pth, or a shipped weights name
 # such as `efficient`, found inside the installed package) that start a new run, e.g. the GAN fine-tune of a
 # pixel-loss model; ignored on --resume, where the run's own checkpoint wins.
+# `discriminator_from`: the discriminator.safetensors of an earlier GAN run (also ignored on --resume), so a run
+# that continues one from its exported weights (its 60+ MB checkpoint not kept) does not restart D from scratch.
 ModelConfig = dataclasses.make_dataclass(
     "ModelConfig",
     [("preset", "str | None", field(default=None)),
      *[(item.name, f"{item.type} | None", field(default=None)) for item in dataclasses.fields(RBPNConfig)],
-     ("init_from", "str | None", field(default=None))],
+     ("init_from", "str | None", field(default=None)),
+     ("discriminator_from", "str | None", field(default=None))],
     namespace={"rbpn_config": _model_rbpn_config, "__module__": __name__},
 )
 
@@ -97,12 +101,20 @@ class LossConfig:
     adversarial_weight: float = 1e-3
     perceptual_weight: float = 6e-3
     tv_weight: float = 2e-8
-    # "paper": D loss 1 - mean D(HR) + mean D(SR), G adversarial mean(1 - D(SR)); "bce": the standard BCE form.
+    # "paper": D loss 1 - mean D(HR) + mean D(SR), G adversarial mean(1 - D(SR)); "bce": the standard BCE form;
+    # "ragan": ESRGAN's relativistic average GAN (D judges HR against the mean SR and the other way round).
     gan_form: str = "paper"
     # VGG16 ImageNet weights for the perceptual term; None: found automatically (see archs/vgg.py).
     vgg_weights: str | None = None
     # The published recipe feeds [0, 1] RGB to VGG unnormalised (its 6e-3 weight assumes that).
     vgg_imagenet_normalize: bool = False
+    # VGG16 layers of the perceptual term (summed), e.g. [conv5_3]: the last conv before its ReLU (ESRGAN's
+    # choice, VGG19's conv5_4 there); the paper's is [pool5].
+    perceptual_layers: list[str] = field(default_factory=lambda: ["pool5"])
+    perceptual_criterion: str = "mse"  # "mse" (paper) or "l1" (ESRGAN)
+    # Flow-warped consistency of the outputs of frames t and t+1 relative to the ground truth's (0: off). On,
+    # each sample also carries the next frame's window and G runs twice per step (see losses.temporal_loss).
+    temporal_weight: float = 0.0
 
 
 @dataclass
@@ -114,6 +126,10 @@ class TrainConfig:
     epochs: int = 150
     # Generator-only steps with the pixel loss before the GAN phase starts.
     warmup_iterations: int = 0
+    # Then discriminator-only steps (G frozen) so D is not random when G first gets the adversarial term.
+    d_warmup_iterations: int = 0
+    # In the GAN phase D is updated on every this-many-th step (1: every step; 2: half as often as G).
+    d_update_every: int = 1
     lr: float = 1e-4
     lr_d: float = 1e-4
     beta1: float = 0.9
@@ -213,12 +229,17 @@ class Config:
             "loss.pixel": (self.loss.pixel, PIXEL_LOSSES),
             "train.lr_schedule": (self.train.lr_schedule, ("step", "cosine")),
             "loss.gan_form": (self.loss.gan_form, GAN_FORMS),
+            "loss.perceptual_criterion": (self.loss.perceptual_criterion, PERCEPTUAL_CRITERIA),
             "train.amp": (self.train.amp, ("none", "bf16", "fp16")),
             "val.frames": (self.val.frames, ("all", "centre")),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
                 problems.append(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        unknown_layers = [name for name in self.loss.perceptual_layers if name not in VGG_LAYERS]
+        if unknown_layers or not self.loss.perceptual_layers:
+            problems.append(f"loss.perceptual_layers must name VGG16 layers ({', '.join(VGG_LAYERS)}), got "
+                            f"{self.loss.perceptual_layers}")
         return problems
 
     def _range_problems(self) -> list[str]:
@@ -228,6 +249,7 @@ class Config:
             "data.lr_patch": self.data.lr_patch,
             "data.video_stride": self.data.video_stride,
             "train.batch_size": self.train.batch_size,
+            "train.d_update_every": self.train.d_update_every,
             "train.checkpoint_every": self.train.checkpoint_every,
             "log.every": self.log.every,
         }
@@ -241,6 +263,7 @@ class Config:
             "train.iterations": self.train.iterations,
             "train.epochs": self.train.epochs,
             "train.warmup_iterations": self.train.warmup_iterations,
+            "train.d_warmup_iterations": self.train.d_warmup_iterations,
             "train.max_nonfinite_steps": self.train.max_nonfinite_steps,
             "train.threads": self.train.threads,
             "val.every": self.val.every,
@@ -250,6 +273,7 @@ class Config:
             "loss.adversarial_weight": self.loss.adversarial_weight,
             "loss.perceptual_weight": self.loss.perceptual_weight,
             "loss.tv_weight": self.loss.tv_weight,
+            "loss.temporal_weight": self.loss.temporal_weight,
         }
         for name, value in non_negative.items():
             if value < 0:

@@ -1,9 +1,10 @@
 """One iteration of the SpectraFrame GAN, on its own: modules and optimisers in, losses out (no run folder).
 
-1. SR = G(LR target, neighbours, flows);
-2. in the GAN phase, the discriminator step on D(HR) and D(SR detached);
-3. the generator step: pixel + adversarial + perceptual + TV, the adversarial term from a NEW forward pass of
-   the just-updated D (the published code reused a stale graph, which current PyTorch rejects).
+1. SR = G(LR target, neighbours, flows) (with the temporal term: and of the next frame's window, one batch);
+2. in the GAN phase, the discriminator step on D(HR) and D(SR detached), unless `update_d=False`;
+3. the generator step: pixel + adversarial + perceptual + TV (+ temporal), the adversarial term from a NEW
+   forward pass of the just-updated D (the published code reused a stale graph, which current PyTorch
+   rejects); skipped with `update_g=False` (the discriminator warm-up: G frozen).
 A NaN/Inf loss or gradient on any rank skips that update on every rank.
 """
 
@@ -50,7 +51,8 @@ class StepOutcome:
 @dataclass
 class GanStep:
     """`step(batch, step=n, gan_phase=...)` runs one iteration on a batch already on the device (see the module
-    doc); the step number only ramps the weight average's decay. Schedules and the NaN budget are the caller's."""
+    doc); the step number only ramps the weight average's decay. Schedules, the NaN budget and which network
+    is updated when (warm-ups, D's update ratio: `update_d`, `update_g`) are the caller's."""
 
     generator: nn.Module
     discriminator: Discriminator
@@ -70,13 +72,15 @@ class GanStep:
         self.g_train = self.g_train or self.generator
         self.d_train = self.d_train or DiscriminatorLogits(self.discriminator)
 
-    def __call__(self, batch: dict[str, Tensor], *, step: int, gan_phase: bool) -> StepOutcome:
+    def __call__(self, batch: dict[str, Tensor], *, step: int, gan_phase: bool, update_d: bool = True,
+                 update_g: bool = True) -> StepOutcome:
         hr = batch["hr"]
-        with self.autocast():
-            sr = self.g_train(batch["target"], batch["neighbours"], batch["flows"])
+        temporal = gan_phase and update_g and self.loss.weights.temporal > 0
+        with self.autocast(), torch.set_grad_enabled(update_g):
+            sr, sr_next = self._generate(batch, with_next_frame=temporal)
         values: dict = {}
         stepped = skipped = False  # GradScaler.update() needs a scaler.step() since the last update
-        if gan_phase:  # D on HR and on G's output (no gradient into G)
+        if gan_phase and update_d:  # D on HR and on G's output (no gradient into G)
             with self.autocast():
                 real_logits, fake_logits = self.d_train(hr), self.d_train(sr.detach())
             loss_d = discriminator_loss(real_logits, fake_logits, self.gan_form)
@@ -84,9 +88,11 @@ class GanStep:
             skipped = not stepped
             values.update(loss_d=float(loss_d.detach()), d_real=float(real_logits.detach().float().sigmoid().mean()),
                           d_fake=float(fake_logits.detach().float().sigmoid().mean()))
-        if not skipped:
+        if update_g and not skipped:
             with self.autocast():
-                loss_g, parts = self.loss(sr, hr, self._fresh_logits(sr) if gan_phase else None)
+                fake_logits, real_logits = self._fresh_logits(sr, hr) if gan_phase else (None, None)
+                next_frame = (sr_next, batch["next_hr"], batch["next_flow"]) if temporal else None
+                loss_g, parts = self.loss(sr, hr, fake_logits, real_logits=real_logits, temporal=next_frame)
             if self._update(self.opt_g, loss_g, self.generator):
                 stepped = True
                 if self.ema is not None:
@@ -96,14 +102,27 @@ class GanStep:
             values.update(loss_g=float(loss_g.detach()), **{k: float(v) for k, v in parts.items()})
         if stepped:  # a fully skipped step keeps the scale: the loss, not the scaled gradients, was bad
             self.scaler.update()
-        values["phase"] = "gan" if gan_phase else "warmup"
+        values["phase"] = ("gan" if update_g else "d_warmup") if gan_phase else "warmup"
         return StepOutcome(sr.detach(), values, skipped)
 
-    def _fresh_logits(self, sr: Tensor) -> Tensor:
-        """D's logits of SR by the updated D, for G's adversarial term: gradients reach G, not D."""
+    def _generate(self, batch: dict[str, Tensor], *, with_next_frame: bool) -> tuple[Tensor, Tensor | None]:
+        """G's output, and with `with_next_frame` also that of the next frame's window (one forward pass)."""
+        if not with_next_frame:
+            return self.g_train(batch["target"], batch["neighbours"], batch["flows"]), None
+        both = self.g_train(*(torch.cat([batch[key], batch[f"next_{key}"]]) for key in ("target", "neighbours",
+                                                                                         "flows")))
+        return both.chunk(2)
+
+    def _fresh_logits(self, sr: Tensor, hr: Tensor) -> tuple[Tensor, Tensor | None]:
+        """D's logits of SR by the updated D, for G's adversarial term: gradients reach G, not D. "ragan" also
+        needs D's logits of HR (no gradient), else None."""
         self.discriminator.requires_grad_(False)
         try:
-            return self.discriminator.logits(sr)
+            real_logits = None
+            if self.gan_form == "ragan":
+                with torch.no_grad():
+                    real_logits = self.discriminator.logits(hr)
+            return self.discriminator.logits(sr), real_logits
         finally:
             self.discriminator.requires_grad_(True)
 

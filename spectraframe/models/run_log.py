@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 CSV_COLUMNS = [
-    "step", "phase", "lr_g", "lr_d", "loss_g", "pixel", "adversarial", "perceptual", "tv",
+    "step", "phase", "lr_g", "lr_d", "loss_g", "pixel", "adversarial", "perceptual", "tv", "temporal",
     "loss_d", "d_real", "d_fake", "val_psnr", "val_ssim", "seconds",
 ]
 

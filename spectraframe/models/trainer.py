@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 from spectraframe.accelerate import autocast_context
 from spectraframe.archs.rbpn import RBPN
 from spectraframe.archs.srgan_discriminator import Discriminator
-from spectraframe.checkpoints import atomic_write, save_discriminator, save_generator
+from spectraframe.checkpoints import atomic_write, load_discriminator, save_discriminator, save_generator
 from spectraframe.data.train_datasets import StreamSampler, seed_worker
 from spectraframe.errors import SpectraFrameError
 from spectraframe.generator import Generator, generator_device
@@ -45,7 +45,7 @@ from spectraframe.models.building import (
     total_steps,
     validation_clips,
 )
-from spectraframe.models.config import Config, config_from_dict, save_config
+from spectraframe.models.config import Config, TrainConfig, config_from_dict, save_config
 from spectraframe.models.distributed import for_training, init_distributed, training_device
 from spectraframe.models.gan_step import DiscriminatorLogits, GanStep
 from spectraframe.models.run_log import RunLog, image_row
@@ -135,7 +135,7 @@ class Trainer:
             # A new run writes config.yaml, log.csv, checkpoints...: never into a folder holding anything else.
             # Every rank checks before rank 0 creates anything.
             check_outputs([Output(self.run_dir, "folder", "run folder", empty_ok=True)],
-                          [cfg.data.root, cfg.model.init_from], overwrite=None)
+                          [cfg.data.root, cfg.model.init_from, cfg.model.discriminator_from], overwrite=None)
             self.ddp.barrier()
         checkpoint = read_training_checkpoint(self.run_dir / CHECKPOINT, self.run_dir) if resume else None
         seed_everything(cfg.train.seed)  # the same on every rank: identical initial weights
@@ -164,7 +164,11 @@ class Trainer:
     def _build_models(self, *, resuming: bool) -> None:
         cfg = self.config
         self.generator = build_generator(cfg, self.rbpn_config, resuming=resuming).to(self.device)
-        self.discriminator = Discriminator().to(self.device)
+        self.discriminator = Discriminator()
+        if cfg.model.discriminator_from and not resuming:
+            self.discriminator = load_discriminator(cfg.model.discriminator_from)
+            log.info("discriminator initialised from %s", cfg.model.discriminator_from)
+        self.discriminator.to(self.device)
         self.loss = build_loss(cfg).to(self.device)
         betas = (cfg.train.beta1, cfg.train.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.train.lr, betas=betas)
@@ -291,7 +295,7 @@ class Trainer:
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, float] | None:
         """One iteration; returns the logged values, or None when the step was skipped (NaN/Inf)."""
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-        outcome = self.gan_step(batch, step=self.step, gan_phase=self.step >= self.config.train.warmup_iterations)
+        outcome = self.gan_step(batch, step=self.step, **step_schedule(self.config.train, self.step))
         with warnings.catch_warnings():
             # In the warm-up D is not stepped; its schedule still counts steps so both decay together.
             warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()`"))
@@ -389,7 +393,8 @@ class Trainer:
 
     def _log_step(self, run_log: RunLog, values: dict | None) -> None:
         cfg = self.config
-        phase = "gan" if self.step > cfg.train.warmup_iterations else "warmup"
+        schedule = step_schedule(cfg.train, self.step - 1)
+        phase = ("gan" if schedule["update_g"] else "d_warmup") if schedule["gan_phase"] else "warmup"
         run_log.step(self.step, values, phase=phase, lr_g=self.opt_g.param_groups[0]["lr"],
                      lr_d=self.opt_d.param_groups[0]["lr"], seconds=round(self.wall_time, 2))
         if run_log.writes_images and cfg.log.image_every and self.step % cfg.log.image_every == 0:
@@ -423,6 +428,16 @@ class Trainer:
         # Everyone learns the best PSNR so checkpoints agree; rank 0 computed it.
         self.best_psnr = self.ddp.share(self.best_psnr)
         self._validated_step = self.step
+
+
+def step_schedule(train: TrainConfig, step: int) -> dict[str, bool]:
+    """Which networks step `step` (from 0) trains, as GanStep's keywords: G alone with the pixel loss
+    (train.warmup_iterations), then D alone (train.d_warmup_iterations), then both, D on every
+    train.d_update_every-th step."""
+    gan_start = train.warmup_iterations + train.d_warmup_iterations
+    return {"gan_phase": step >= train.warmup_iterations,
+            "update_g": not train.warmup_iterations <= step < gan_start,
+            "update_d": step < gan_start or (step - gan_start) % train.d_update_every == 0}
 
 
 def load_scheduler_state(scheduler: torch.optim.lr_scheduler.LRScheduler, state: dict) -> None:

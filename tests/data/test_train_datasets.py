@@ -165,6 +165,26 @@ def _contains(image, patch) -> bool:
     return bool((windows == patch[:, None, None]).all(dim=(0, 3, 4)).any())
 
 
+def test_temporal_samples_carry_the_next_frames_window_with_the_same_crop(train_corpus, flow_cache):
+    sources = [s for s in find_training_clips(train_corpus, "train.txt") if s.name in VIMEO]
+    dataset = _samples(sources, flow_cache, temporal=True, targets="all")
+    plain = _samples(sources, flow_cache, targets="all")
+    seen_last_frame = False
+    for g in range(14):
+        sample, t = dataset[g], dataset.item_for(g)[1]
+        assert all(torch.equal(sample[k], value) for k, value in plain[g].items())
+        # RBPN order of a 3-frame window is [t-1, t+1]: the next frame is t+1, or t-1 at a clip's last frame.
+        slot = 0 if t == 6 else 1
+        seen_last_frame |= t == 6
+        assert torch.equal(sample["next_target"], sample["neighbours"][slot])
+        assert torch.equal(sample["next_flow"], sample["flows"][slot])
+        assert sample["next_hr"].shape == sample["hr"].shape and not torch.equal(sample["next_hr"], sample["hr"])
+        assert sample["next_neighbours"].shape == (2, 3, 16, 16) and sample["next_flows"].shape == (2, 2, 16, 16)
+    assert seen_last_frame
+    with pytest.raises(SpectraFrameError, match="num_frames >= 3"):
+        _samples(sources, flow_cache, temporal=True, num_frames=1)
+
+
 def test_realworld_samples_are_seeded_aligned_and_degraded(train_corpus, flow_cache, monkeypatch):
     import spectraframe.flow.api as flow_api
     from spectraframe.degradation.realworld import RealWorldConfig

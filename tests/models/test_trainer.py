@@ -8,7 +8,7 @@ import csv
 import pytest
 import torch
 
-from spectraframe.checkpoints import load_generator, read_metadata
+from spectraframe.checkpoints import load_discriminator, load_generator, read_metadata
 from spectraframe.errors import SpectraFrameError
 from spectraframe.models.config import load_config
 from spectraframe.models.trainer import CHECKPOINT, Trainer, load_run_config, train
@@ -285,3 +285,27 @@ def test_per_step_records_stay_bounded(tmp_path, train_corpus, lists, flow_cache
     assert 2 <= len(result.history) < 4 and 2 <= len(trainer.step_seconds) < 4
     with (tmp_path / "run" / "log.csv").open() as handle:  # the log keeps every step
         assert [int(row["step"]) for row in csv.DictReader(handle)] == list(range(1, 8))
+
+
+def test_perceptual_recipe_options_train_end_to_end_and_d_carries_over(tmp_path, train_corpus, lists, flow_cache):
+    """The issue-16 recipe on a tiny model: G alone, D alone, then both with D every other step; RaGAN, L1 on
+    conv5_3, the temporal term. A new run can start D from the first run's exported discriminator."""
+    recipe = ["train.iterations=7", "train.warmup_iterations=1", "train.d_warmup_iterations=2",
+              "train.d_update_every=2", "loss.gan_form=ragan", "loss.perceptual_weight=1",
+              "loss.perceptual_layers=[conv5_3]", "loss.perceptual_criterion=l1", "loss.vgg_imagenet_normalize=true",
+              "loss.temporal_weight=1", "loss.pixel=l1", "train.ema=0.9"]
+    first = tmp_path / "first"
+    result = train(tiny(train_corpus, lists, flow_cache, *recipe), first)
+    phases = [h["phase"] for h in result.history]
+    assert phases == ["warmup", "d_warmup", "d_warmup", "gan", "gan", "gan", "gan"]
+    gan_steps = result.history[3:]
+    assert all({"temporal", "perceptual", "adversarial"} <= set(h) for h in gan_steps)
+    assert ["loss_d" in h for h in gan_steps] == [True, False, True, False]
+    with open(first / "log.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["phase"] for r in rows] == phases and all(r["temporal"] for r in rows[3:])
+    second = Trainer(tiny(train_corpus, lists, flow_cache, *recipe,
+                          f"model.discriminator_from={first / 'discriminator.safetensors'}"), tmp_path / "second")
+    exported = load_discriminator(first / "discriminator.safetensors")
+    assert all(torch.equal(a, b) for a, b in zip(second.discriminator.state_dict().values(),
+                                                 exported.state_dict().values(), strict=True))
