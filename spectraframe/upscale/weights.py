@@ -15,7 +15,7 @@ from spectraframe.errors import SpectraFrameError
 # Short name -> file in spectraframe/weights/, with one line on when to use it.
 SHIPPED_WEIGHTS: dict[str, tuple[str, str]] = {
     "efficient": ("spectraframe_efficient_x4.safetensors",
-                  "the default: as sharp as compact, about 3x faster (efficient RBPN, 3 frames, DIS flow)"),
+                  "the default: sharper than compact and about 3x faster (efficient RBPN, 3 frames, DIS flow)"),
     "compact": ("spectraframe_compact_x4.safetensors",
                 "the previous default (compact RBPN, 3 frames, coarse2fine flow), kept for comparison"),
     "perceptual": ("spectraframe_compact_x4_perceptual.safetensors",
