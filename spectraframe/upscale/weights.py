@@ -30,8 +30,8 @@ DEFAULT_WEIGHTS = SHIPPED_WEIGHTS[DEFAULT_NAME][0]
 MODELS: dict[str, tuple[str, str]] = {
     "default": (DEFAULT_NAME, "clean or lightly compressed video (downloads at good bitrates, camera files, "
                               "renders); the sharpest on clean input and the fastest"),
-    "real": ("real", "compressed or noisy real footage: web / phone video at low bitrates, old DVD or VHS captures, "
-                     "where the default sharpens blocks and ringing as if they were detail"),
+    "real": ("real", "visibly compressed footage (H.264 at CRF 23 or worse: web / phone video at low bitrates, old "
+                     "DVD or VHS captures), where the default sharpens blocks and ringing as if they were detail"),
     "perceptual": ("perceptual", "experimental GAN fine-tune: more texture, less faithful; not better than the "
                                  "default yet"),
     "compact": ("compact", "the previous default, kept for comparison (about 3x slower than default)"),
