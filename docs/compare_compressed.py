@@ -9,7 +9,7 @@ ground truth: this is footage as a person has it. One PNG per clip, `docs/compre
 --out-dir); an existing picture is replaced only with --overwrite.
 
     python docs/compare_compressed.py [--crf 32] [--default NAME|FILE] [--real NAME|FILE] [--out-dir DIR]
-                                      [--overwrite]
+                                      [--device DEV] [--overwrite]
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from spectraframe.accelerate import resolve_device
 from spectraframe.comparison import comparison_image
 from spectraframe.degradation.codec import VideoCompression, compress_frames
 from spectraframe.demo import sample_clip_path, upscale_one_frame
@@ -55,14 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--default", default="efficient", help="the default weights (file or shipped name)")
     parser.add_argument("--real", default="real", help="the real-world weights (file or shipped name)")
     parser.add_argument("--out-dir", default=str(DOCS), help="folder of the pictures (default: docs/)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     parser.add_argument("--overwrite", action="store_true", help="replace pictures this command wrote before")
     args = parser.parse_args(argv)
     data = sample_clip_path().parent
     weights = {"default": resolve_weights(args.default), "real": resolve_weights(args.real)}
     outputs = [Output(Path(args.out_dir) / f"compressed_{name}.png", "file", "picture") for name, _, _ in CLIPS]
     check_outputs(outputs, [data, *weights.values()], overwrite=args.overwrite)
-    device = torch.device("cpu")
-    for (name, file, window), output in zip(CLIPS, outputs, strict=True):
+    device = resolve_device(args.device)
+    for (_, file, window), output in zip(CLIPS, outputs, strict=True):
         frames = compressed_clip(data / file, window, args.crf)
         centre = len(frames) // 2
         bicubic, default = upscale_one_frame(weights["default"], frames, centre, device)
