@@ -2,7 +2,8 @@
 
 CLI: `spectraframe upscale clip.mp4 -o out.mp4` in a subprocess, wall time. Page: `spectraframe serve` with the
 default weights, driven by headless Debian Chromium (Selenium): upload, Upscale, wait for "Done"; wall time
-from the click to the result, and the time the page reports. Same weights, same defaults, same machine, one run.
+from the click to the result, and the time the page reports; and the same server driven by Gradio's Python client
+without a browser. Same weights, same defaults, same machine; the ways alternate, three runs each.
 Needs chromium + chromium-driver and the `web` extra.
 
 Run: `make bench BENCH=serve_vs_cli` or `python -m benchmarks.serve_vs_cli`.
@@ -10,10 +11,13 @@ Run: `make bench BENCH=serve_vs_cli` or `python -m benchmarks.serve_vs_cli`.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,8 +26,11 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks.common import write_result
+from spectraframe.upscale.weights import DEFAULT_NAME
+from spectraframe.web.jobs import NETWORK_SIZE
 
 FRAMES = 100
+REPEATS = 3
 
 
 def process_cpu_seconds(matches) -> float:
@@ -76,18 +83,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(condition, timeout: float, what: str):
+def wait_for(condition, timeout: float, what: str, every_s: float = 0.2):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
-        time.sleep(0.2)
+        time.sleep(every_s)
     raise SystemExit(f"timed out waiting for {what}")
 
 
-def time_cli(clip: Path, folder: Path) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of `spectraframe upscale` in a subprocess, start-up included."""
+def time_cli(clip: Path, folder: Path) -> tuple[float, float, float]:
+    """(wall seconds and CPU seconds of `spectraframe upscale` in a subprocess, start-up included; the seconds
+    it reports, which like the page's cover the upscaling alone)."""
     import resource
 
     def children_cpu() -> float:
@@ -95,38 +103,71 @@ def time_cli(clip: Path, folder: Path) -> tuple[float, float]:
         return usage.ru_utime + usage.ru_stime
 
     cpu_before, started = children_cpu(), time.perf_counter()
-    subprocess.run([sys.executable, "-m", "spectraframe", "upscale", str(clip), "-o", str(folder / "cli.mp4"),
-                    "--no-progress"], check=True, capture_output=True)
-    return time.perf_counter() - started, children_cpu() - cpu_before
+    done = subprocess.run([sys.executable, "-m", "spectraframe", "upscale", str(clip), "-o",
+                           str(folder / "cli.mp4"), "--no-progress", "--overwrite"], check=True, capture_output=True,
+                          text=True)
+    wall, cpu = time.perf_counter() - started, children_cpu() - cpu_before
+    reported = float(re.search(r"frames in ([0-9.]+)s", done.stdout).group(1))
+    return wall, cpu, reported
 
 
-def time_page(clip: Path, folder: Path) -> tuple[float, float, float, float]:
-    """(wall seconds from the click to "Done", seconds the page reports, CPU seconds of the server and of the
-    browser from the click to "Done")."""
-    from selenium import webdriver
-    from selenium.webdriver.common.by import By
-
+@contextlib.contextmanager
+def served(folder: Path):
+    """A `spectraframe serve` subprocess on a free port; yields its URL once it answers."""
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "spectraframe", "serve", "--port", str(port),
                                "--workdir", str(folder / "work")], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
+
+    def up() -> bool:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return True
+        except OSError:
+            return False
+
+    try:
+        wait_for(up, 300, "the server")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def reported_seconds(status: str) -> float:
+    return float(re.search(r"in ([0-9.]+) s", status).group(1))
+
+
+def time_client(url: str, clip: Path) -> tuple[float, float, float]:
+    """The same job sent by Gradio's Python client, no browser: (wall seconds of the call, seconds the page
+    reports, CPU seconds of the server)."""
+    from gradio_client import Client, handle_file
+
+    client = Client(url, verbose=False)
+    server_cpu, started = process_cpu_seconds(is_server), time.perf_counter()
+    status = client.predict(handle_file(str(clip)), False, DEFAULT_NAME, NETWORK_SIZE, "auto", 18,
+                            api_name="/start")[0]
+    return time.perf_counter() - started, reported_seconds(status), process_cpu_seconds(is_server) - server_cpu
+
+
+def time_page(url: str, clip: Path, folder: Path) -> tuple[float, float, float, float]:
+    """(wall seconds from the click to "Done", seconds the page reports, CPU seconds of the server and of the
+    browser from the click to "Done").
+
+    While the job runs the page is polled once a second: Selenium's round trips (this process, chromedriver and
+    the page) cost CPU on the cores the server uses, and a faster poll slowed the job measurably.
+    """
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  f"--user-data-dir={folder / 'profile'}"):
         options.add_argument(flag)
-    driver = None
+    driver = webdriver.Chrome(service=webdriver.ChromeService(shutil.which("chromedriver")), options=options)
     try:
-        def up() -> bool:
-            try:
-                urllib.request.urlopen(url, timeout=2).close()
-                return True
-            except OSError:
-                return False
-
-        wait_for(up, 300, "the server")
-        driver = webdriver.Chrome(service=webdriver.ChromeService(shutil.which("chromedriver")), options=options)
         driver.get(url)
         wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#upload input[type=file]"), 60, "the upload")[0] \
             .send_keys(str(clip))
@@ -135,41 +176,61 @@ def time_page(clip: Path, folder: Path) -> tuple[float, float, float, float]:
         started = time.perf_counter()
         driver.find_element(By.ID, "run").click()
         status = wait_for(lambda: "Done" in (text := driver.find_element(By.ID, "status").text) and text, 900,
-                          "the result")
+                          "the result", every_s=1.0)
         wall = time.perf_counter() - started
         server_cpu = process_cpu_seconds(is_server) - server_cpu
         browser_cpu = process_cpu_seconds(is_browser) - browser_cpu
-        reported = float(re.search(r"in ([0-9.]+) s", status).group(1))
-        return wall, reported, server_cpu, browser_cpu
+        return wall, reported_seconds(status), server_cpu, browser_cpu
     finally:
-        if driver is not None:
-            driver.quit()
-        server.terminate()
-        server.wait(timeout=30)
+        driver.quit()
+
+
+def spread(values: list[float]) -> dict:
+    """Median and range of the repeats: the range is the run-to-run noise the two ways are compared against."""
+    ordered = sorted(values)
+    return {"seconds": statistics.median(ordered), "min_s": ordered[0], "max_s": ordered[-1]}
 
 
 def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="runs of each way, alternated")
+    args = parser.parse_args(argv)
     if not (shutil.which("chromium") and shutil.which("chromedriver")):
         raise SystemExit("needs Debian's chromium and chromium-driver")
+    cli_runs, client_runs, page_runs = [], [], []
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         clip = cut_sample(folder / "carphone100.mp4", FRAMES)
         load = os.getloadavg()[0]
-        cli, cli_cpu = time_cli(clip, folder)
-        page_wall, page_reported, server_cpu, browser_cpu = time_page(clip, folder)
-    rows = [{"way": "CLI (spectraframe upscale)", "seconds": cli, "frames_per_s": FRAMES / cli, "cpu_s": cli_cpu},
-            {"way": "page, click to result: server", "seconds": page_wall, "frames_per_s": FRAMES / page_wall,
-             "cpu_s": server_cpu},
-            {"way": "page, click to result: browser", "seconds": page_wall, "frames_per_s": FRAMES / page_wall,
-             "cpu_s": browser_cpu},
-            {"way": "page, as it reports", "seconds": page_reported, "frames_per_s": FRAMES / page_reported,
-             "cpu_s": ""}]
-    notes = (f"{FRAMES} frames of the carphone sample, 176x144 -> 704x576, default weights and options, one run; "
-             f"load average {load:.1f} at the start. The CLI figures include its start-up (torch import, model "
-             "load); the page's server was started before the click. cpu_s: user + system CPU seconds of the "
-             "process(es), which other load on the machine changes far less than wall time; the browser runs on "
-             "the same cores as the server, as it does for a person using the page on their own computer.")
-    write_result("serve_vs_cli", rows, ["way", "seconds", "frames_per_s", "cpu_s"], notes)
+        for repeat in range(args.repeats):
+            cli_runs.append(time_cli(clip, folder))
+            with served(folder / f"server{repeat}") as url:
+                client_runs.append(time_client(url, clip))
+                page_runs.append(time_page(url, clip, folder / f"browser{repeat}"))
+
+    def row(way: str, values: list[float], cpu: list[float] | None) -> dict:
+        timing = spread(values)
+        return {"way": way, **timing, "frames_per_s": FRAMES / timing["seconds"],
+                "cpu_s": statistics.median(cpu) if cpu else ""}
+
+    rows = [row("CLI, start-up included", [run[0] for run in cli_runs], [run[1] for run in cli_runs]),
+            row("CLI, as it reports (upscaling alone)", [run[2] for run in cli_runs], None),
+            row("server without a browser (Gradio's Python client): call", [run[0] for run in client_runs],
+                [run[2] for run in client_runs]),
+            row("server without a browser, as it reports", [run[1] for run in client_runs], None),
+            row("page, click to result: server", [run[0] for run in page_runs], [run[2] for run in page_runs]),
+            row("page, click to result: browser", [run[0] for run in page_runs], [run[3] for run in page_runs]),
+            row("page, as it reports (upscaling alone)", [run[1] for run in page_runs], None)]
+    notes = (f"{FRAMES} frames of the carphone sample, 176x144 -> 704x576, default weights and options; "
+             f"{args.repeats} runs of each way, alternated (seconds: the median, min_s/max_s: the range); "
+             f"load average {load:.1f} at the start. 'As it reports' is the time both print for the same "
+             "pipeline call (decode, flow, network, encode), the like-for-like pair; the CLI's wall time adds its "
+             "start-up (torch import, model load), and the page's server was started before the click. cpu_s: "
+             "user + system CPU seconds of the process(es), median; the browser runs on the same cores as the "
+             "server, as it does for a person using the page on their own computer. The browser-free row sends "
+             "the same job to the same server through gradio_client, to tell the server's share from the "
+             "browser's.")
+    write_result("serve_vs_cli", rows, ["way", "seconds", "min_s", "max_s", "frames_per_s", "cpu_s"], notes)
 
 
 if __name__ == "__main__":
