@@ -48,12 +48,20 @@ def process_cpu_seconds(matches) -> float:
     return total
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes of the machine have used so far (user, nice, system, irq, softirq; /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:8]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def is_server(arguments: list[str]) -> bool:
     return "spectraframe" in arguments and "serve" in arguments
 
 
 def is_browser(arguments: list[str]) -> bool:
-    return Path(arguments[0]).name.startswith("chrom")
+    # Chromium rewrites its child processes' command lines into one string ("/usr/lib/chromium/chromium
+    # --type=renderer ..."), so the program is the first word of the first argument.
+    return Path(arguments[0].split(" ")[0]).name.startswith("chrom")
 
 
 def cut_sample(path: Path, frames: int) -> Path:
@@ -93,22 +101,22 @@ def wait_for(condition, timeout: float, what: str, every_s: float = 0.2):
     raise SystemExit(f"timed out waiting for {what}")
 
 
-def time_cli(clip: Path, folder: Path) -> tuple[float, float, float]:
+def time_cli(clip: Path, folder: Path) -> tuple[float, float, float, float]:
     """(wall seconds and CPU seconds of `spectraframe upscale` in a subprocess, start-up included; the seconds
-    it reports, which like the page's cover the upscaling alone)."""
+    it reports, which like the page's cover the upscaling alone; the machine's busy CPU seconds meanwhile)."""
     import resource
 
     def children_cpu() -> float:
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         return usage.ru_utime + usage.ru_stime
 
-    cpu_before, started = children_cpu(), time.perf_counter()
+    cpu_before, busy_before, started = children_cpu(), machine_busy_seconds(), time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "spectraframe", "upscale", str(clip), "-o",
                            str(folder / "cli.mp4"), "--no-progress", "--overwrite"], check=True, capture_output=True,
                           text=True)
     wall, cpu = time.perf_counter() - started, children_cpu() - cpu_before
     reported = float(re.search(r"frames in ([0-9.]+)s", done.stdout).group(1))
-    return wall, cpu, reported
+    return wall, cpu, reported, machine_busy_seconds() - busy_before
 
 
 @contextlib.contextmanager
@@ -138,21 +146,22 @@ def reported_seconds(status: str) -> float:
     return float(re.search(r"in ([0-9.]+) s", status).group(1))
 
 
-def time_client(url: str, clip: Path) -> tuple[float, float, float]:
+def time_client(url: str, clip: Path) -> tuple[float, float, float, float]:
     """The same job sent by Gradio's Python client, no browser: (wall seconds of the call, seconds the page
-    reports, CPU seconds of the server)."""
+    reports, CPU seconds of the server, the machine's busy CPU seconds meanwhile)."""
     from gradio_client import Client, handle_file
 
     client = Client(url, verbose=False)
-    server_cpu, started = process_cpu_seconds(is_server), time.perf_counter()
+    server_cpu, busy, started = process_cpu_seconds(is_server), machine_busy_seconds(), time.perf_counter()
     status = client.predict(handle_file(str(clip)), False, DEFAULT_NAME, NETWORK_SIZE, "auto", 18,
                             api_name="/start")[0]
-    return time.perf_counter() - started, reported_seconds(status), process_cpu_seconds(is_server) - server_cpu
+    return (time.perf_counter() - started, reported_seconds(status), process_cpu_seconds(is_server) - server_cpu,
+            machine_busy_seconds() - busy)
 
 
-def time_page(url: str, clip: Path, folder: Path) -> tuple[float, float, float, float]:
+def time_page(url: str, clip: Path, folder: Path) -> tuple[float, float, float, float, float]:
     """(wall seconds from the click to "Done", seconds the page reports, CPU seconds of the server and of the
-    browser from the click to "Done").
+    browser from the click to "Done", the machine's busy CPU seconds meanwhile).
 
     While the job runs the page is polled once a second: Selenium's round trips (this process, chromedriver and
     the page) cost CPU on the cores the server uses, and a faster poll slowed the job measurably.
@@ -173,14 +182,14 @@ def time_page(url: str, clip: Path, folder: Path) -> tuple[float, float, float, 
             .send_keys(str(clip))
         wait_for(lambda: clip.stem in driver.find_element(By.ID, "upload").text, 60, "the upload to show")
         server_cpu, browser_cpu = process_cpu_seconds(is_server), process_cpu_seconds(is_browser)
-        started = time.perf_counter()
+        busy, started = machine_busy_seconds(), time.perf_counter()
         driver.find_element(By.ID, "run").click()
         status = wait_for(lambda: "Done" in (text := driver.find_element(By.ID, "status").text) and text, 900,
                           "the result", every_s=1.0)
         wall = time.perf_counter() - started
         server_cpu = process_cpu_seconds(is_server) - server_cpu
         browser_cpu = process_cpu_seconds(is_browser) - browser_cpu
-        return wall, reported_seconds(status), server_cpu, browser_cpu
+        return wall, reported_seconds(status), server_cpu, browser_cpu, machine_busy_seconds() - busy
     finally:
         driver.quit()
 
@@ -208,29 +217,35 @@ def main(argv: list[str] | None = None) -> None:
                 client_runs.append(time_client(url, clip))
                 page_runs.append(time_page(url, clip, folder / f"browser{repeat}"))
 
-    def row(way: str, values: list[float], cpu: list[float] | None) -> dict:
+    def row(way: str, values: list[float], cpu: list[float] | None = None, busy: list[float] | None = None) -> dict:
         timing = spread(values)
         return {"way": way, **timing, "frames_per_s": FRAMES / timing["seconds"],
-                "cpu_s": statistics.median(cpu) if cpu else ""}
+                "cpu_s": statistics.median(cpu) if cpu else "",
+                "machine_cpu_s": statistics.median(busy) if busy else ""}
 
-    rows = [row("CLI, start-up included", [run[0] for run in cli_runs], [run[1] for run in cli_runs]),
-            row("CLI, as it reports (upscaling alone)", [run[2] for run in cli_runs], None),
-            row("server without a browser (Gradio's Python client): call", [run[0] for run in client_runs],
-                [run[2] for run in client_runs]),
-            row("server without a browser, as it reports", [run[1] for run in client_runs], None),
-            row("page, click to result: server", [run[0] for run in page_runs], [run[2] for run in page_runs]),
-            row("page, click to result: browser", [run[0] for run in page_runs], [run[3] for run in page_runs]),
-            row("page, as it reports (upscaling alone)", [run[1] for run in page_runs], None)]
+    def column(runs: list[tuple], index: int) -> list[float]:
+        return [run[index] for run in runs]
+
+    rows = [row("CLI, start-up included", column(cli_runs, 0), column(cli_runs, 1), column(cli_runs, 3)),
+            row("CLI, as it reports (upscaling alone)", column(cli_runs, 2)),
+            row("server without a browser (Gradio's Python client): call", column(client_runs, 0),
+                column(client_runs, 2), column(client_runs, 3)),
+            row("server without a browser, as it reports", column(client_runs, 1)),
+            row("page, click to result: server", column(page_runs, 0), column(page_runs, 2), column(page_runs, 4)),
+            row("page, click to result: browser", column(page_runs, 0), column(page_runs, 3)),
+            row("page, as it reports (upscaling alone)", column(page_runs, 1))]
     notes = (f"{FRAMES} frames of the carphone sample, 176x144 -> 704x576, default weights and options; "
              f"{args.repeats} runs of each way, alternated (seconds: the median, min_s/max_s: the range); "
              f"load average {load:.1f} at the start. 'As it reports' is the time both print for the same "
              "pipeline call (decode, flow, network, encode), the like-for-like pair; the CLI's wall time adds its "
              "start-up (torch import, model load), and the page's server was started before the click. cpu_s: "
-             "user + system CPU seconds of the process(es), median; the browser runs on the same cores as the "
+             "user + system CPU seconds of the process(es), median; machine_cpu_s: what every process of the "
+             "machine used meanwhile (/proc/stat), median. The browser runs on the same cores as the "
              "server, as it does for a person using the page on their own computer. The browser-free row sends "
              "the same job to the same server through gradio_client, to tell the server's share from the "
              "browser's.")
-    write_result("serve_vs_cli", rows, ["way", "seconds", "min_s", "max_s", "frames_per_s", "cpu_s"], notes)
+    write_result("serve_vs_cli", rows, ["way", "seconds", "min_s", "max_s", "frames_per_s", "cpu_s", "machine_cpu_s"],
+                 notes)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,562 @@
+"""Everything a lent GPU machine runs (issue 18): a CUDA check, then several default-model recipes trained side by side.
+
+The GPU machine receives the repository's working tree (at most 64 MiB with what `carry` names), has torch with
+CUDA, OpenCV and onnxruntime but no PyAV and no internet, and returns at most 8 files. So:
+
+1. here, on the CPU: `python -m benchmarks.gpu_run pack` encodes the training clips of `train.txt` into two packs
+   (`.gpu_pack/part1`, `.gpu_pack/part2`, git-ignored, near-lossless H.264 per clip: `spectraframe.data.packed`),
+   each small enough to travel with the repository in one call; part2 also holds the held-out validation clips
+   (the 12 that `data.val_holdout=12` picks), so a call that carries only part2 can still train and validate;
+2. there, call 1 (carry `.gpu_pack/part1`): `prepare` decodes a pack and computes what `TrainingSamples` would
+   (MATLAB-bicubic LR, DIS flows on whole LR frames) into `.gpu_cache/` (kept on the machine between calls),
+   while `check` runs the CUDA check (AMP training steps, the fast inference path, tiling, ONNX Runtime on CUDA,
+   a one-process NCCL DDP step, the `train` and `upscale` commands on CUDA) and measures throughput;
+3. there, call 2 (carry `.gpu_pack/part2`): `prepare` the second pack, then `train` runs every recipe in its own
+   process for the same wall time on the device-resident corpus (`spectraframe.data.resident`): bf16 autocast,
+   channels-last, Charbonnier, Adam on a cosine over the time budget, EMA of the weights (what is exported),
+   validated on the held-out clips' centre frames; the best EMA of each recipe comes back as safetensors.
+
+Back here, `make bench BENCH=holdout_val` / `make eval-val` score what came back with the CPU protocol.
+Dry run on the CPU: `python -m benchmarks.gpu_run all --device cpu --seconds 20 --out /tmp/gpu_dry` (tiny).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+PACK = REPO / ".gpu_pack"
+CACHE = REPO / ".gpu_cache"
+HOLDOUT = "holdout.txt"
+SCALE = 4
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One candidate trained for the common wall time: a model shape, where it starts, its learning rate."""
+
+    name: str
+    model: dict
+    init_from: str | None
+    lr: float
+    batch: int = 64
+    lr_patch: int = 48
+    ema: float = 0.999
+    lr_min_ratio: float = 0.01
+
+
+def _efficient(**changes) -> dict:
+    from spectraframe.archs.rbpn import PRESETS
+
+    return {**PRESETS["efficient"].to_dict(), **changes}
+
+
+# The candidates of issue 12 on one GPU: today's default recipe continued from the shipped weights, the same
+# preset from scratch at GPU scale, and two wider LR-layout RBPNs within the speed goal (benchmarks/default_speed.py).
+RECIPES = {
+    "continued": lambda: Recipe("continued", _efficient(), "efficient", lr=2e-4),
+    "efficient": lambda: Recipe("efficient", _efficient(), None, lr=1e-3),
+    "wide": lambda: Recipe("wide", _efficient(base_filter=48, feat=96), None, lr=1e-3),
+    "wide_deep": lambda: Recipe("wide_deep", _efficient(base_filter=40, feat=80, n_resblock=2), None, lr=1e-3),
+}
+
+
+def _log(*parts) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}]", *parts, flush=True)
+
+
+# --- pack (CPU, here) ----------------------------------------------------------------------------------------
+
+
+def pack(root: Path, out: Path, crf: int, limit: int | None = None) -> None:
+    """train.txt's clips into out/part1 and out/part2 (held-out clips in part2), encoded in parallel."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from spectraframe.data.packed import pack_clips
+    from spectraframe.data.train_datasets import find_training_clips, split_holdout
+
+    sources = find_training_clips(root, "train.txt")
+    training, holdout = split_holdout(sources, 12)
+    training = training[:limit] if limit else training
+    holdout_names = [s.name for s in holdout][: (2 if limit else None)]
+    parts = {"part1": [s.name for s in training[0::2]], "part2": [s.name for s in training[1::2]] + holdout_names}
+    out.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(pack_clips, root, entries, out / name, crf=crf) for name, entries in parts.items()}
+        for name, future in futures.items():
+            clips = future.result()
+            size = sum((out / name / c.file).stat().st_size for c in clips)
+            psnrs = [c.psnr for c in clips]
+            _log(f"{name}: {len(clips)} clips, {size / 2**20:.1f} MiB, Y-PSNR of the decoded frames mean "
+                 f"{sum(psnrs) / len(psnrs):.2f} dB, lowest {min(psnrs):.2f} dB (CRF {crf})")
+    (out / "part2" / HOLDOUT).write_text("".join(f"{name}\n" for name in holdout_names))
+
+
+# --- prepare (GPU machine's CPUs) -----------------------------------------------------------------------------
+
+
+def _prepare_one(args: tuple) -> dict:
+    torch.set_num_threads(1)
+    from spectraframe.data.packed import decode_clip
+    from spectraframe.data.resident import prepare_clip
+
+    folder, clip, num_frames, flow_method = args
+    frames = decode_clip(Path(folder) / clip.file, clip.frames)
+    return prepare_clip(clip.name, frames, SCALE, num_frames, flow_method).__dict__
+
+
+def prepare(pack_folder: Path, cache: Path, workers: int) -> Path | None:
+    """Decode a pack and compute LR and flows per clip into cache/<pack name>.pt; None if the pack is absent."""
+    from multiprocessing import get_context
+
+    from spectraframe.data.packed import read_index
+
+    if not (pack_folder / "index.json").is_file():
+        _log(f"prepare: no pack at {pack_folder} (not carried on this call?): skipped")
+        return None
+    target = cache / f"{pack_folder.name}.pt"
+    if target.is_file():
+        _log(f"prepare: {target} already there")
+        return target
+    start = time.perf_counter()
+    clips = read_index(pack_folder)
+    with get_context("spawn").Pool(workers) as pool:
+        prepared = pool.map(_prepare_one, [(str(pack_folder), c, 3, "dis") for c in clips], chunksize=2)
+    cache.mkdir(parents=True, exist_ok=True)
+    torch.save(prepared, target.with_suffix(".tmp"))
+    target.with_suffix(".tmp").replace(target)
+    _log(f"prepare: {len(prepared)} clips of {pack_folder} in {time.perf_counter() - start:.1f}s -> {target}")
+    return target
+
+
+# --- check (GPU) ------------------------------------------------------------------------------------------------
+
+
+def _synthetic_batch(num_frames: int, batch: int, patch: int, device) -> dict:
+    n = num_frames - 1
+    g = torch.Generator(device=device).manual_seed(0)
+    return {"target": torch.rand(batch, 3, patch, patch, device=device, generator=g),
+            "neighbours": torch.rand(batch, n, 3, patch, patch, device=device, generator=g),
+            "flows": torch.randn(batch, n, 2, patch, patch, device=device, generator=g),
+            "hr": torch.rand(batch, 3, patch * SCALE, patch * SCALE, device=device, generator=g)}
+
+
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def train_steps_per_second(config, device, *, batch: int, patch: int, amp: str, seconds: float = 4.0) -> float:
+    """Adam steps of Charbonnier training on random data (the speed does not depend on the content)."""
+    from spectraframe.accelerate import PRECISIONS, autocast_context
+    from spectraframe.archs.rbpn import RBPN
+    from spectraframe.losses import pixel_loss
+
+    model = RBPN(config).to(device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), 1e-4)
+    scaler = torch.amp.GradScaler(torch.device(device).type, enabled=amp == "fp16")
+    data = _synthetic_batch(config.num_frames, batch, patch, device)
+    dtype = None if amp == "fp32" else PRECISIONS[amp]
+
+    def step():
+        with autocast_context(torch.device(device), dtype):
+            sr = model(data["target"], data["neighbours"], data["flows"])
+        loss = pixel_loss(sr.float(), data["hr"], "charbonnier")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        if not torch.isfinite(loss):
+            raise RuntimeError(f"non-finite loss with {amp}")
+
+    step(), step()
+    _sync(device)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        step()
+        count += 1
+        if count % 5 == 0:
+            _sync(device)
+    _sync(device)
+    return count / (time.perf_counter() - start)
+
+
+def inference_frames_per_second(config, device, precision: str, seconds: float = 3.0) -> float:
+    """The fast inference path on a 180x144 LR frame (720x576 out), network only."""
+    from spectraframe.accelerate import prepare_for_inference
+    from spectraframe.archs.rbpn import RBPN
+
+    fast = prepare_for_inference(RBPN(config).eval(), device, precision=precision)
+    data = _synthetic_batch(config.num_frames, 1, 1, device)
+    target = torch.rand(1, 3, 144, 180, device=device)
+    neighbours = torch.rand(1, config.num_frames - 1, 3, 144, 180, device=device)
+    flows = torch.zeros(1, config.num_frames - 1, 2, 144, 180, device=device)
+    del data
+    with torch.inference_mode():
+        fast(target, neighbours, flows)
+        _sync(device)
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            fast(target, neighbours, flows)
+            count += 1
+            _sync(device)
+    return count / (time.perf_counter() - start)
+
+
+def _attempt(results: dict, name: str, function) -> None:
+    start = time.perf_counter()
+    try:
+        results[name] = {"ok": True, "value": function(), "seconds": round(time.perf_counter() - start, 1)}
+    except Exception as exc:  # the check reports every failure and goes on to the next item
+        results[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
+                         "traceback": traceback.format_exc(limit=6), "seconds": round(time.perf_counter() - start, 1)}
+    _log(name, "ok" if results[name]["ok"] else "FAILED", json.dumps(results[name].get("value",
+                                                                                 results[name].get("error")))[:300])
+
+
+def _tiling(device) -> dict:
+    from spectraframe.archs.rbpn import PRESETS, RBPN
+    from spectraframe.inference import super_resolve_frame
+    from spectraframe.upscale.memory import default_tile_overlap
+
+    config = PRESETS["efficient"]
+    model = RBPN(config).eval().to(device)
+    target, neighbours = torch.rand(3, 100, 132, device=device), torch.rand(2, 3, 100, 132, device=device)
+    flows = torch.randn(2, 2, 100, 132, device=device)
+    whole = super_resolve_frame(model, target, neighbours, flows=flows)
+    tiled = super_resolve_frame(model, target, neighbours, flows=flows, tile=48,
+                                tile_overlap=default_tile_overlap(config))
+    return {"max_abs_difference": float((whole - tiled).abs().max())}
+
+
+def _onnx_cuda(device, folder: Path) -> dict:
+    import onnxruntime
+
+    from spectraframe.archs.rbpn import PRESETS, RBPN
+    from spectraframe.export import OnnxGenerator, export_onnx
+
+    model = RBPN(PRESETS["efficient"]).eval()
+    path = export_onnx(model, folder / "efficient.onnx")
+    runner = OnnxGenerator(path, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    target, neighbours = torch.rand(1, 3, 144, 180), torch.rand(1, 2, 3, 144, 180)
+    flows = torch.zeros(1, 2, 2, 144, 180)
+    with torch.inference_mode():
+        expected = model(target, neighbours, flows)
+    got = runner(target, neighbours, flows)
+    start, count = time.perf_counter(), 0
+    while time.perf_counter() - start < 2:
+        runner(target, neighbours, flows)
+        count += 1
+    return {"available_providers": onnxruntime.get_available_providers(),
+            "session_providers": runner.session.get_providers() if hasattr(runner, "session") else None,
+            "max_abs_difference": float((got.float().cpu() - expected).abs().max()),
+            "frames_per_second_180x144": round(count / (time.perf_counter() - start), 1)}
+
+
+def _ddp_step(device) -> dict:
+    import torch.distributed as dist
+
+    from spectraframe.archs.rbpn import PRESETS, RBPN
+    from spectraframe.losses import pixel_loss
+
+    backend = "nccl" if torch.device(device).type == "cuda" else "gloo"
+    dist.init_process_group(backend, init_method="tcp://127.0.0.1:29533", rank=0, world_size=1)
+    try:
+        model = RBPN(PRESETS["efficient"]).to(device)
+        index = torch.device(device).index or 0
+        ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=[index] if backend == "nccl" else None)
+        data = _synthetic_batch(3, 4, 16, device)
+        loss = pixel_loss(ddp(data["target"], data["neighbours"], data["flows"]), data["hr"], "charbonnier")
+        loss.backward()
+        reduced = torch.ones(1, device=device)
+        dist.all_reduce(reduced)
+        return {"backend": backend, "loss": float(loss.detach()), "all_reduce": float(reduced)}
+    finally:
+        dist.destroy_process_group()
+
+
+def _write_frames_corpus(pack_folder: Path, out: Path, clips: int = 3) -> Path:
+    """A tiny folder corpus (PNG frames + train.txt) from a pack, for the real `train` and `upscale` commands."""
+    from spectraframe.data.packed import decode_clip, read_index
+    from spectraframe.io.images import write_image
+
+    names = []
+    for number, clip in enumerate(read_index(pack_folder)[:clips]):
+        folder = out / f"clip{number}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for t, frame in enumerate(decode_clip(pack_folder / clip.file, clip.frames)):
+            write_image(folder / f"{t:05d}.png", frame)
+        names.append(folder.name)
+    (out / "train.txt").write_text("".join(f"{n}\n" for n in names))
+    return out
+
+
+def _command(arguments: list[str], timeout: float) -> dict:
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "spectraframe", *arguments], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO)
+    if done.returncode != 0:
+        raise RuntimeError(f"exit {done.returncode}: {done.stderr[-1500:]}")
+    return {"seconds": round(time.perf_counter() - start, 1), "output_tail": (done.stdout + done.stderr)[-400:]}
+
+
+def check(out: Path, device: str, pack_folder: Path, quick: bool = False) -> dict:
+    from spectraframe.archs.rbpn import PRESETS
+
+    work = Path(tempfile.mkdtemp(prefix="gpu_check_"))  # $OUT returns at most 8 files: scratch goes elsewhere
+    results: dict = {"torch": torch.__version__, "device": device}
+    if torch.device(device).type == "cuda":
+        props = torch.cuda.get_device_properties(0)
+        results["card"] = f"{props.name}, {props.total_memory / 2**30:.0f} GiB, {props.multi_processor_count} SMs"
+        results["cudnn"] = torch.backends.cudnn.version()
+        torch.backends.cudnn.benchmark = True
+    seconds = 1.0 if quick else 3.0
+    amps = ["bf16", "fp16"] if torch.device(device).type == "cuda" else ["fp32"]
+    # batch 8 of 48x48 is the CPU recipe (training/README.md): the same recipe's steps/s on both.
+    for amp, batch in [(amps[0], 8), (amps[0], 64), (amps[-1], 64)][: 3 if len(amps) > 1 else 2]:
+        _attempt(results, f"train efficient {amp} batch {batch} patch 48 (steps/s)",
+                 lambda amp=amp, batch=batch: round(train_steps_per_second(
+                     PRESETS["efficient"], device, batch=batch if not quick else 2, patch=48 if not quick else 16,
+                     amp=amp, seconds=seconds), 2))
+    amp = amps[0]
+    _attempt(results, f"train compact {amp} batch 8 patch 48 (steps/s)", lambda: round(train_steps_per_second(
+        PRESETS["compact"], device, batch=8 if not quick else 2, patch=48 if not quick else 16, amp=amp,
+        seconds=seconds), 2))
+    paper = PRESETS["paper"] if not quick else replace(PRESETS["paper"], base_filter=16, feat=8, n_resblock=1)
+    _attempt(results, f"train paper {amp} batch 8 patch 32 (steps/s)", lambda: round(train_steps_per_second(
+        paper, device, batch=8 if not quick else 1, patch=32 if not quick else 16, amp=amp, seconds=seconds), 2))
+    precision = "fp16" if torch.device(device).type == "cuda" else "fp32"
+    for name in ("compact", "efficient", "paper"):
+        config = PRESETS[name] if not (quick and name == "paper") else paper
+        _attempt(results, f"inference {name} {precision} 180x144 -> 720x576 (frames/s)",
+                 lambda config=config: round(inference_frames_per_second(config, device, precision,
+                                                                         seconds=1.0 if quick else 3.0), 1))
+    _attempt(results, "tiling (efficient, 48-pixel tiles)", lambda: _tiling(device))
+    _attempt(results, "onnxruntime", lambda: _onnx_cuda(device, work))
+    _attempt(results, "ddp one process", lambda: _ddp_step(device))
+    corpus = None
+    if (pack_folder / "index.json").is_file():
+        corpus = _write_frames_corpus(pack_folder, work / "frames")
+        _attempt(results, "spectraframe train (CLI, 3 steps)", lambda: _command(
+            ["train", "--config", "efficient", "--out", str(work / "run"), f"data.root={corpus}",
+             f"train.device={device}", f"train.amp={'bf16' if amps[0] == 'bf16' else 'none'}", "train.iterations=3",
+             "train.batch_size=4", "data.val_holdout=0", "data.num_workers=0", "val.every=0", "log.tensorboard=false",
+             "log.progress=false", "train.checkpoint_every=3"], timeout=120))
+        # `upscale` needs PyAV (video io), which the GPU machine lacks: `eval` runs the same generator path.
+        _attempt(results, "spectraframe eval (CLI, default model)", lambda: _command(
+            ["eval", "--data", str(corpus), "--list", str(corpus / "train.txt"), "--model", "default", "--device",
+             device, "--no-progress"], timeout=120))
+    (out / "check.json").write_text(json.dumps(results, indent=1))
+    (out / "check.md").write_text(_check_table(results))
+    return results
+
+
+def _check_table(results: dict) -> str:
+    lines = [f"# CUDA check: {results.get('card', results['device'])}, torch {results['torch']}", "",
+             "| item | result | s |", "|---|---|---|"]
+    for name, value in results.items():
+        if isinstance(value, dict) and "ok" in value:
+            shown = json.dumps(value["value"]) if value["ok"] else "FAILED: " + value["error"].replace("\n", " ")[:300]
+            lines.append(f"| {name} | {shown.replace('|', '/')} | {value['seconds']} |")
+    return "\n".join(lines) + "\n"
+
+
+# --- train (GPU) ------------------------------------------------------------------------------------------------
+
+
+def _load_corpus(cache: Path, device: str):
+    from spectraframe.data.resident import PreparedClip, ResidentCorpus
+
+    clips = []
+    for path in sorted(cache.glob("part*.pt")):
+        clips += [PreparedClip(**c) for c in torch.load(path, weights_only=False)]
+    if not clips:
+        raise SystemExit(f"no prepared clips in {cache}: run `prepare` first")
+    return ResidentCorpus(clips, SCALE, device)
+
+
+@torch.inference_mode()
+def validate(model, corpus, frames: list[int], device) -> float:
+    """Mean Y-PSNR (dB, border 0, output rounded to uint8 levels) of whole held-out frames."""
+    from spectraframe.accelerate import autocast_context
+    from spectraframe.metrics.psnr_ssim import psnr
+
+    values = []
+    for frame in frames:
+        window = corpus.window(frame)
+        with autocast_context(torch.device(device), torch.bfloat16 if torch.device(device).type == "cuda" else None):
+            sr = model(window["target"][None], window["neighbours"][None], window["flows"][None])
+        sr = sr[0].float().clamp(0, 1).mul(255).round().div(255)
+        values.append(float(psnr(sr, window["hr"], channel="y")))
+    return sum(values) / len(values)
+
+
+def held_out_names(pack_root: Path) -> set[str]:
+    return {name for path in pack_root.glob(f"*/{HOLDOUT}") for name in path.read_text().split()}
+
+
+def train_one(recipe: Recipe, cache: Path, out: Path, seconds: float, device: str, pack_root: Path = PACK,
+              seed: int = 0) -> dict:
+    """Train one recipe for `seconds` of wall time; writes out/<name>.safetensors (best EMA) and out/<name>.csv."""
+    from spectraframe.accelerate import autocast_context
+    from spectraframe.archs.rbpn import RBPN, RBPNConfig
+    from spectraframe.checkpoints import load_generator, save_generator
+    from spectraframe.losses import pixel_loss
+    from spectraframe.models.run_state import ema_copy, ema_decay, update_ema
+    from spectraframe.upscale.weights import resolve_weights
+
+    torch.manual_seed(seed)
+    torch.backends.cudnn.benchmark = True
+    dev = torch.device(device)
+    corpus = _load_corpus(cache, device)
+    holdout = held_out_names(pack_root)
+    train_clips = [i for i, name in enumerate(corpus.names) if name not in holdout]
+    val_frames = [corpus.first_frame[i] + 3 for i, name in enumerate(corpus.names) if name in holdout]
+    targets = corpus.frames_of(train_clips)
+    config = RBPNConfig.from_dict(recipe.model)
+    model = RBPN(config)
+    if recipe.init_from:
+        model.load_state_dict(load_generator(resolve_weights(recipe.init_from), expected=config)[0].state_dict())
+    model = model.to(dev).to(memory_format=torch.channels_last)
+    ema = ema_copy(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=(0.9, 0.99))
+    generator = torch.Generator(device=dev).manual_seed(seed)
+    dtype = torch.bfloat16 if dev.type == "cuda" else None
+    rows, best, best_state = [], -math.inf, None
+    step, skipped, start, next_val = 0, 0, time.perf_counter(), 0.0
+    val_every = max(seconds / 8, 5.0)
+    while True:
+        elapsed = time.perf_counter() - start
+        if elapsed >= next_val or elapsed >= seconds:
+            score = validate(ema, corpus, val_frames, device) if val_frames else float("nan")
+            rows.append({"recipe": recipe.name, "step": step, "seconds": round(elapsed, 1), "val_psnr": round(score, 4),
+                         "steps_per_s": round(step / max(elapsed, 1e-9), 2),
+                         "lr": optimizer.param_groups[0]["lr"], "samples": step * recipe.batch, "skipped": skipped})
+            _log(recipe.name, rows[-1])
+            if not val_frames or score > best:
+                best, best_state = score, {k: v.detach().clone() for k, v in ema.state_dict().items()}
+            next_val += val_every
+            if elapsed >= seconds:
+                break
+        progress = min(1.0, elapsed / seconds)
+        warmup = min(1.0, (elapsed + 1e-3) / (0.02 * seconds)) if recipe.init_from is None else 1.0
+        rate = recipe.lr * warmup * (recipe.lr_min_ratio + (1 - recipe.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi
+                                                                                                        * progress)))
+        for group in optimizer.param_groups:
+            group["lr"] = rate
+        batch = corpus.sample(targets, recipe.batch, recipe.lr_patch, generator)
+        with autocast_context(dev, dtype):
+            sr = model(batch["target"], batch["neighbours"], batch["flows"])
+        loss = pixel_loss(sr.float(), batch["hr"], "charbonnier")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if step % 50 == 0 and not torch.isfinite(loss):
+            skipped += 1
+            continue
+        optimizer.step()
+        update_ema(ema, model, ema_decay(recipe.ema, step))
+        step += 1
+    ema.load_state_dict(best_state)
+    card = torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"
+    out.mkdir(parents=True, exist_ok=True)
+    save_generator(out / f"{recipe.name}.safetensors", ema.float(), flow_method="dis", provenance={
+        "trained_on": card, "recipe": recipe.__dict__, "iterations": step, "wall_time_s": round(seconds, 1),
+        "samples": step * recipe.batch, "held_out_psnr_gpu_pack": round(best, 4), "amp": "bf16" if dtype else "none",
+        "data": "train.txt less 12 held-out clips, packed as H.264 4:4:4 (benchmarks/gpu_run.py)"})
+    with open(out / f"{recipe.name}.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return {"recipe": recipe.name, "steps": step, "best_val_psnr": round(best, 4), "params":
+            sum(p.numel() for p in model.parameters())}
+
+
+def train_all(names: list[str], cache: Path, out: Path, seconds: float, device: str, pack_root: Path = PACK) -> None:
+    """Every recipe in its own process for the same wall time; a table of the results. `out` receives the weights,
+    train_log.csv, recipes.log and results.md (the GPU machine returns at most 8 files)."""
+    work = Path(tempfile.mkdtemp(prefix="gpu_train_"))
+    processes = {}
+    for name in names:
+        log_file = open(work / f"{name}.log", "w")  # noqa: SIM115 - kept open while the child runs
+        command = [sys.executable, "-m", "benchmarks.gpu_run", "train-one", "--recipe", name, "--cache", str(cache),
+                   "--out", str(work), "--seconds", str(seconds), "--device", device, "--pack", str(pack_root)]
+        processes[name] = (subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO), log_file)
+    for name, (process, log_file) in processes.items():
+        process.wait()
+        log_file.close()
+        _log(f"{name}: exit {process.returncode}")
+    rows = []
+    with open(out / "recipes.log", "w") as logs:
+        for name in names:
+            logs.write(f"==> {name}\n" + (work / f"{name}.log").read_text())
+            if (work / f"{name}.safetensors").is_file():
+                (out / f"{name}.safetensors").write_bytes((work / f"{name}.safetensors").read_bytes())
+            if (work / f"{name}.csv").is_file():
+                rows += list(csv.DictReader(open(work / f"{name}.csv")))
+    if rows:
+        with open(out / "train_log.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    lines = ["| recipe | steps | samples | wall s | best held-out Y-PSNR (GPU pack) |", "|---|---|---|---|---|"]
+    for name in names:
+        mine = [r for r in rows if r["recipe"] == name]
+        if mine:
+            last = mine[-1]
+            best = max(float(r["val_psnr"]) for r in mine)
+            lines.append(f"| {name} | {last['step']} | {last['samples']} | {last['seconds']} | {best:.3f} |")
+        else:
+            lines.append(f"| {name} | failed: see recipes.log | | | |")
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines), flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=["pack", "prepare", "check", "train", "train-one", "all"])
+    parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "data" / "train_corpus")
+    parser.add_argument("--pack", type=Path, default=PACK, help="pack folder (prepare/check: one part)")
+    parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "gpu_out")))
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--crf", type=int, default=15)
+    parser.add_argument("--limit", type=int, default=None, help="pack: only the first N training clips (dry runs)")
+    parser.add_argument("--seconds", type=float, default=420.0, help="train: wall time of every recipe")
+    parser.add_argument("--recipes", default=",".join(RECIPES))
+    parser.add_argument("--recipe", help="train-one: the recipe")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--quick", action="store_true", help="check: tiny sizes (a CPU dry run)")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.command == "pack":
+        pack(args.root, args.pack, args.crf, args.limit)
+    elif args.command == "prepare":
+        prepare(args.pack, args.cache, args.workers)
+    elif args.command == "check":
+        check(args.out, args.device, args.pack, quick=args.quick)
+    elif args.command == "train":
+        train_all(args.recipes.split(","), args.cache, args.out, args.seconds, args.device, args.pack)
+    elif args.command == "train-one":
+        _log(train_one(RECIPES[args.recipe](), args.cache, args.out, args.seconds, args.device, args.pack))
+    elif args.command == "all":  # the CPU dry run of both calls
+        for part in ("part1", "part2"):
+            prepare(args.pack / part, args.cache, args.workers)
+        check(args.out, args.device, args.pack / "part1", quick=args.quick)
+        train_all(args.recipes.split(","), args.cache, args.out, args.seconds, args.device, args.pack)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""The whole training corpus held on the training device, sampled a batch at a time without a DataLoader.
+
+On a GPU, `TrainingSamples` (a Python dict per sample from disk, on CPU workers) cannot keep up with a small
+network. This module prepares what `TrainingSamples` computes once per clip — the MATLAB-bicubic LR frames
+(rounded to uint8) and the flows from each target to its neighbours on the whole LR frames — and keeps the HR
+and LR frames as uint8 and the flows as float32 in padded device tensors. A batch is then one gather per tensor:
+uniform targets, uniform crops, and the 8 symmetries of `augment.Symmetry` (frames and flow vectors transformed
+the same way). `patches` with a given crop and symmetry returns what `TrainingSamples` returns for them, within
+uint8 rounding of the LR (tests/data/test_resident.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from spectraframe.data.windows import neighbour_indices
+from spectraframe.errors import SpectraFrameError
+
+
+@dataclass
+class PreparedClip:
+    """One clip ready for the device: HR (T,3,H,W) uint8 (modcropped), LR (T,3,h,w) uint8, flows (T,F-1,2,h,w)
+    from each target to its neighbours, and those neighbours' indices (T,F-1) within the clip."""
+
+    name: str
+    hr: Tensor
+    lr: Tensor
+    flows: Tensor
+    neighbours: Tensor
+
+
+def prepare_clip(name: str, frames: Sequence[np.ndarray], scale: int, num_frames: int,
+                 flow_method: str) -> PreparedClip:
+    """What `TrainingSamples.window_at` computes for every frame of a clip: LR by MATLAB bicubic rounded to uint8,
+    flows from each target to its RBPN-ordered neighbours estimated on the whole LR frames."""
+    from spectraframe.data.train_datasets import frames_to_tensor
+    from spectraframe.degradation import degrade, modcrop
+    from spectraframe.flow.api import estimate_flow
+
+    hr = modcrop(frames_to_tensor(list(frames)), scale)
+    lr = degrade(hr, scale, "bi", quantize=True)
+    length = len(frames)
+    order = [neighbour_indices(t, length, num_frames) for t in range(length)]
+    flows = torch.stack([estimate_flow(lr[t], lr[order[t]], method=flow_method).float() for t in range(length)])
+    as_uint8 = lambda x: x.mul(255).round_().to(torch.uint8)  # noqa: E731
+    return PreparedClip(name, as_uint8(hr), as_uint8(lr), flows, torch.tensor(order, dtype=torch.long))
+
+
+def _flip_where(mask: Tensor, x: Tensor, dim: int) -> Tensor:
+    return torch.where(mask.view(-1, *([1] * (x.dim() - 1))), x.flip(dim), x)
+
+
+def _rot_where(mask: Tensor, x: Tensor) -> Tensor:
+    return torch.where(mask.view(-1, *([1] * (x.dim() - 1))), torch.rot90(x, 1, dims=(-2, -1)), x)
+
+
+def transform_images(images: Tensor, hflip: Tensor, vflip: Tensor, rot90: Tensor) -> Tensor:
+    """`Symmetry.images` per sample: images (B,...,p,p), one bool (B,) per transform."""
+    return _rot_where(rot90, _flip_where(vflip, _flip_where(hflip, images, -1), -2))
+
+
+def transform_flows(flows: Tensor, hflip: Tensor, vflip: Tensor, rot90: Tensor) -> Tensor:
+    """`Symmetry.flows` per sample: flows (B,...,2,p,p) moved like the images, vectors turned with them."""
+    u, v = flows[..., 0:1, :, :], flows[..., 1:2, :, :]
+    def negate_where(mask: Tensor, x: Tensor) -> Tensor:
+        return torch.where(mask.view(-1, *([1] * (x.dim() - 1))), -x, x)
+
+    u, v = _flip_where(hflip, negate_where(hflip, u), -1), _flip_where(hflip, v, -1)
+    u, v = _flip_where(vflip, u, -2), _flip_where(vflip, negate_where(vflip, v), -2)
+    rotated_u, rotated_v = torch.rot90(v, 1, dims=(-2, -1)), -torch.rot90(u, 1, dims=(-2, -1))
+    mask = rot90.view(-1, *([1] * (u.dim() - 1)))
+    return torch.cat([torch.where(mask, rotated_u, u), torch.where(mask, rotated_v, v)], dim=-3)
+
+
+class ResidentCorpus:
+    """Prepared clips in padded device tensors; `sample` draws a training batch, `window` a whole frame."""
+
+    def __init__(self, clips: Sequence[PreparedClip], scale: int, device: torch.device | str = "cpu"):
+        if not clips:
+            raise SpectraFrameError("the resident corpus needs at least one prepared clip")
+        self.scale, self.device = scale, torch.device(device)
+        self.names = [c.name for c in clips]
+        sizes = torch.tensor([c.lr.shape[-2:] for c in clips for _ in range(len(c.lr))])
+        self.lr_size = sizes.to(self.device)  # (N, 2): each frame's own LR height and width
+        h, w = (int(v) for v in sizes.max(0).values)
+        s = scale
+        total = sum(len(c.lr) for c in clips)
+        n = clips[0].flows.shape[1]
+        self.hr = torch.zeros(total, 3, h * s, w * s, dtype=torch.uint8, device=self.device)
+        self.lr = torch.zeros(total, 3, h, w, dtype=torch.uint8, device=self.device)
+        self.flows = torch.zeros(total, n, 2, h, w, dtype=torch.float32, device=self.device)
+        self.neighbours = torch.zeros(total, n, dtype=torch.long, device=self.device)
+        self.clip_of = torch.zeros(total, dtype=torch.long)
+        self.first_frame = []
+        start = 0
+        for index, clip in enumerate(clips):
+            length, (ch, cw) = len(clip.lr), clip.lr.shape[-2:]
+            frames = slice(start, start + length)
+            self.hr[frames, :, : ch * s, : cw * s] = clip.hr.to(self.device)
+            self.lr[frames, :, :ch, :cw] = clip.lr.to(self.device)
+            self.flows[frames, :, :, :ch, :cw] = clip.flows.to(self.device)
+            self.neighbours[frames] = clip.neighbours.to(self.device) + start
+            self.clip_of[frames] = index
+            self.first_frame.append(start)
+            start += length
+        self.frames_total = total
+
+    def frames_of(self, clip_indices: Sequence[int]) -> Tensor:
+        """Global frame indices of the given clips (the targets a sampler draws from)."""
+        return torch.nonzero(torch.isin(self.clip_of, torch.tensor(list(clip_indices))))[:, 0].to(self.device)
+
+    def patches(self, frames: Tensor, y: Tensor, x: Tensor, size: int, hflip: Tensor, vflip: Tensor,
+                rot90: Tensor) -> dict[str, Tensor]:
+        """The training sample of each target frame for an LR crop (y, x, size) and a symmetry: float32 in [0, 1],
+        target (B,3,p,p), neighbours (B,F-1,3,p,p), flows (B,F-1,2,p,p) in LR pixels, hr (B,3,ps,ps)."""
+        s, dev = self.scale, self.device
+        span = torch.arange(size, device=dev)
+        rows, cols = (y[:, None] + span), (x[:, None] + span)
+        rows_hr = (y[:, None] * s + torch.arange(size * s, device=dev))
+        cols_hr = (x[:, None] * s + torch.arange(size * s, device=dev))
+        channels = torch.arange(3, device=dev)
+        b = frames[:, None, None, None]
+        target = self.lr[b, channels[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]
+        hr = self.hr[b, channels[None, :, None, None], rows_hr[:, None, :, None], cols_hr[:, None, None, :]]
+        neighbour_frames = self.neighbours[frames][:, :, None, None, None]
+        neighbours = self.lr[neighbour_frames, channels[None, None, :, None, None], rows[:, None, None, :, None],
+                             cols[:, None, None, None, :]]
+        n = self.neighbours.shape[1]
+        flows = self.flows[frames[:, None, None, None, None], torch.arange(n, device=dev)[None, :, None, None, None],
+                           torch.arange(2, device=dev)[None, None, :, None, None], rows[:, None, None, :, None],
+                           cols[:, None, None, None, :]]
+        as_float = lambda t: t.float().div_(255.0)  # noqa: E731
+        return {
+            "target": transform_images(as_float(target), hflip, vflip, rot90),
+            "neighbours": transform_images(as_float(neighbours), hflip, vflip, rot90),
+            "flows": transform_flows(flows, hflip, vflip, rot90),
+            "hr": transform_images(as_float(hr), hflip, vflip, rot90),
+        }
+
+    def sample(self, targets: Tensor, batch: int, size: int, generator: torch.Generator) -> dict[str, Tensor]:
+        """A batch of uniformly drawn targets (from the frame indices `targets`), crops and symmetries."""
+        dev = self.device
+        pick = torch.randint(len(targets), (batch,), device=dev, generator=generator)
+        frames = targets[pick]
+        limits = self.lr_size[frames] - size + 1
+        if bool((limits < 1).any()):
+            raise SpectraFrameError(f"an LR frame of the corpus is smaller than the {size}x{size} patch")
+        y = (torch.rand(batch, device=dev, generator=generator) * limits[:, 0]).long()
+        x = (torch.rand(batch, device=dev, generator=generator) * limits[:, 1]).long()
+        flips = torch.rand(3, batch, device=dev, generator=generator) < 0.5
+        return self.patches(frames, y, x, size, flips[0], flips[1], flips[2])
+
+    def window(self, frame: int) -> dict[str, Tensor]:
+        """Frame `frame` whole (its own size, no padding): target, neighbours, flows and hr as in `patches`."""
+        h, w = (int(v) for v in self.lr_size[frame])
+        s = self.scale
+        return {"target": self.lr[frame, :, :h, :w].float() / 255,
+                "neighbours": self.lr[self.neighbours[frame], :, :h, :w].float() / 255,
+                "flows": self.flows[frame, :, :, :h, :w], "hr": self.hr[frame, :, : h * s, : w * s].float() / 255}
