@@ -472,10 +472,13 @@ def train_one(recipe: Recipe, cache: Path, out: Path, seconds: float, device: st
     ema.load_state_dict(best_state)
     card = torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"
     out.mkdir(parents=True, exist_ok=True)
+    # The same keys as a `spectraframe train` export (Trainer.provenance), plus where and how it was trained.
     save_generator(out / f"{recipe.name}.safetensors", ema.float(), flow_method="dis", provenance={
         "trained_on": card, "recipe": recipe.__dict__, "iterations": step, "wall_time_s": round(seconds, 1),
-        "samples": step * recipe.batch, "held_out_psnr_gpu_pack": round(best, 4), "amp": "bf16" if dtype else "none",
-        "data": "train.txt less 12 held-out clips, packed as H.264 4:4:4 (benchmarks/gpu_run.py)"})
+        "samples": step * recipe.batch, "amp": "bf16" if dtype else "none", "val_psnr": round(best, 4),
+        "val_psnr_note": "held-out centre frames against the packed (H.264 4:4:4) ground truth, on the GPU",
+        "data": {"train_list": "train.txt", "clips": len(train_clips), "held_out_clips": len(holdout),
+                 "degradation": "bi", "packing": "benchmarks/gpu_run.py pack (libx264 4:4:4, tune psnr)"}})
     with open(out / f"{recipe.name}.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -505,7 +508,8 @@ def train_all(names: list[str], cache: Path, out: Path, seconds: float, device: 
             if (work / f"{name}.safetensors").is_file():
                 (out / f"{name}.safetensors").write_bytes((work / f"{name}.safetensors").read_bytes())
             if (work / f"{name}.csv").is_file():
-                rows += list(csv.DictReader(open(work / f"{name}.csv")))
+                with open(work / f"{name}.csv", newline="") as handle:
+                    rows += list(csv.DictReader(handle))
     if rows:
         with open(out / "train_log.csv", "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

@@ -4,12 +4,15 @@ Not val.txt: the clips the efficient weights were chosen on, which the compact w
 was picked on val.txt, and trained on the older train.txt, which held 5 of these clips). Y-PSNR / SSIM with the
 validation protocol of training (`models.trainer.validate`), centre frames and all frames; bicubic beside.
 
-Run: `make bench BENCH=holdout_val` or `python -m benchmarks.holdout_val`.
+Run: `make bench BENCH=holdout_val` or `python -m benchmarks.holdout_val`; `--weights F ...` scores those files
+too (rows named by file), `--frames centre` only the centre frames, `--name N` writes results/N.* instead.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
 
 from benchmarks.common import SHARED, write_result
 
@@ -18,6 +21,11 @@ HELD_OUT = 12
 
 
 def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--weights", nargs="*", type=Path, default=[], help="more weights files to score")
+    parser.add_argument("--frames", nargs="*", choices=["centre", "all"], default=["centre", "all"])
+    parser.add_argument("--name", default="holdout_val", help="result name under benchmarks/results/")
+    args = parser.parse_args(argv)
     from spectraframe.checkpoints import load_generator
     from spectraframe.data.eval_datasets import EvalClip
     from spectraframe.data.train_datasets import find_training_clips, split_holdout
@@ -27,20 +35,20 @@ def main(argv: list[str] | None = None) -> None:
     _, held_out = split_holdout(find_training_clips(CORPUS, "train.txt"), HELD_OUT)
     clips = [EvalClip(name=s.name, frame_paths=list(s.frame_paths)) for s in held_out]
     rows = []
-    for name in SHIPPED_WEIGHTS:
-        if name == "perceptual" or not installed(name):
-            continue
-        model, metadata = load_generator(shipped_weights_path(name))
-        for frames in ("centre", "all"):
+    shipped = [(name, shipped_weights_path(name)) for name in SHIPPED_WEIGHTS
+               if name != "perceptual" and installed(name)]
+    for name, path in shipped + [(str(path), path) for path in args.weights]:
+        model, metadata = load_generator(path)
+        for frames in args.frames:
             psnr, ssim, _ = validate(model, clips, scale=4, degradation="bi", flow_method=metadata["flow_method"],
                                      frames=frames)
             rows.append({"method": name, "frames": frames, "psnr_y": psnr, "ssim_y": ssim})
-    rows += bicubic_rows(clips)
+    rows += bicubic_rows(clips, args.frames)
     notes = f"{HELD_OUT} clips of train.txt held out by split_holdout: {', '.join(c.name for c in clips)}."
-    write_result("holdout_val", rows, ["method", "frames", "psnr_y", "ssim_y"], notes)
+    write_result(args.name, rows, ["method", "frames", "psnr_y", "ssim_y"], notes)
 
 
-def bicubic_rows(clips) -> list[dict]:
+def bicubic_rows(clips, frame_sets=("centre", "all")) -> list[dict]:
     import numpy as np
     import torch
 
@@ -49,7 +57,7 @@ def bicubic_rows(clips) -> list[dict]:
     from spectraframe.metrics.psnr_ssim import psnr_ssim
 
     rows = []
-    for frames in ("centre", "all"):
+    for frames in frame_sets:
         psnrs, ssims = [], []
         for clip in clips:
             hr = modcrop(torch.from_numpy(clip.read()).permute(0, 3, 1, 2), 4).contiguous()

@@ -72,8 +72,8 @@ def training_device(name: str, ddp: Distributed) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"  # training has no MPS path
     device = resolve_device(name)
     if device.type == "cuda":
-        if ddp.enabled and device.index is None:
-            device = torch.device("cuda", ddp.local_rank)
+        if device.index is None:  # set_device needs an index: the local rank's GPU, else the current one
+            device = torch.device("cuda", ddp.local_rank if ddp.enabled else torch.cuda.current_device())
         torch.cuda.set_device(device)
     return device
 

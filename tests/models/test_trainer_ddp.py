@@ -69,3 +69,18 @@ def test_two_gloo_ranks_agree_and_runs_repeat(tmp_path, train_corpus, tmp_path_f
     second = _run(tmp_path, "second", overrides)
     for part in ("generator", "discriminator"):
         assert all(torch.equal(first[0][part][k], second[0][part][k]) for k in first[0][part]), part
+
+
+def test_plain_cuda_device_gets_an_index(monkeypatch):
+    """train.device=cuda outside torchrun: torch.cuda.set_device refuses a device without an index (seen on an
+    H200 by benchmarks/gpu_run.py), so training takes the current GPU's index; under DDP, the local rank's."""
+    from spectraframe.models.distributed import Distributed, training_device
+
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: chosen.append(device))
+    assert training_device("cuda", Distributed()) == torch.device("cuda", 0)
+    assert training_device("cuda", Distributed(rank=1, world_size=2, local_rank=1)) == torch.device("cuda", 1)
+    assert training_device("cuda:0", Distributed()) == torch.device("cuda", 0)
+    assert chosen == [torch.device("cuda", 0), torch.device("cuda", 1), torch.device("cuda", 0)]
