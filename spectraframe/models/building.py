@@ -92,11 +92,12 @@ def build_generator(config: Config, rbpn: RBPNConfig, *, resuming: bool) -> RBPN
     return generator
 
 
-def build_loss(config: Config) -> GeneratorLoss:
+def build_loss(config: Config, gan_phase: bool = True) -> GeneratorLoss:
+    """The generator loss; without `gan_phase` (a run that stays in the pixel-loss warm-up) no VGG16 is built."""
     loss = config.loss
     return GeneratorLoss(
-        LossWeights(loss.pixel_weight, loss.adversarial_weight, loss.perceptual_weight, loss.tv_weight,
-                    loss.temporal_weight),
+        LossWeights(loss.pixel_weight, loss.adversarial_weight, loss.perceptual_weight if gan_phase else 0.0,
+                    loss.tv_weight, loss.temporal_weight),
         pixel=loss.pixel, gan_form=loss.gan_form, vgg_weights=loss.vgg_weights,
         vgg_imagenet_normalize=loss.vgg_imagenet_normalize, perceptual_layers=tuple(loss.perceptual_layers),
         perceptual_criterion=loss.perceptual_criterion,

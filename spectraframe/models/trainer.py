@@ -169,14 +169,15 @@ class Trainer:
             self.discriminator = load_discriminator(cfg.model.discriminator_from)
             log.info("discriminator initialised from %s", cfg.model.discriminator_from)
         self.discriminator.to(self.device)
-        self.loss = build_loss(cfg).to(self.device)
+        # A pixel-loss run never reaches the GAN-phase terms: it needs no VGG16 weights (nor the time to load them).
+        self.trains_discriminator = cfg.train.warmup_iterations < self.total_steps
+        self.loss = build_loss(cfg, gan_phase=self.trains_discriminator).to(self.device)
         betas = (cfg.train.beta1, cfg.train.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.train.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.train.lr_d, betas=betas)
         self.sched_g = build_scheduler(self.opt_g, cfg.train, self.total_steps)
         self.sched_d = build_scheduler(self.opt_d, cfg.train, self.total_steps)
         # A pixel-loss run never trains D: its state is left out of the checkpoint (small enough to commit).
-        self.trains_discriminator = cfg.train.warmup_iterations < self.total_steps
         self.ema = ema_copy(self.generator) if cfg.train.ema else None
         self.gan_step = GanStep(
             self.generator, self.discriminator, self.loss, self.opt_g, self.opt_d, gan_form=cfg.loss.gan_form,

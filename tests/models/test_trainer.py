@@ -309,3 +309,17 @@ def test_perceptual_recipe_options_train_end_to_end_and_d_carries_over(tmp_path,
     exported = load_discriminator(first / "discriminator.safetensors")
     assert all(torch.equal(a, b) for a, b in zip(second.discriminator.state_dict().values(),
                                                  exported.state_dict().values(), strict=True))
+
+
+def test_pixel_loss_run_needs_no_vgg_weights(tmp_path, train_corpus, lists, flow_cache):
+    """A run that never leaves the pixel-loss warm-up builds no VGG16 (the GPU machine has none to load), while one
+    that reaches the GAN phase still fails before training when the VGG16 file is missing."""
+    missing = f"loss.vgg_weights={tmp_path / 'no_vgg16.pth'}"
+    config = tiny(train_corpus, lists, flow_cache, "train.iterations=2", "train.warmup_iterations=2",
+                  "loss.perceptual_weight=6e-3", missing)
+    trainer = Trainer(config, tmp_path / "pixel")
+    assert trainer.loss.perceptual is None and trainer.fit().run_dir == tmp_path / "pixel"
+    gan = tiny(train_corpus, lists, flow_cache, "train.iterations=2", "train.warmup_iterations=1",
+               "loss.perceptual_weight=6e-3", missing)
+    with pytest.raises(SpectraFrameError, match="no_vgg16"):
+        Trainer(gan, tmp_path / "gan")
