@@ -37,6 +37,8 @@ from pathlib import Path
 
 import torch
 
+from spectraframe.data.packed import DEFAULT_CRF
+
 REPO = Path(__file__).resolve().parents[1]
 PACK = REPO / ".gpu_pack"
 CACHE = REPO / ".gpu_cache"
@@ -200,11 +202,9 @@ def inference_frames_per_second(config, device, precision: str, seconds: float =
     from spectraframe.archs.rbpn import RBPN
 
     fast = prepare_for_inference(RBPN(config).eval(), device, precision=precision)
-    data = _synthetic_batch(config.num_frames, 1, 1, device)
     target = torch.rand(1, 3, 144, 180, device=device)
     neighbours = torch.rand(1, config.num_frames - 1, 3, 144, 180, device=device)
     flows = torch.zeros(1, config.num_frames - 1, 2, 144, 180, device=device)
-    del data
     with torch.inference_mode():
         fast(target, neighbours, flows)
         _sync(device)
@@ -536,7 +536,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "gpu_out")))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--crf", type=int, default=15)
+    parser.add_argument("--crf", type=int, default=DEFAULT_CRF)
     parser.add_argument("--limit", type=int, default=None, help="pack: only the first N training clips (dry runs)")
     parser.add_argument("--seconds", type=float, default=420.0, help="train: wall time of every recipe")
     parser.add_argument("--recipes", default=",".join(RECIPES))

@@ -4,9 +4,9 @@ On a GPU, `TrainingSamples` (a Python dict per sample from disk, on CPU workers)
 network. This module prepares what `TrainingSamples` computes once per clip — the MATLAB-bicubic LR frames
 (rounded to uint8) and the flows from each target to its neighbours on the whole LR frames — and keeps the HR
 and LR frames as uint8 and the flows as float32 in padded device tensors. A batch is then one gather per tensor:
-uniform targets, uniform crops, and the 8 symmetries of `augment.Symmetry` (frames and flow vectors transformed
-the same way). `patches` with a given crop and symmetry returns what `TrainingSamples` returns for them, within
-uint8 rounding of the LR (tests/data/test_resident.py).
+uniform targets, uniform crops, and the 8 symmetries of `augment.Symmetry`, applied by `Symmetry` itself (frames
+and flow vectors transformed the same way). `patches` with a given crop and symmetry returns what
+`TrainingSamples` returns for them, within uint8 rounding of the LR (tests/data/test_resident.py).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from spectraframe.data.augment import Symmetry
 from spectraframe.data.windows import neighbour_indices
 from spectraframe.errors import SpectraFrameError
 
@@ -51,30 +52,18 @@ def prepare_clip(name: str, frames: Sequence[np.ndarray], scale: int, num_frames
     return PreparedClip(name, as_uint8(hr), as_uint8(lr), flows, torch.tensor(order, dtype=torch.long))
 
 
-def _flip_where(mask: Tensor, x: Tensor, dim: int) -> Tensor:
-    return torch.where(mask.view(-1, *([1] * (x.dim() - 1))), x.flip(dim), x)
-
-
-def _rot_where(mask: Tensor, x: Tensor) -> Tensor:
-    return torch.where(mask.view(-1, *([1] * (x.dim() - 1))), torch.rot90(x, 1, dims=(-2, -1)), x)
-
-
-def transform_images(images: Tensor, hflip: Tensor, vflip: Tensor, rot90: Tensor) -> Tensor:
-    """`Symmetry.images` per sample: images (B,...,p,p), one bool (B,) per transform."""
-    return _rot_where(rot90, _flip_where(vflip, _flip_where(hflip, images, -1), -2))
-
-
-def transform_flows(flows: Tensor, hflip: Tensor, vflip: Tensor, rot90: Tensor) -> Tensor:
-    """`Symmetry.flows` per sample: flows (B,...,2,p,p) moved like the images, vectors turned with them."""
-    u, v = flows[..., 0:1, :, :], flows[..., 1:2, :, :]
-    def negate_where(mask: Tensor, x: Tensor) -> Tensor:
-        return torch.where(mask.view(-1, *([1] * (x.dim() - 1))), -x, x)
-
-    u, v = _flip_where(hflip, negate_where(hflip, u), -1), _flip_where(hflip, v, -1)
-    u, v = _flip_where(vflip, u, -2), _flip_where(vflip, negate_where(vflip, v), -2)
-    rotated_u, rotated_v = torch.rot90(v, 1, dims=(-2, -1)), -torch.rot90(u, 1, dims=(-2, -1))
-    mask = rot90.view(-1, *([1] * (u.dim() - 1)))
-    return torch.cat([torch.where(mask, rotated_u, u), torch.where(mask, rotated_v, v)], dim=-3)
+def apply_symmetries(patches: dict[str, Tensor], hflip: Tensor, vflip: Tensor, rot90: Tensor) -> dict[str, Tensor]:
+    """Each sample's `augment.Symmetry` (one bool (B,) per transform) on every tensor of a batch: the flows through
+    `Symmetry.flows`, which turns the vectors too, everything else through `Symmetry.images`. The batch is split by
+    symmetry, so the transforms are exactly the DataLoader path's."""
+    code = hflip.long() + 2 * vflip.long() + 4 * rot90.long()
+    out = {key: torch.empty_like(value) for key, value in patches.items()}
+    for index in range(8):
+        chosen = torch.nonzero(code == index)[:, 0]
+        symmetry = Symmetry(bool(index & 1), bool(index & 2), bool(index & 4))
+        for key, value in patches.items():
+            out[key][chosen] = symmetry.flows(value[chosen]) if key == "flows" else symmetry.images(value[chosen])
+    return out
 
 
 class ResidentCorpus:
@@ -135,12 +124,8 @@ class ResidentCorpus:
                            torch.arange(2, device=dev)[None, None, :, None, None], rows[:, None, None, :, None],
                            cols[:, None, None, None, :]]
         as_float = lambda t: t.float().div_(255.0)  # noqa: E731
-        return {
-            "target": transform_images(as_float(target), hflip, vflip, rot90),
-            "neighbours": transform_images(as_float(neighbours), hflip, vflip, rot90),
-            "flows": transform_flows(flows, hflip, vflip, rot90),
-            "hr": transform_images(as_float(hr), hflip, vflip, rot90),
-        }
+        return apply_symmetries({"target": as_float(target), "neighbours": as_float(neighbours), "flows": flows,
+                                 "hr": as_float(hr)}, hflip, vflip, rot90)
 
     def sample(self, targets: Tensor, batch: int, size: int, generator: torch.Generator) -> dict[str, Tensor]:
         """A batch of uniformly drawn targets (from the frame indices `targets`), crops and symmetries."""
