@@ -99,7 +99,8 @@ def temporal_loss(sr: Tensor, sr_next: Tensor, hr: Tensor, hr_next: Tensor, flow
 
 
 class PerceptualLoss(nn.Module):
-    """Distance between frozen ImageNet VGG16 features of output and target, summed over `layers`.
+    """Distance between frozen ImageNet VGG16 features of output and target, summed over `layers`
+    (each times its entry of `layer_weights`, 1 when None).
 
     The paper's: MSE of pool5 features of unnormalised [0, 1] RGB. ESRGAN's: L1 of the last conv features
     before their ReLU (here conv5_3, VGG16's last) of ImageNet-normalised input, which keep the negative
@@ -107,7 +108,8 @@ class PerceptualLoss(nn.Module):
     """
 
     def __init__(self, weights_path: str | None = None, imagenet_normalize: bool = False,
-                 layers: tuple[str, ...] = ("pool5",), criterion: str = "mse"):
+                 layers: tuple[str, ...] = ("pool5",), criterion: str = "mse",
+                 layer_weights: tuple[float, ...] | None = None):
         super().__init__()
         from spectraframe.archs.vgg import VGG16Features
 
@@ -117,6 +119,10 @@ class PerceptualLoss(nn.Module):
         # The published recipe feeds [0, 1] RGB to VGG without ImageNet normalisation; its 6e-3 weight
         # was tuned for features of that scale, so that is the default.
         self.layers = tuple(layers)
+        self.layer_weights = tuple(layer_weights) if layer_weights is not None else (1.0,) * len(self.layers)
+        if len(self.layer_weights) != len(self.layers):
+            raise SpectraFrameError(f"{len(self.layer_weights)} perceptual layer weights for "
+                                    f"{len(self.layers)} layers {list(self.layers)}: give one per layer")
         self.distance = F.mse_loss if criterion == "mse" else F.l1_loss
         self.features = VGG16Features(weights=weights_path or "auto", layers=self.layers,
                                       imagenet_normalize=imagenet_normalize)
@@ -131,7 +137,8 @@ class PerceptualLoss(nn.Module):
         with torch.no_grad():
             targets = self.features(hr)
         outputs = self.features(sr)
-        return sum(self.distance(outputs[name], targets[name]) for name in self.layers)
+        return sum(weight * self.distance(outputs[name], targets[name])
+                   for name, weight in zip(self.layers, self.layer_weights, strict=True))
 
 
 @dataclass
@@ -153,15 +160,18 @@ class GeneratorLoss(nn.Module):
 
     def __init__(self, weights: LossWeights, pixel: str = "mse", gan_form: str = "paper",
                  vgg_weights: str | None = None, vgg_imagenet_normalize: bool = False,
-                 perceptual_layers: tuple[str, ...] = ("pool5",), perceptual_criterion: str = "mse"):
+                 perceptual_layers: tuple[str, ...] = ("pool5",), perceptual_criterion: str = "mse",
+                 perceptual_layer_weights: tuple[float, ...] | None = None):
         super().__init__()
         if gan_form not in GAN_FORMS:
             raise _unknown_form(gan_form)
         self.weights = weights
         self.pixel = pixel
         self.gan_form = gan_form
-        self.perceptual = (PerceptualLoss(vgg_weights, vgg_imagenet_normalize, tuple(perceptual_layers),
-                                          perceptual_criterion) if weights.perceptual > 0 else None)
+        self.perceptual = None
+        if weights.perceptual > 0:
+            self.perceptual = PerceptualLoss(vgg_weights, vgg_imagenet_normalize, tuple(perceptual_layers),
+                                             perceptual_criterion, perceptual_layer_weights)
 
     def forward(self, sr: Tensor, hr: Tensor, fake_logits: Tensor | None = None, *,
                 real_logits: Tensor | None = None,

@@ -101,6 +101,8 @@ def build_loss(config: Config, gan_phase: bool = True) -> GeneratorLoss:
         pixel=loss.pixel, gan_form=loss.gan_form, vgg_weights=loss.vgg_weights,
         vgg_imagenet_normalize=loss.vgg_imagenet_normalize, perceptual_layers=tuple(loss.perceptual_layers),
         perceptual_criterion=loss.perceptual_criterion,
+        perceptual_layer_weights=(tuple(loss.perceptual_layer_weights)
+                                  if loss.perceptual_layer_weights is not None else None),
     )
 
 

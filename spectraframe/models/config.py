@@ -112,6 +112,8 @@ class LossConfig:
     # choice, VGG19's conv5_4 there); the paper's is [pool5].
     perceptual_layers: list[str] = field(default_factory=lambda: ["pool5"])
     perceptual_criterion: str = "mse"  # "mse" (paper) or "l1" (ESRGAN)
+    # One weight per perceptual layer (None: 1 each); Real-ESRGAN down-weights the shallow layers to 0.1.
+    perceptual_layer_weights: list[float] | None = None
     # Flow-warped consistency of the outputs of frames t and t+1 relative to the ground truth's (0: off). On,
     # each sample also carries the next frame's window and G runs twice per step (see losses.temporal_loss).
     temporal_weight: float = 0.0
@@ -240,6 +242,11 @@ class Config:
         if unknown_layers or not self.loss.perceptual_layers:
             problems.append(f"loss.perceptual_layers must name VGG16 layers ({', '.join(VGG_LAYERS)}), got "
                             f"{self.loss.perceptual_layers}")
+        layer_weights = self.loss.perceptual_layer_weights
+        if layer_weights is not None and (len(layer_weights) != len(self.loss.perceptual_layers)
+                                          or any(w < 0 for w in layer_weights)):
+            problems.append(f"loss.perceptual_layer_weights must give one weight >= 0 per layer of "
+                            f"loss.perceptual_layers {self.loss.perceptual_layers}, got {layer_weights}")
         return problems
 
     def _range_problems(self) -> list[str]:

@@ -81,6 +81,23 @@ def test_perceptual_l1_on_conv_features_before_the_relu():
         GeneratorLoss(LossWeights(perceptual=1.0), perceptual_criterion="huber")
 
 
+def test_perceptual_layer_weights_scale_each_layer():
+    torch.manual_seed(0)
+    hr = torch.rand(1, 3, 32, 32)
+    sr = (hr + 0.1 * torch.randn_like(hr)).clamp(0, 1)
+
+    def perceptual(layers, weights=None):
+        loss = GeneratorLoss(LossWeights(adversarial=0.0, tv=0.0, perceptual=1.0), vgg_imagenet_normalize=True,
+                             perceptual_layers=layers, perceptual_criterion="l1", perceptual_layer_weights=weights)
+        return float(loss(sr, hr, torch.zeros(1))[1]["perceptual"])
+
+    shallow, deep = perceptual(("conv1_2",)), perceptual(("conv5_3",))
+    assert perceptual(("conv1_2", "conv5_3"), (0.1, 1.0)) == pytest.approx(0.1 * shallow + deep, rel=1e-5)
+    assert perceptual(("conv1_2", "conv5_3")) == pytest.approx(shallow + deep, rel=1e-5)
+    with pytest.raises(SpectraFrameError, match="give one per layer"):
+        perceptual(("conv1_2", "conv5_3"), (0.1,))
+
+
 # --- temporal term ---
 
 
@@ -190,6 +207,7 @@ def test_recipe_options_in_config_and_overrides():
 @pytest.mark.parametrize("override, message", [
     ("loss.perceptual_layers=[conv5_4]", "must name VGG16 layers"),
     ("loss.perceptual_layers=[]", "must name VGG16 layers"),
+    ("loss.perceptual_layer_weights=[0.1, 1.0]", "one weight >= 0 per layer"),
     ("loss.perceptual_criterion=huber", "perceptual_criterion must be one of"),
     ("loss.gan_form=wgan", "gan_form must be one of paper, bce, ragan"),
     ("train.d_update_every=0", "d_update_every must be >= 1"),
