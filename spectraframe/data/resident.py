@@ -6,7 +6,8 @@ network. This module prepares what `TrainingSamples` computes once per clip — 
 and LR frames as uint8 and the flows as float32 in padded device tensors. A batch is then one gather per tensor:
 uniform targets, uniform crops, and the 8 symmetries of `augment.Symmetry`, applied by `Symmetry` itself (frames
 and flow vectors transformed the same way). `patches` with a given crop and symmetry returns what
-`TrainingSamples` returns for them, within uint8 rounding of the LR (tests/data/test_resident.py).
+`TrainingSamples` returns for them, within uint8 rounding of the LR (tests/data/test_resident.py); with
+`temporal` a batch also holds the next frame's window and the flow to it, as `TrainingSamples(temporal=True)`.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def apply_symmetries(patches: dict[str, Tensor], hflip: Tensor, vflip: Tensor, r
         chosen = torch.nonzero(code == index)[:, 0]
         symmetry = Symmetry(bool(index & 1), bool(index & 2), bool(index & 4))
         for key, value in patches.items():
-            out[key][chosen] = symmetry.flows(value[chosen]) if key == "flows" else symmetry.images(value[chosen])
+            out[key][chosen] = (symmetry.flows(value[chosen]) if key.endswith(("flows", "flow"))
+                                else symmetry.images(value[chosen]))
     return out
 
 
@@ -85,6 +87,9 @@ class ResidentCorpus:
         self.flows = torch.zeros(total, n, 2, h, w, dtype=torch.float32, device=self.device)
         self.neighbours = torch.zeros(total, n, dtype=torch.long, device=self.device)
         self.clip_of = torch.zeros(total, dtype=torch.long)
+        # The temporal loss's partner of each frame: t+1, or t-1 at a clip's last frame (TrainingSamples' rule),
+        # and its first slot among the frame's neighbours (whose flow is the flow from t to it).
+        self.following = torch.zeros(total, dtype=torch.long, device=self.device)
         self.first_frame = []
         start = 0
         for index, clip in enumerate(clips):
@@ -96,8 +101,11 @@ class ResidentCorpus:
             self.neighbours[frames] = clip.neighbours.to(self.device) + start
             self.clip_of[frames] = index
             self.first_frame.append(start)
+            steps = torch.arange(length, device=self.device)
+            self.following[frames] = start + torch.where(steps + 1 < length, steps + 1, (steps - 1).clamp(min=0))
             start += length
         self.frames_total = total
+        self.following_slot = (self.neighbours == self.following[:, None]).int().argmax(1)
 
     def frames_of(self, clip_indices: Sequence[int]) -> Tensor:
         """Global frame indices of the given clips (the targets a sampler draws from)."""
@@ -127,8 +135,22 @@ class ResidentCorpus:
         return apply_symmetries({"target": as_float(target), "neighbours": as_float(neighbours), "flows": flows,
                                  "hr": as_float(hr)}, hflip, vflip, rot90)
 
-    def sample(self, targets: Tensor, batch: int, size: int, generator: torch.Generator) -> dict[str, Tensor]:
-        """A batch of uniformly drawn targets (from the frame indices `targets`), crops and symmetries."""
+    def next_flow(self, frames: Tensor, y: Tensor, x: Tensor, size: int, hflip: Tensor, vflip: Tensor,
+                  rot90: Tensor) -> Tensor:
+        """The LR flow (B,2,p,p) from each target to its `following` frame, for a crop and a symmetry."""
+        dev = self.device
+        span = torch.arange(size, device=dev)
+        rows, cols = (y[:, None] + span), (x[:, None] + span)
+        flow = self.flows[frames[:, None, None, None], self.following_slot[frames][:, None, None, None],
+                          torch.arange(2, device=dev)[None, :, None, None], rows[:, None, :, None],
+                          cols[:, None, None, :]]
+        return apply_symmetries({"flow": flow}, hflip, vflip, rot90)["flow"]
+
+    def sample(self, targets: Tensor, batch: int, size: int, generator: torch.Generator,
+               temporal: bool = False) -> dict[str, Tensor]:
+        """A batch of uniformly drawn targets (from the frame indices `targets`), crops and symmetries; with
+        `temporal` also next_target, next_neighbours, next_flows, next_hr (the following frame's window, same crop
+        and symmetry) and next_flow (the flow from the target to that frame)."""
         dev = self.device
         pick = torch.randint(len(targets), (batch,), device=dev, generator=generator)
         frames = targets[pick]
@@ -138,7 +160,12 @@ class ResidentCorpus:
         y = (torch.rand(batch, device=dev, generator=generator) * limits[:, 0]).long()
         x = (torch.rand(batch, device=dev, generator=generator) * limits[:, 1]).long()
         flips = torch.rand(3, batch, device=dev, generator=generator) < 0.5
-        return self.patches(frames, y, x, size, flips[0], flips[1], flips[2])
+        patches = self.patches(frames, y, x, size, flips[0], flips[1], flips[2])
+        if temporal:
+            following = self.patches(self.following[frames], y, x, size, flips[0], flips[1], flips[2])
+            patches.update({f"next_{key}": value for key, value in following.items()},
+                           next_flow=self.next_flow(frames, y, x, size, flips[0], flips[1], flips[2]))
+        return patches
 
     def window(self, frame: int) -> dict[str, Tensor]:
         """Frame `frame` whole (its own size, no padding): target, neighbours, flows and hr as in `patches`."""

@@ -42,6 +42,33 @@ def test_patches_match_training_samples_for_every_symmetry(train_corpus, prepare
         torch.testing.assert_close(got["flows"][0], expected["flows"], atol=1e-3, rtol=1e-3)
 
 
+def test_temporal_batches_match_training_samples(train_corpus, prepared, tmp_path):
+    sources = [s for s in find_training_clips(train_corpus, "train.txt") if s.name == CLIP]
+    samples = TrainingSamples(sources, scale=4, num_frames=3, lr_patch=16, targets="all", flow_method="dis",
+                              flow_cache=tmp_path / "cache", temporal=True)
+    corpus = ResidentCorpus([prepared], scale=4)
+    batch = corpus.sample(corpus.frames_of([0]), 24, 16, torch.Generator().manual_seed(1), temporal=True)
+    assert batch["next_flow"].shape == (24, 2, 16, 16) and batch["next_neighbours"].shape == (24, 2, 3, 16, 16)
+    for t, symmetry in ((6, Symmetry(True, False, True)), (0, Symmetry(False, True, False)),
+                        (3, Symmetry(True, True, True))):  # the last frame pairs with t-1, the others with t+1
+        crop = Crop(4, 30, 16)
+        sample = samples[t]  # only for its keys; the crop and symmetry are set below
+        hr, lr, flows = samples.window_at(0, t)
+        following = t + 1 if t < 6 else t - 1
+        expected = {f"next_{k}": v for k, v in samples._patches(*samples.window_at(0, following), crop, symmetry,
+                                                                0, following, 0).items()}
+        slot = [t - 1, t + 1].index(following) if t > 0 else 1
+        expected["next_flow"] = symmetry.flows(crop.lr(flows[slot][None]))[0]
+        flags = [torch.tensor([flag]) for flag in (symmetry.hflip, symmetry.vflip, symmetry.rot90)]
+        frames, y, x = torch.tensor([t]), torch.tensor([crop.y]), torch.tensor([crop.x])
+        got = {f"next_{k}": v for k, v in corpus.patches(corpus.following[frames], y, x, 16, *flags).items()}
+        got["next_flow"] = corpus.next_flow(frames, y, x, 16, *flags)
+        assert set(got) <= set(sample)
+        assert torch.equal(got["next_hr"][0], expected["next_hr"])
+        torch.testing.assert_close(got["next_flow"][0], expected["next_flow"], atol=1e-3, rtol=1e-3)
+        assert (got["next_target"][0] - expected["next_target"]).abs().max() <= 1 / 255 + 1e-6
+
+
 def test_sample_draws_valid_batches_and_whole_windows(prepared):
     other = prepare_clip("small", [np.full((96, 128, 3), i * 20, np.uint8) for i in range(7)], 4, 3, "dis")
     corpus = ResidentCorpus([prepared, other], scale=4)
