@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,7 +22,10 @@ from spectraframe.upscale.weights import SHIPPED_WEIGHTS
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "spectraframe" / "weights"
 CORPUS = SHARED / "data" / "train_corpus"
-FULL_RESULTS = RESULTS / "eval_val_full.json"  # every figure of the last run (not committed: it holds paths)
+# Every figure of the last run, per clip and frame, keyed by the weights' digest: committed, so a fresh checkout
+# re-scores only what changed (LPIPS and tOF take 20-30 min a file on 2 cores).
+FULL_RESULTS = RESULTS / "eval_val_full.json"
+REPO = Path(__file__).resolve().parents[1]
 # The shipped files, the default first, each labelled with its short name and what it is for.
 LABELS = {filename: f"`--weights {name}`: {description}" for name, (filename, description) in SHIPPED_WEIGHTS.items()}
 
@@ -33,6 +37,15 @@ def score(method, perceptual_metrics: bool) -> dict:
     result = report.to_dict()
     result["seconds"] = time.perf_counter() - started
     return result
+
+
+def portable(result: dict) -> dict:
+    """The result with its data paths relative to the repository (../shared/...), as committed."""
+    settings = dict(result.get("settings", {}))
+    for key in ("dataset_root", "list_file"):
+        if key in settings and Path(settings[key]).is_absolute():
+            settings[key] = os.path.relpath(settings[key], REPO)
+    return {**result, "settings": settings} if settings else dict(result)
 
 
 def model_card(weights: list[Path], results: dict[str, dict]) -> str:
@@ -98,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         results[name] = score(method if method == "bicubic" else generator_method(method), not args.fast)
         results[name]["digest"] = digest
+        results[name] = portable(results[name])
         FULL_RESULTS.write_text(json.dumps({**previous, **results}, indent=1))  # keep what is done
     rows = []
     for name, result in results.items():
