@@ -1,36 +1,38 @@
-"""Everything a lent GPU machine runs (issue 18): a CUDA check, then several default-model recipes trained side by side.
+"""Everything a lent GPU machine runs (issues 18, 19): a CUDA check, recipes trained side by side, in a few calls.
 
 The GPU machine receives the repository's working tree (at most 64 MiB with what `carry` names), has torch with
-CUDA, OpenCV and onnxruntime but no PyAV and no internet, and returns at most 8 files. So:
-
-1. here, on the CPU: `python -m benchmarks.gpu_run pack` encodes the training clips of `train.txt` into two packs
-   (`.gpu_pack/part1`, `.gpu_pack/part2`, git-ignored, near-lossless H.264 per clip: `spectraframe.data.packed`),
-   each small enough to travel with the repository in one call; part2 also holds the held-out validation clips
-   (the 12 that `data.val_holdout=12` picks), so a call that carries only part2 can still train and validate;
-2. there, call 1 (carry `.gpu_pack/part1`): `prepare` decodes a pack and computes what `TrainingSamples` would
-   (MATLAB-bicubic LR, DIS flows on whole LR frames) into `.gpu_cache/` (kept on the machine between calls),
-   while `check` runs the CUDA check (AMP training steps, the fast inference path, tiling, ONNX Runtime on CUDA,
-   a one-process NCCL DDP step, the `train` and `upscale` commands on CUDA) and measures throughput;
-3. there, call 2 (carry `.gpu_pack/part2`): `prepare` the second pack, then `train` runs every recipe in its own
-   process for the same wall time on the device-resident corpus (`spectraframe.data.resident`): bf16 autocast,
-   channels-last, Charbonnier, Adam on a cosine over the time budget, EMA of the weights (what is exported),
-   validated on the held-out clips' centre frames; the best EMA of each recipe comes back as safetensors.
-
-Back here, `make bench BENCH=holdout_val` / `make eval-val` score what came back with the CPU protocol.
-Dry run on the CPU: `python -m benchmarks.gpu_run all --device cpu --seconds 20 --out /tmp/gpu_dry` (tiny).
-
-The perceptual (GAN) fine-tunes (issues 16/19, GAN_RECIPES) also need ImageNet VGG16, which the GPU machine lacks:
-`pack-vgg` writes its convolutions in half precision to `.gpu_vgg/` (29 MB; features within 3e-4 of the float32
-weights'). The repository (14 MB) + VGG + part1 fit one call; part2 goes with the second, where VGG and the
-prepared part1 are still on the warm machine:
-- call 1, carry [.gpu_vgg, .gpu_pack/part1]: `python3 -m benchmarks.gpu_run prepare --pack .gpu_pack/part1`;
-- call 2 (within the machine's idle release), carry [.gpu_pack/part2]: `python3 -m benchmarks.gpu_run prepare
-  --pack .gpu_pack/part2 && python3 -m benchmarks.gpu_run train --recipes gan_conv5,gan_multi --seconds 420
-  --out $OUT`: each recipe in its own process (GanStep, bf16, batch 32 of 32x32 LR, D alone for 200 steps, the
-  temporal term's next-frame windows from the resident corpus), the EMA at half and all of the time coming back;
-- here: `spectraframe eval ... --lpips --tof` on training/perceptual/holdout4.txt, then `make eval-val`.
-Dry run: `pack --limit 4 --pack /tmp/p`, `prepare` both parts into `--cache /tmp/c`, then `train --recipes
-gan_conv5,gan_multi --device cpu --seconds 60 --gan-batch 2 --d-warmup 3 --cache /tmp/c --pack /tmp/p`.
+CUDA, OpenCV and onnxruntime but no PyAV, no VGG16 weights and no internet, and returns at most 8 files. What
+travels, prepared here on the CPU (all git-ignored):
+- `pack`: train.txt's clips as near-lossless H.264 per clip (`spectraframe.data.packed`) in three parts of about
+  14 MiB, `.gpu_pack/part1..3`; part3 also holds the 12 held-out clips that `data.val_holdout=12` picks
+  (holdout.txt) and train.txt's order (order.txt), so the call that carries it can train and validate;
+- `pack-vgg`: ImageNet VGG16's convolutions in half precision, `.gpu_vgg/` (29 MB; features within 3e-4 of the
+  float32 weights'), for the perceptual loss of the GAN recipes;
+- PyAV's wheel for the real-world degradations' codec step: `echo /.whl/ >> .git/info/exclude`, then
+  `pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp --platform
+  manylinux_2_28_x86_64 -d .whl av==18.1.0` (36 MB).
+The repository is 14 MB, so each call carries one large thing and one part. On the machine, `prepare` decodes a
+part and computes what `TrainingSamples` would (MATLAB-bicubic LR, DIS flows on whole LR frames) into
+`.gpu_cache/`, which stays on the warm machine between calls, as do the VGG file and the installed wheel:
+- call 1, carry [.gpu_vgg, .gpu_pack/part1]: `python3 -m benchmarks.gpu_run prepare --pack .gpu_pack/part1`
+  (add `check --pack .gpu_pack/part1 --out $OUT` for the CUDA check of issue 18);
+- call 2 at once (the machine is given back after 30 s idle), carry [.whl, .gpu_pack/part2]: `python3 -m pip
+  install -q --no-index --no-deps --target /tmp/site .whl/*.whl && python3 -m benchmarks.gpu_run prepare --pack
+  .gpu_pack/part2`;
+- call 3 at once, carry [.gpu_pack/part3]: `export PYTHONPATH=/tmp/site; python3 -m benchmarks.gpu_run prepare
+  --pack .gpu_pack/part3 && python3 -m benchmarks.gpu_run train --recipes gan_conv5,gan_multi,real --seconds 420
+  --out $OUT`: every recipe in its own process for the same wall time. The pixel-loss RECIPES and GAN_RECIPES
+  train on the device-resident corpus (`spectraframe.data.resident`: bf16 autocast, EMA, the learning rate on a
+  cosine over the time; the GAN ones through `GanStep`, batch 32 of 32x32 LR, D alone first, the temporal term's
+  next-frame windows from the corpus; their EMA at half and all of the time comes back). `real` writes the
+  prepared clips as PNG folders and runs `spectraframe train --config real` on CUDA, the degradations (codec
+  included) on the machine's CPUs as DataLoader workers; its best.safetensors (held-out, H.264 CRF 28) and
+  log.csv come back.
+Back here: `spectraframe eval ... --lpips --tof` (GAN: training/perceptual/holdout4.txt), `make bench
+BENCH=holdout_val` / `BENCH=eval_degraded`, `make eval-val` score what came back with the CPU protocol.
+Dry run on the CPU: `pack --limit 6 --pack /tmp/p`, `prepare --pack /tmp/p/partN --cache /tmp/c` for each part,
+then `train --recipes gan_multi,real --device cpu --seconds 60 --gan-batch 2 --d-warmup 2 --real-iterations 6
+--real-batch 2 --cache /tmp/c --pack /tmp/p --out /tmp/o`.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACK = REPO / ".gpu_pack"
 CACHE = REPO / ".gpu_cache"
 HOLDOUT = "holdout.txt"
+ORDER = "order.txt"  # train.txt's order of the packed clips: data.val_holdout picks the same 12 from it
 SCALE = 4
 
 
@@ -99,6 +102,7 @@ GAN_RECIPES = {
                   "loss.perceptual_layer_weights=[0.1, 0.1, 1.0, 1.0, 1.0]", "loss.temporal_weight=40"],
 }
 VGG = REPO / ".gpu_vgg" / "vgg16_features_fp16.pt"
+REAL = "real"  # the real-world model (issues 15/19): `spectraframe train --config real`, degradations on the CPUs
 
 
 def _log(*parts) -> None:
@@ -108,8 +112,9 @@ def _log(*parts) -> None:
 # --- pack (CPU, here) ----------------------------------------------------------------------------------------
 
 
-def pack(root: Path, out: Path, crf: int, limit: int | None = None) -> None:
-    """train.txt's clips into out/part1 and out/part2 (held-out clips in part2), encoded in parallel."""
+def pack(root: Path, out: Path, crf: int, limit: int | None = None, parts: int = 3) -> None:
+    """train.txt's clips into out/part1..partN, encoded in parallel; the last part also holds the held-out clips
+    (holdout.txt) and train.txt's order (order.txt), so the call that carries it can train and validate."""
     from concurrent.futures import ProcessPoolExecutor
 
     from spectraframe.data.packed import pack_clips
@@ -119,17 +124,21 @@ def pack(root: Path, out: Path, crf: int, limit: int | None = None) -> None:
     training, holdout = split_holdout(sources, 12)
     training = training[:limit] if limit else training
     holdout_names = [s.name for s in holdout][: (2 if limit else None)]
-    parts = {"part1": [s.name for s in training[0::2]], "part2": [s.name for s in training[1::2]] + holdout_names}
+    names = {f"part{i + 1}": [s.name for s in training[i::parts]] for i in range(parts)}
+    names[f"part{parts}"] += holdout_names
     out.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=2) as pool:
-        futures = {name: pool.submit(pack_clips, root, entries, out / name, crf=crf) for name, entries in parts.items()}
+        futures = {name: pool.submit(pack_clips, root, entries, out / name, crf=crf) for name, entries in names.items()}
         for name, future in futures.items():
             clips = future.result()
             size = sum((out / name / c.file).stat().st_size for c in clips)
             psnrs = [c.psnr for c in clips]
             _log(f"{name}: {len(clips)} clips, {size / 2**20:.1f} MiB, Y-PSNR of the decoded frames mean "
                  f"{sum(psnrs) / len(psnrs):.2f} dB, lowest {min(psnrs):.2f} dB (CRF {crf})")
-    (out / "part2" / HOLDOUT).write_text("".join(f"{name}\n" for name in holdout_names))
+    last = out / f"part{parts}"
+    (last / HOLDOUT).write_text("".join(f"{name}\n" for name in holdout_names))
+    packed = {name for entries in names.values() for name in entries}
+    (last / ORDER).write_text("".join(f"{s.name}\n" for s in sources if s.name in packed))
 
 
 # --- prepare (GPU machine's CPUs) -----------------------------------------------------------------------------
@@ -622,20 +631,78 @@ def train_gan_one(name: str, cache: Path, out: Path, seconds: float, device: str
     return {"recipe": name, "steps": step, "last_val_psnr": rows[-1]["val_psnr"]}
 
 
+def write_frames_corpus(cache: Path, pack_root: Path, out: Path, workers: int) -> tuple[Path, int]:
+    """Every prepared clip's HR frames as a folder of PNGs under `out`, and out/train.txt in train.txt's order
+    (order.txt), so that `spectraframe train` (the DataLoader path the real-world degradations need) reads the same
+    clips and holds out the same ones. Returns (out, how many clips are held out)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from spectraframe.io.images import write_image
+
+    clips = [clip for path in sorted(cache.glob("part*.pt")) for clip in torch.load(path, weights_only=False)]
+    by_name = {clip["name"]: clip for clip in clips}
+    order_files = sorted(pack_root.glob(f"*/{ORDER}"))
+    order = order_files[0].read_text().split() if order_files else sorted(by_name)
+    names = [name for name in order if name in by_name]
+
+    def write(name: str) -> None:
+        for t, frame in enumerate(by_name[name]["hr"].permute(0, 2, 3, 1).numpy()):
+            write_image(out / name / f"im{t + 1}.png", frame)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(write, names))
+    (out / "train.txt").write_text("".join(f"{name}\n" for name in names))
+    held_out = len(held_out_names(pack_root) & set(names))
+    _log(f"frames: {len(names)} clips written to {out} ({held_out} held out)")
+    return out, held_out
+
+
+def real_command(frames: Path, run: Path, device: str, held_out: int, iterations: int, batch: int,
+                 workers: int) -> list[str]:
+    """The real-world model's run: configs/real.yaml from the shipped default, the degradations (codec included,
+    through PyAV) on `workers` DataLoader processes, pixel loss, validated on the held-out clips at H.264 CRF 28."""
+    cuda = torch.device(device).type == "cuda"
+    return [sys.executable, "-m", "spectraframe", "train", "--config", "real", "--out", str(run),
+            f"data.root={frames}", "model.init_from=efficient", f"train.device={device}",
+            f"train.batch_size={batch}", f"data.num_workers={workers}", f"data.val_holdout={held_out}",
+            f"train.iterations={iterations}", f"train.warmup_iterations={iterations}",
+            f"train.amp={'bf16' if cuda else 'none'}", "train.threads=2", f"val.every={max(iterations // 4, 1)}",
+            f"train.checkpoint_every={max(iterations // 4, 1)}", "log.tensorboard=false", "log.progress=false"]
+
+
 def train_all(names: list[str], cache: Path, out: Path, seconds: float, device: str, pack_root: Path = PACK,
-              gan_options: tuple[str, ...] = ()) -> None:
-    """Every recipe (RECIPES or GAN_RECIPES) in its own process for the same wall time; a table of the results.
-    `out` receives the weights, train_log.csv, recipes.log and results.md (the GPU machine returns at most 8 files)."""
+              gan_options: tuple[str, ...] = (), real_options: dict | None = None) -> None:
+    """Every recipe (RECIPES, GAN_RECIPES, or REAL: the real-world model through `spectraframe train`) in its own
+    process for the same wall time; a table of the results. `out` receives the weights, train_log.csv (the
+    resident recipes'), real_log.csv and recipes.log (the GPU machine returns at most 8 files)."""
     work = Path(tempfile.mkdtemp(prefix="gpu_train_"))
     processes = {}
+    real_options = {"iterations": 2400, "batch": 32, "workers": max((os.cpu_count() or 2) - 4, 1), **(real_options
+                                                                                                      or {})}
     for name in names:
         log_file = open(work / f"{name}.log", "w")  # noqa: SIM115 - kept open while the child runs
-        command = [sys.executable, "-m", "benchmarks.gpu_run", "train-one", "--recipe", name, "--cache", str(cache),
-                   "--out", str(work), "--seconds", str(seconds), "--device", device, "--pack", str(pack_root),
-                   *(gan_options if name in GAN_RECIPES else ())]
+        if name == REAL:
+            try:
+                import av  # noqa: F401 - the codec step of the degradations
+            except ImportError:
+                log_file.write("skipped: no PyAV here (carry its wheel: DEVELOPERS.md / the device README)\n")
+                log_file.close()
+                continue
+            frames, held_out = write_frames_corpus(cache, pack_root, work / "frames", real_options["workers"])
+            command = real_command(frames, work / REAL, device, held_out, real_options["iterations"],
+                                   real_options["batch"], real_options["workers"])
+        else:
+            command = [sys.executable, "-m", "benchmarks.gpu_run", "train-one", "--recipe", name, "--cache",
+                       str(cache), "--out", str(work), "--seconds", str(seconds), "--device", device, "--pack",
+                       str(pack_root), *(gan_options if name in GAN_RECIPES else ())]
         processes[name] = (subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO), log_file)
+    deadline = time.monotonic() + seconds + 60
     for name, (process, log_file) in processes.items():
-        process.wait()
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 1))
+        except subprocess.TimeoutExpired:  # the real-world run counts steps, not time: stop it (it checkpoints)
+            process.terminate()
+            process.wait(timeout=120)
         log_file.close()
         _log(f"{name}: exit {process.returncode}")
     rows = []
@@ -648,6 +715,9 @@ def train_all(names: list[str], cache: Path, out: Path, seconds: float, device: 
             if (work / f"{name}.csv").is_file():
                 with open(work / f"{name}.csv", newline="") as handle:
                     rows += list(csv.DictReader(handle))
+        if (work / REAL / "best.safetensors").is_file():
+            (out / "real.safetensors").write_bytes((work / REAL / "best.safetensors").read_bytes())
+            (out / "real_log.csv").write_bytes((work / REAL / "log.csv").read_bytes())
     if rows:
         fields = list(dict.fromkeys(key for row in rows for key in row))
         with open(out / "train_log.csv", "w", newline="") as handle:
@@ -662,9 +732,10 @@ def train_all(names: list[str], cache: Path, out: Path, seconds: float, device: 
             best = max(float(r["val_psnr"]) for r in mine)
             last_psnr = float(last["val_psnr"])
             lines.append(f"| {name} | {last['step']} | {last['seconds']} | {best:.3f} | {last_psnr:.3f} |")
-        else:
+        elif name != REAL:
             lines.append(f"| {name} | failed: see recipes.log | | | |")
-    (out / "results.md").write_text("\n".join(lines) + "\n")
+    with open(out / "recipes.log", "a") as logs:
+        logs.write("\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
 
 
@@ -678,18 +749,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--crf", type=int, default=DEFAULT_CRF)
     parser.add_argument("--limit", type=int, default=None, help="pack: only the first N training clips (dry runs)")
+    parser.add_argument("--parts", type=int, default=3, help="pack: how many parts (one travels per call)")
     parser.add_argument("--seconds", type=float, default=420.0, help="train: wall time of every recipe")
-    every_recipe = ", ".join([*RECIPES, *GAN_RECIPES])
+    every_recipe = ", ".join([*RECIPES, *GAN_RECIPES, REAL])
     parser.add_argument("--recipes", default=",".join(RECIPES), help=f"train: any of {every_recipe}")
     parser.add_argument("--recipe", help="train-one: the recipe")
     parser.add_argument("--gan-batch", type=int, default=32, help="GAN recipes: batch (of 32x32 LR patches)")
     parser.add_argument("--d-warmup", type=int, default=200, help="GAN recipes: discriminator-only steps first")
+    parser.add_argument("--real-iterations", type=int, default=2400, help="real: its steps (stopped at the time)")
+    parser.add_argument("--real-batch", type=int, default=32, help="real: its batch (of 48x48 LR patches)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--quick", action="store_true", help="check: tiny sizes (a CPU dry run)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.command == "pack":
-        pack(args.root, args.pack, args.crf, args.limit)
+        pack(args.root, args.pack, args.crf, args.limit, args.parts)
     elif args.command == "pack-vgg":
         pack_vgg()
     elif args.command == "prepare":
@@ -698,15 +772,16 @@ def main(argv: list[str] | None = None) -> None:
         check(args.out, args.device, args.pack, quick=args.quick)
     elif args.command == "train":
         train_all(args.recipes.split(","), args.cache, args.out, args.seconds, args.device, args.pack,
-                  ("--gan-batch", str(args.gan_batch), "--d-warmup", str(args.d_warmup)))
+                  ("--gan-batch", str(args.gan_batch), "--d-warmup", str(args.d_warmup)),
+                  {"iterations": args.real_iterations, "batch": args.real_batch})
     elif args.command == "train-one" and args.recipe in GAN_RECIPES:
         _log(train_gan_one(args.recipe, args.cache, args.out, args.seconds, args.device, args.pack,
                            batch=args.gan_batch, d_warmup=args.d_warmup))
     elif args.command == "train-one":
         _log(train_one(RECIPES[args.recipe](), args.cache, args.out, args.seconds, args.device, args.pack))
-    elif args.command == "all":  # the CPU dry run of both calls
-        for part in ("part1", "part2"):
-            prepare(args.pack / part, args.cache, args.workers)
+    elif args.command == "all":  # the CPU dry run of every call
+        for part in sorted(args.pack.glob("part*")):
+            prepare(part, args.cache, args.workers)
         check(args.out, args.device, args.pack / "part1", quick=args.quick)
         train_all(args.recipes.split(","), args.cache, args.out, args.seconds, args.device, args.pack)
 

@@ -8,10 +8,12 @@ import csv
 import numpy as np
 import torch
 
-from benchmarks.gpu_run import pack_vgg, train_gan_one
+from benchmarks.gpu_run import pack_vgg, real_command, train_gan_one, write_frames_corpus
 from spectraframe.archs.vgg import VGG16Features
 from spectraframe.checkpoints import load_generator
 from spectraframe.data.resident import prepare_clip
+from spectraframe.io.images import read_frames
+from spectraframe.models.config import load_config
 
 
 def test_half_precision_vgg_gives_the_same_features(tmp_path):
@@ -51,3 +53,22 @@ def test_gan_recipe_trains_past_the_discriminator_warmup(tmp_path):
     for name in ("gan_multi.safetensors", "gan_multi_half.safetensors"):
         _, metadata = load_generator(out / name)
         assert metadata["provenance"]["recipe"]["config"] == "efficient_gan"
+
+
+def test_frames_corpus_keeps_the_list_order_and_the_held_out_clips(tmp_path):
+    cache, pack_root = tmp_path / "cache", tmp_path / "pack"
+    cache.mkdir()
+    clips = [_clip("train_a", 0), _clip("held_b", 1)]
+    torch.save(clips, cache / "part1.pt")
+    (pack_root / "part1").mkdir(parents=True)
+    (pack_root / "part1" / "holdout.txt").write_text("held_b\n")
+    (pack_root / "part1" / "order.txt").write_text("held_b\ntrain_a\n")
+    frames, held_out = write_frames_corpus(cache, pack_root, tmp_path / "frames", workers=2)
+    assert (frames / "train.txt").read_text().split() == ["held_b", "train_a"] and held_out == 1
+    written = read_frames(sorted((frames / "train_a").glob("im*.png")))
+    assert len(written) == 4 and np.array_equal(written[2], clips[0]["hr"][2].permute(1, 2, 0).numpy())
+    command = real_command(frames, tmp_path / "run", "cpu", held_out, iterations=10, batch=4, workers=2)
+    overrides = command[command.index("--out") + 2:]
+    config = load_config("real", overrides)
+    assert (config.data.root, config.data.val_holdout, config.train.iterations) == (str(frames), 1, 10)
+    assert config.data.degradation == "realworld" and config.train.warmup_iterations == 10  # pixel loss only
