@@ -443,6 +443,12 @@ def held_out_names(pack_root: Path) -> set[str]:
     return {name for path in pack_root.glob(f"*/{HOLDOUT}") for name in path.read_text().split()}
 
 
+def _data_provenance(clips: int, held_out: int) -> dict:
+    """What a GPU-trained file records of its data (the same keys as a `spectraframe train` export)."""
+    return {"train_list": "train.txt", "clips": clips, "held_out_clips": held_out, "degradation": "bi",
+            "packing": "benchmarks/gpu_run.py pack (libx264 4:4:4, tune psnr)"}
+
+
 def train_one(recipe: Recipe, cache: Path, out: Path, seconds: float, device: str, pack_root: Path = PACK,
               seed: int = 0) -> dict:
     """Train one recipe for `seconds` of wall time; writes out/<name>.safetensors (best EMA) and out/<name>.csv."""
@@ -512,8 +518,7 @@ def train_one(recipe: Recipe, cache: Path, out: Path, seconds: float, device: st
         "trained_on": card, "recipe": recipe.__dict__, "iterations": step, "wall_time_s": round(seconds, 1),
         "samples": step * recipe.batch, "amp": "bf16" if dtype else "none", "val_psnr": round(best, 4),
         "val_psnr_note": "held-out centre frames against the packed (H.264 4:4:4) ground truth, on the GPU",
-        "data": {"train_list": "train.txt", "clips": len(train_clips), "held_out_clips": len(holdout),
-                 "degradation": "bi", "packing": "benchmarks/gpu_run.py pack (libx264 4:4:4, tune psnr)"}})
+        "data": _data_provenance(len(train_clips), len(holdout))})
     with open(out / f"{recipe.name}.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -592,8 +597,7 @@ def train_gan_one(name: str, cache: Path, out: Path, seconds: float, device: str
                                            "batch": batch, "lr_patch": config.data.lr_patch},
             "iterations": step, "wall_time_s": round(elapsed, 1), "samples": step * batch,
             "amp": "bf16" if dtype else "none", "val_psnr": round(score, 4), "init_from": "efficient",
-            "data": {"train_list": "train.txt", "clips": len(train_clips), "held_out_clips": len(holdout),
-                     "degradation": "bi", "packing": "benchmarks/gpu_run.py pack (libx264 4:4:4, tune psnr)"}})
+            "data": _data_provenance(len(train_clips), len(holdout))})
 
     while True:
         elapsed = time.perf_counter() - start
