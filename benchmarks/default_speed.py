@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", default="2,1", help="torch thread counts to measure, comma-separated")
     parser.add_argument("--weights", action="append", default=[], help="more generator files to time")
     args = parser.parse_args(argv if argv is not None else [])
-    # perceptual is compact's network: the same time
+    # perceptual and real are the default's network: the same time
     paths = [WEIGHTS / SHIPPED_WEIGHTS[name][0] for name in ("efficient", "compact")]
     paths += [Path(p) for p in args.weights]
     timed, infos = {}, {}

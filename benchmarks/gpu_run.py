@@ -95,12 +95,13 @@ RECIPES = {
 
 # The perceptual (GAN) fine-tunes of issues 16/19: `spectraframe train` overrides of configs/efficient_gan.yaml,
 # started from the shipped pixel-loss default. gan_conv5 is the CPU sitting of training/perceptual (conv5_3 VGG
-# features, temporal weight 20); gan_multi is the CPU run of training/perceptual2 (Real-ESRGAN's five VGG layers).
+# features, temporal weight 20); gan_multi is the recipe of the shipped perceptual file: training/perceptual2's
+# (Real-ESRGAN's five VGG layers) with perceptual4's temporal weight (80), which kept tOF at the default's.
 GAN_RECIPES = {
     "gan_conv5": ["loss.temporal_weight=20"],
     "gan_multi": ["loss.pixel_weight=0.1", "loss.perceptual_weight=0.2",
                   "loss.perceptual_layers=[conv1_2, conv2_2, conv3_3, conv4_3, conv5_3]",
-                  "loss.perceptual_layer_weights=[0.1, 0.1, 1.0, 1.0, 1.0]", "loss.temporal_weight=40"],
+                  "loss.perceptual_layer_weights=[0.1, 0.1, 1.0, 1.0, 1.0]", "loss.temporal_weight=80"],
 }
 VGG = REPO / ".gpu_vgg" / "vgg16_features_fp16.pt"
 REAL = "real"  # the real-world model (issues 15/19): `spectraframe train --config real`, degradations on the CPUs

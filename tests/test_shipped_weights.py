@@ -1,4 +1,5 @@
-"""The weights we ship are installed with the package: the efficient default, and the compact files beside it."""
+"""The weights we ship are installed with the package: the efficient default, its GAN fine-tune, and the compact
+previous default."""
 
 from __future__ import annotations
 
@@ -26,5 +27,12 @@ def test_default_weights_are_package_data_of_the_efficient_preset() -> None:
 def test_compact_weights_stay_available_by_name() -> None:
     model, metadata = load_generator(shipped_weights_path("compact"))
     assert model.config == PRESETS["compact"] and metadata["flow_method"] == "coarse2fine"
-    model, _ = load_generator(shipped_weights_path("perceptual"))
-    assert model.config == PRESETS["compact"]
+
+
+def test_perceptual_weights_are_a_gan_fine_tune_of_the_default() -> None:
+    model, metadata = load_generator(shipped_weights_path("perceptual"))
+    assert model.config == PRESETS["efficient"] and metadata["flow_method"] == "dis"
+    loss = metadata["provenance"]["config"]["loss"]
+    # the recipe that keeps flicker down: an adversarial term, the multi-layer VGG loss and the temporal term
+    assert loss["adversarial_weight"] > 0 and len(loss["perceptual_layers"]) == 5 and loss["temporal_weight"] > 0
+    assert "lineage" in metadata["provenance"]

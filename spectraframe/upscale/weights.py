@@ -18,8 +18,8 @@ SHIPPED_WEIGHTS: dict[str, tuple[str, str]] = {
                   "the default: sharper than compact and about 3x faster (efficient RBPN, 3 frames, DIS flow)"),
     "compact": ("spectraframe_compact_x4.safetensors",
                 "the previous default (compact RBPN, 3 frames, coarse2fine flow), kept for comparison"),
-    "perceptual": ("spectraframe_compact_x4_perceptual.safetensors",
-                   "a short GAN fine-tune of compact: experimental, not better than the default yet"),
+    "perceptual": ("spectraframe_efficient_x4_perceptual.safetensors",
+                   "the default fine-tuned as a GAN (five VGG16 layers, RaGAN, a temporal term against flicker)"),
     "real": ("spectraframe_efficient_x4_real.safetensors",
              "the default fine-tuned on real-world degradations (blur, noise, JPEG, H.264/MPEG-4 compression)"),
 }
@@ -32,8 +32,8 @@ MODELS: dict[str, tuple[str, str]] = {
                               "renders); the sharpest on clean input and the fastest"),
     "real": ("real", "visibly compressed footage (H.264 at CRF 23 or worse: web / phone video at low bitrates, old "
                      "DVD or VHS captures), where the default sharpens blocks and ringing as if they were detail"),
-    "perceptual": ("perceptual", "experimental GAN fine-tune: more texture, less faithful; not better than the "
-                                 "default yet"),
+    "perceptual": ("perceptual", "clean footage where texture matters more than fidelity (foliage, fabric, skin): "
+                                 "more detail to the eye (lower LPIPS) for a little PSNR and a little more flicker"),
     "compact": ("compact", "the previous default, kept for comparison (about 3x slower than default)"),
 }
 
