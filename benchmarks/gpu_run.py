@@ -11,8 +11,8 @@ travels, prepared here on the CPU (all git-ignored):
 - PyAV's wheel for the real-world degradations' codec step: `echo /.whl/ >> .git/info/exclude`, then
   `pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp --platform
   manylinux_2_28_x86_64 -d .whl av==18.1.0` (36 MB).
-The repository is 14 MB, so the three calls carry VGG + one part, the wheel + one part, the last two parts (52,
-58 and 36 MiB). On the machine, `prepare` decodes a part and computes what `TrainingSamples` would
+The tracked tree is 17 MiB, so the three calls carry VGG + one part, the wheel + one part, the last two parts
+(55, 62 and 39 MiB with the tree: call 2 has 2 MiB to spare, so add no large file to the tree before a GPU run). On the machine, `prepare` decodes a part and computes what `TrainingSamples` would
 (MATLAB-bicubic LR, DIS flows on whole LR frames; 180 clips in 8 s on an H200 machine's 16 cores) into
 `.gpu_cache/`, which stays on the warm machine between calls, as do the VGG file and the installed wheel:
 - call 1, carry [.gpu_vgg, .gpu_pack/part1]: `python3 -m benchmarks.gpu_run prepare --pack .gpu_pack/part1`
@@ -29,7 +29,7 @@ The repository is 14 MB, so the three calls carry VGG + one part, the wheel + on
   corpus; their EMA at half and all of the time comes back). `real` writes the prepared clips as PNG folders
   and runs `spectraframe train --config real` on CUDA, the degradations (codec included) on the machine's CPUs
   as DataLoader workers; its best.safetensors (held-out, H.264 CRF 28) and log.csv come back.
-Back here: `spectraframe eval ... --lpips --tof` (GAN: training/perceptual/holdout4.txt), `make bench
+Back here: `spectraframe eval ... --lpips --tof` (GAN: training/perceptual/holdout12.txt), `make bench
 BENCH=holdout_val` / `BENCH=eval_degraded`, `make eval-val` score what came back with the CPU protocol.
 Dry run on the CPU: `pack --limit 6 --pack /tmp/p`, `prepare --pack /tmp/p/partN --cache /tmp/c` for each part,
 then `train --recipes gan_multi,real --device cpu --seconds 60 --gan-batch 2 --d-warmup 2 --real-iterations 6
