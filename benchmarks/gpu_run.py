@@ -12,8 +12,9 @@ travels, prepared here on the CPU (all git-ignored):
   `pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp --platform
   manylinux_2_28_x86_64 -d .whl av==18.1.0` (36 MB).
 The tracked tree is 17 MiB, so the three calls carry VGG + one part, the wheel + one part, the last two parts
-(55, 62 and 39 MiB with the tree: call 2 has 2 MiB to spare, so add no large file to the tree before a GPU run). On the machine, `prepare` decodes a part and computes what `TrainingSamples` would
-(MATLAB-bicubic LR, DIS flows on whole LR frames; 180 clips in 8 s on an H200 machine's 16 cores) into
+(55, 62 and 39 MiB with the tree: call 2 has 2 MiB to spare, so add no large file to the tree before a GPU
+run). On the machine, `prepare` decodes a part and computes what `TrainingSamples` would (MATLAB-bicubic LR, DIS
+flows on whole LR frames; 180 clips in 8 s on an H200 machine's 16 cores) into
 `.gpu_cache/`, which stays on the warm machine between calls, as do the VGG file and the installed wheel:
 - call 1, carry [.gpu_vgg, .gpu_pack/part1]: `python3 -m benchmarks.gpu_run prepare --pack .gpu_pack/part1`
   (add `check --pack .gpu_pack/part1 --out $OUT` for the CUDA check of issue 18);

@@ -410,6 +410,20 @@ def load_generator(
     return model.to(device).eval(), metadata
 
 
+def interpolate_generators(base: RBPN, tuned: RBPN, strength: float, source: str = "the fine-tuned model") -> RBPN:
+    """ESRGAN's network interpolation: a new generator whose every weight is (1 - strength) * base + strength *
+    tuned. `tuned` must be a fine-tune of `base` (one architecture), so the blend moves smoothly between them."""
+    if not 0.0 <= strength <= 1.0:
+        raise SpectraFrameError(f"the strength of a blend must be between 0 and 1, got {strength}")
+    check_compatible(tuned.config, base.config, source)
+    tuned_state = tuned.state_dict()
+    blended = {name: torch.lerp(value, tuned_state[name].to(value.device), strength) if value.is_floating_point()
+               else value for name, value in base.state_dict().items()}
+    model = RBPN(base.config).to(next(base.parameters()).device)
+    model.load_state_dict(blended)
+    return model.eval()
+
+
 def _torch_checkpoint_config(path: Path, loaded: Any, state: Mapping[str, Tensor]) -> tuple[RBPNConfig, dict]:
     """Config and metadata of a PyTorch checkpoint: the one it records (our trainer's `last.pt`), else the
     architecture read from the shapes, with the bicubic residual decided by `_adds_bicubic`."""

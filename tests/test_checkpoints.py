@@ -10,6 +10,7 @@ import torch
 from spectraframe.archs.rbpn import RBPN, RBPNConfig
 from spectraframe.archs.srgan_discriminator import Discriminator
 from spectraframe.checkpoints import (
+    interpolate_generators,
     load_discriminator,
     load_generator,
     read_metadata,
@@ -254,3 +255,26 @@ def test_format_is_read_from_the_content_and_errors_give_no_unsafe_advice(tmp_pa
         text = str(caught.value)
         assert reason in text and "weights_only" not in text and "will likely succeed" not in text, text
         assert len(text.splitlines()) == 1
+
+
+def test_interpolated_generator_moves_every_weight_between_the_two() -> None:
+    torch.manual_seed(0)
+    base, tuned = RBPN(TINY), RBPN(TINY)
+    half = interpolate_generators(base, tuned, 0.5)
+    for name, value in half.state_dict().items():
+        if value.is_floating_point():
+            assert torch.allclose(value, (base.state_dict()[name] + tuned.state_dict()[name]) / 2)
+    assert all(torch.equal(a, b) for a, b in zip(interpolate_generators(base, tuned, 0.0).state_dict().values(),
+                                                  base.state_dict().values(), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(interpolate_generators(base, tuned, 1.0).state_dict().values(),
+                                                  tuned.state_dict().values(), strict=True))
+    assert not half.training and half is not base
+
+
+def test_interpolation_refuses_other_architectures_and_strengths_out_of_range() -> None:
+    base = RBPN(TINY)
+    with pytest.raises(SpectraFrameError, match="between 0 and 1, got 1.5"):
+        interpolate_generators(base, RBPN(TINY), 1.5)
+    wider = RBPN(RBPNConfig(**{**TINY.to_dict(), "feat": 8}))
+    with pytest.raises(SpectraFrameError, match="checkpoint wider.safetensors has feat=8, model has feat=4"):
+        interpolate_generators(base, wider, 0.5, "wider.safetensors")

@@ -13,3 +13,11 @@ def add_model_arguments(group: argparse._ActionsContainer, weights_help: str) ->
     group.add_argument("--model", metavar="NAME",
                        help=f"a shipped model: {', '.join(MODELS)} (`spectraframe models` says which to use when)")
     group.add_argument("--weights", help=weights_help)
+
+
+def add_strength_argument(parser: argparse.ArgumentParser) -> None:
+    """--strength S: with --model perceptual or real, a blend of that model and the default (0 to 1)."""
+    parser.add_argument("--strength", type=float, metavar="S",
+                        help="with --model perceptual or real: how far from the default towards that model, 0 to 1 "
+                             "(default 1; e.g. 0.5 for half the perceptual model's texture, or half the real "
+                             "model's smoothing of compression artefacts)")

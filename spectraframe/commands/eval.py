@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from spectraframe.commands import add_model_arguments
+from spectraframe.commands import add_model_arguments, add_strength_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     method.add_argument("--method", choices=("bicubic",), help="a baseline method (default: bicubic)")
     add_model_arguments(method, "a trained generator checkpoint (.safetensors or published .pth), or a shipped "
                                 "weights name: efficient, compact, perceptual")
+    add_strength_argument(p)
     p.add_argument("--degradation", default="bi", metavar="SPEC",
                    help="bi: MATLAB bicubic imresize; bd: Gaussian blur sigma 1.6 + subsample (default bi); then "
                         "optional '+'-separated steps on the LR clip: h264:crf=N[,preset=P] (libx264, the clip as one "
@@ -48,8 +49,10 @@ def run(args: argparse.Namespace) -> int:
     from spectraframe.degradation.steps import parse_degradation
     from spectraframe.evaluate import evaluate, generator_method
     from spectraframe.paths import Output, check_outputs
+    from spectraframe.upscale.weights import check_strength
 
     parse_degradation(args.degradation)  # a mistake in the syntax fails before anything is loaded
+    check_strength(args.model, args.strength)
 
     json_path = csv_path = None
     outputs = []
@@ -66,8 +69,15 @@ def run(args: argparse.Namespace) -> int:
     from spectraframe.upscale.weights import weights_from_arguments
 
     uses_model = args.model is not None or args.weights is not None
-    method = (generator_method(weights_from_arguments(args.model, args.weights), device, scale=args.scale,
-                               degradation=args.degradation) if uses_model else "bicubic")
+    if args.strength is not None:
+        from spectraframe.evaluate import generator_clip_method
+        from spectraframe.upscale.weights import blended_model
+
+        model, metadata = blended_model(args.model, args.strength, device, scale=args.scale)
+        method = generator_clip_method(model, metadata["flow_method"])
+    else:
+        method = (generator_method(weights_from_arguments(args.model, args.weights), device, scale=args.scale,
+                                   degradation=args.degradation) if uses_model else "bicubic")
     report = evaluate(
         args.data,
         list_file=args.list_file,

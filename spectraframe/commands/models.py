@@ -11,7 +11,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spectraframe.upscale.weights import MODELS, SHIPPED_WEIGHTS, installed
+    from spectraframe.upscale.weights import BLENDABLE_MODELS, MODELS, SHIPPED_WEIGHTS, installed
 
     width = max(len(name) for name in MODELS)
     print("Shipped models (upscale, eval and demo take --model NAME; --weights FILE for any other checkpoint):")
@@ -19,4 +19,7 @@ def run(args: argparse.Namespace) -> int:
         filename = SHIPPED_WEIGHTS[weights_name][0]
         state = filename if installed(weights_name) else f"{filename}, not installed yet"
         print(f"  {name:<{width}}  {when} [{state}]")
+    fine_tunes = " and ".join(f"--model {name}" for name in BLENDABLE_MODELS)
+    print(f"With {fine_tunes}, --strength S (0 to 1) on upscale and eval blends that model with the default "
+          "(0: the default, 1: the model).")
     return 0

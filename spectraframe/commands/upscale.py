@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from spectraframe.commands import add_model_arguments
+from spectraframe.commands import add_model_arguments, add_strength_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_arguments(p.add_mutually_exclusive_group(),
                         "generator checkpoint (.safetensors, published .pth, or .onnx with --backend onnxruntime), "
                         "or a shipped weights name: efficient (the default), compact, perceptual")
+    add_strength_argument(p)
     p.add_argument("--scale", type=int, choices=(2, 4, 8), help="expected scale: refuse weights made for another")
     p.add_argument("--height", type=int, help="final height in pixels, e.g. 1080 (aspect kept, even sides for "
                                              "video): the network's output is shrunk with an anti-aliased filter; "
@@ -82,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
         raise SpectraFrameError(f"--segment-frames must be >= 1, got {args.segment_frames}")
     from spectraframe.upscale.memory import parse_memory
     from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler, default_output
-    from spectraframe.upscale.weights import weights_from_arguments
+    from spectraframe.upscale.weights import check_strength, weights_from_arguments
 
+    check_strength(args.model, args.strength)
     options = UpscaleOptions(
         weights=weights_from_arguments(args.model, args.weights), scale=args.scale, device=args.device,
         precision=args.precision, backend=args.backend, compile=args.compile, tile=args.tile,
@@ -94,7 +96,13 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
         height=args.height, outscale=args.outscale,
     )
-    upscaler = Upscaler(options)
+    if args.strength is None:
+        upscaler = Upscaler(options)
+    else:
+        from spectraframe.upscale.weights import blended_model
+
+        model, metadata = blended_model(args.model, args.strength, scale=args.scale)
+        upscaler = Upscaler(options, model=model, metadata=metadata)
     inputs = [Path(p) for p in args.inputs]
     if len(inputs) == 1:
         result = upscaler.run(inputs[0], args.output)

@@ -79,6 +79,41 @@ def model_weights_path(model: str) -> Path:
     return shipped_weights_path(name)
 
 
+# --model names whose weights are fine-tunes of the default: --strength S blends them with it.
+BLENDABLE_MODELS = ("perceptual", "real")
+
+
+def check_strength(model: str | None, strength: float | None) -> None:
+    """--strength needs a --model that is a fine-tune of the default, and a value from 0 to 1."""
+    if strength is None:
+        return
+    if model not in BLENDABLE_MODELS:
+        given = f", not --model {model}" if model else ""
+        raise SpectraFrameError(f"--strength blends a fine-tuned model with the default: give it with --model "
+                                f"{' or --model '.join(BLENDABLE_MODELS)}{given}")
+    if not 0.0 <= strength <= 1.0:
+        raise SpectraFrameError(f"--strength must be from 0 (the default model) to 1 (the {model} model), "
+                                f"got {strength}")
+
+
+def blended_model(model: str, strength: float, device="cpu", scale: int | None = None):
+    """The generator of `--model MODEL --strength S` (ESRGAN's network interpolation): every weight S of the way
+    from the default's to MODEL's, so S trades the default's fidelity for the fine-tune's texture or robustness.
+    Returns (model, metadata): MODEL's metadata, with the blend recorded in its provenance."""
+    from spectraframe.checkpoints import interpolate_generators, load_generator
+
+    check_strength(model, strength)
+    tuned_path, base_path = model_weights_path(model), model_weights_path("default")
+    tuned, metadata = load_generator(tuned_path, device, scale=scale)
+    base, base_metadata = load_generator(base_path, device, scale=scale)
+    if metadata["flow_method"] != base_metadata["flow_method"]:
+        raise SpectraFrameError(f"{tuned_path.name} runs with {metadata['flow_method']} flow and {base_path.name} "
+                                f"with {base_metadata['flow_method']}: they cannot be blended")
+    blend = {"default": base_path.name, "model": tuned_path.name, "strength": strength}
+    provenance = {**metadata.get("provenance", {}), "blend": blend}
+    return interpolate_generators(base, tuned, strength, tuned_path.name), {**metadata, "provenance": provenance}
+
+
 def weights_from_arguments(model: str | None, weights: str | Path | None) -> Path:
     """What --model / --weights of a command name (they exclude each other): the default when neither is given."""
     if model is not None and weights is not None:

@@ -7,6 +7,7 @@ import pytest
 from spectraframe.errors import SpectraFrameError
 from spectraframe.upscale.weights import (
     DEFAULT_NAME,
+    DEFAULT_WEIGHTS,
     MODELS,
     SHIPPED_WEIGHTS,
     default_weights_path,
@@ -66,3 +67,34 @@ def test_unknown_and_missing_models_fail_with_a_sentence() -> None:
             model_weights_path("real")
     with pytest.raises(SpectraFrameError, match="not both"):
         weights_from_arguments("default", "x.safetensors")
+
+
+def test_strength_blends_a_fine_tune_with_the_default() -> None:
+    import torch
+
+    from spectraframe.checkpoints import load_generator
+    from spectraframe.upscale.weights import blended_model
+
+    model, metadata = blended_model("perceptual", 0.25)
+    default, _ = load_generator(model_weights_path("default"))
+    perceptual, _ = load_generator(model_weights_path("perceptual"))
+    name = next(n for n, v in model.state_dict().items() if v.is_floating_point() and v.numel() > 1)
+    expected = 0.75 * default.state_dict()[name] + 0.25 * perceptual.state_dict()[name]
+    assert torch.allclose(model.state_dict()[name], expected, atol=1e-6)
+    assert metadata["provenance"]["blend"] == {"default": DEFAULT_WEIGHTS, "model": SHIPPED_WEIGHTS["perceptual"][0],
+                                               "strength": 0.25}
+    assert metadata["flow_method"] == "dis"
+
+
+@pytest.mark.parametrize("model, strength, message", [
+    (None, 0.5, "give it with --model perceptual or --model real$"),
+    ("default", 0.5, "--model perceptual or --model real, not --model default"),
+    ("perceptual", 1.2, r"from 0 \(the default model\) to 1 \(the perceptual model\), got 1.2"),
+    ("real", -0.1, "got -0.1"),
+])
+def test_strength_errors_say_what_to_give(model, strength, message) -> None:
+    from spectraframe.upscale.weights import check_strength
+
+    with pytest.raises(SpectraFrameError, match=message):
+        check_strength(model, strength)
+    check_strength(model, None)  # no --strength: nothing to check
