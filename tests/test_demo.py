@@ -50,3 +50,19 @@ def test_demo_writes_only_into_a_new_or_its_own_folder(tmp_path: Path, capsys) -
     assert "already exists and is not empty" in err and "Traceback" not in err
     assert sorted(p.name for p in mine.iterdir()) == ["carphone_x4.mp4"]
     assert (mine / "carphone_x4.mp4").read_bytes() == b"my own video"
+
+
+def test_demo_strength_runs_the_blend_of_the_model_with_the_default(capsys) -> None:
+    from spectraframe.demo import upscale_one_frame
+    from spectraframe.upscale.weights import model_weights_path
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (12, 16, 3), dtype=np.uint8) for _ in range(3)]
+    device = torch.device("cpu")
+    default = upscale_one_frame(model_weights_path("default"), frames, 1, device)[1]
+    blended = upscale_one_frame(model_weights_path("perceptual"), frames, 1, device, ("perceptual", 0.0))[1]
+    assert np.array_equal(default, blended)  # strength 0 is the default model, whatever file is named
+    perceptual = upscale_one_frame(model_weights_path("perceptual"), frames, 1, device, ("perceptual", 1.0))[1]
+    assert not np.array_equal(default, perceptual)
+    assert main(["demo", "--model", "compact", "--strength", "0.5"]) == 2
+    assert "not --model compact" in capsys.readouterr().err
