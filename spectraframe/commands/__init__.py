@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from spectraframe.upscale.weights import MODELS  # no torch: the names only
+from spectraframe.upscale.weights import BLENDABLE_MODELS, MODELS  # no torch: the names only
 
 
 def add_model_arguments(group: argparse._ActionsContainer, weights_help: str) -> None:
@@ -16,8 +16,8 @@ def add_model_arguments(group: argparse._ActionsContainer, weights_help: str) ->
 
 
 def add_strength_argument(parser: argparse.ArgumentParser) -> None:
-    """--strength S: with --model perceptual or real, a blend of that model and the default (0 to 1)."""
+    """--strength S: with --model of one of BLENDABLE_MODELS, a blend of that model and the default (0 to 1)."""
     parser.add_argument("--strength", type=float, metavar="S",
-                        help="with --model perceptual or real: how far from the default towards that model, 0 to 1 "
-                             "(default 1; e.g. 0.5 for half the perceptual model's texture, or half the real "
-                             "model's smoothing of compression artefacts)")
+                        help=f"with --model {' or '.join(BLENDABLE_MODELS)}: how far from the default towards that "
+                             "model, 0 to 1 (default 1; e.g. 0.5 for half the perceptual model's texture, or half the "
+                             "real model's smoothing of compression artefacts)")
