@@ -13,7 +13,7 @@ import gradio as gr
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.images import IMAGE_SUFFIXES
 from spectraframe.io.video import VIDEO_SUFFIXES
-from spectraframe.upscale.weights import DEFAULT_NAME, SHIPPED_WEIGHTS, installed, shipped_weights_path
+from spectraframe.upscale.weights import BLENDABLE_MODELS, MODELS, installed, model_weights_path
 from spectraframe.web.jobs import NETWORK_SIZE, JobRunner, JobSettings, comparison, parse_size
 
 CUSTOM = "custom"
@@ -23,12 +23,29 @@ PRECISIONS = ["auto", "fp32", "bf16", "fp16"]
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 
 
-def model_choices(custom_weights: Path | None) -> list[tuple[str, str]]:
-    choices = [(f"{name}: {description}", name) for name, (_, description) in SHIPPED_WEIGHTS.items()
-               if installed(name)]
-    if custom_weights is not None:
-        choices.insert(0, (f"custom: {custom_weights.name} (given when the server started)", CUSTOM))
-    return choices
+DEFAULT_MODEL = "default"
+
+
+def model_choices(custom_weights: Path | None) -> list[str]:
+    """The `--model` names whose weights are installed (as `spectraframe models` lists them), `custom` first when
+    the server was started with --weights."""
+    choices = [name for name, (weights_name, _) in MODELS.items() if installed(weights_name)]
+    return [CUSTOM, *choices] if custom_weights is not None else choices
+
+
+def model_help(name: str, custom_weights: Path | None) -> str:
+    """When to use the model `name`: the line `spectraframe models` prints."""
+    if name == CUSTOM:
+        where = custom_weights.name if custom_weights is not None else "none"
+        return f"**custom**: the weights given when the server started ({where})"
+    return f"**{name}**: {MODELS[name][1]}"
+
+
+def blend_of(model: str, strength: float | None) -> tuple[str, float] | None:
+    """The blend `--model MODEL --strength S` of the page's fields; None runs the model's own weights."""
+    if model not in BLENDABLE_MODELS or strength is None or float(strength) >= 1.0:
+        return None
+    return model, float(strength)
 
 
 def build_app(runner: JobRunner, *, custom_weights: Path | None = None, sample_clip: Path | None = None,
@@ -38,16 +55,17 @@ def build_app(runner: JobRunner, *, custom_weights: Path | None = None, sample_c
     def weights_for(name: str) -> Path:
         if name == CUSTOM and custom_weights is not None:
             return custom_weights
-        return shipped_weights_path(name)  # a missing shipped file says so in one sentence
+        return model_weights_path(name)  # a model not installed says so in one sentence
 
-    def start(upload, use_sample, model, size, precision, crf, request: gr.Request,
+    def start(upload, use_sample, model, strength, size, precision, crf, request: gr.Request,
               progress=gr.Progress()):  # noqa: B008 (how Gradio hands a progress bar to a function)
         try:
             path = sample_clip if use_sample and sample_clip is not None else upload
             if path is None:
                 raise SpectraFrameError("choose a video or a .zip of frames to upscale (or tick the sample clip)")
             height, outscale = parse_size(size)
-            settings = JobSettings(weights=weights_for(model), height=height, outscale=outscale,
+            blend = blend_of(model, strength)
+            settings = JobSettings(weights=weights_for(model), blend=blend, height=height, outscale=outscale,
                                    precision=precision, crf=float(crf), device=device)
             progress(0, desc="loading the model")
 
@@ -61,12 +79,16 @@ def build_app(runner: JobRunner, *, custom_weights: Path | None = None, sample_c
         except SpectraFrameError as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
         rate = result.frames / result.seconds if result.seconds > 0 else 0.0
+        ran = f"{model} at strength {blend[1]:g}" if blend is not None else model
         status = (f"Done: {result.frames} frames, {result.width}x{result.height}, in {result.seconds:.1f} s "
-                  f"({rate:.2f} frames/s).")
+                  f"({rate:.2f} frames/s), model {ran}.")
         job = {"source": str(source), "output": str(result.output)}
         return (status, str(result.output), gr.update(value=str(result.output), visible=True),
                 gr.update(minimum=0, maximum=max(1, result.frames - 1), value=middle, interactive=True),
                 (bicubic, upscaled), detail, job)
+
+    def choose_model(name):
+        return model_help(name, custom_weights), gr.update(visible=name in BLENDABLE_MODELS)
 
     def cancel(request: gr.Request):
         running = runner.cancel(request.session_hash)
@@ -92,8 +114,13 @@ def build_app(runner: JobRunner, *, custom_weights: Path | None = None, sample_c
                                  file_types=accepted, elem_id="upload")
                 use_sample = gr.Checkbox(label="Upscale the sample clip instead (carphone, 176x144)", value=False,
                                          visible=sample_clip is not None, elem_id="use-sample")
-                model = gr.Dropdown(model_choices(custom_weights), label="Model",
-                                    value=CUSTOM if custom_weights is not None else DEFAULT_NAME, elem_id="model")
+                first_model = CUSTOM if custom_weights is not None else DEFAULT_MODEL
+                model = gr.Dropdown(model_choices(custom_weights), label="Model", value=first_model, elem_id="model")
+                model_info = gr.Markdown(model_help(first_model, custom_weights), elem_id="model-help")
+                strength = gr.Slider(0, 1, value=1, step=0.05, label="Strength",
+                                     info="1: the chosen model; 0: the default; in between, a blend of the two "
+                                          "(less of its texture or clean-up, less flicker)",
+                                     visible=first_model in BLENDABLE_MODELS, elem_id="strength")
                 size = gr.Dropdown(SIZE_CHOICES, value=NETWORK_SIZE, allow_custom_value=True, label="Output size",
                                    info="the network's scale, a smaller one (x2) or a height (1080p); never more "
                                         "than the network makes", elem_id="size")
@@ -120,13 +147,14 @@ def build_app(runner: JobRunner, *, custom_weights: Path | None = None, sample_c
                                   elem_id="detail")
         job = gr.State({})
         run_event = run_button.click(
-            start, [upload, use_sample, model, size, precision, crf],
+            start, [upload, use_sample, model, strength, size, precision, crf],
             [status, video, download, frame, before_after, detail, job],
             concurrency_limit=1, concurrency_id="upscale",
             # One progress bar, on the player: a busy overlay on each of the seven outputs is repainted by the
             # browser all through the run, on the cores the network needs.
             show_progress_on=[video],
         )
+        model.change(choose_model, model, [model_info, strength], concurrency_limit=None, show_progress="hidden")
         cancel_button.click(cancel, None, status, cancels=[run_event], concurrency_limit=None)
         frame.release(show_frame, [frame, job], [before_after, detail], concurrency_limit=None)
     return page

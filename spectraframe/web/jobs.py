@@ -204,6 +204,7 @@ def parse_size(text: str | None) -> tuple[int | None, float | None]:
 @dataclass(frozen=True)
 class JobSettings:
     weights: Path | None  # None: the default shipped weights
+    blend: tuple[str, float] | None = None  # (--model NAME, strength): that fine-tune blended with the default
     height: int | None = None
     outscale: float | None = None
     precision: str = "auto"
@@ -231,6 +232,7 @@ class JobRunner:
         """Upscale an upload to an H.264 video in a new job folder; returns (UpscaleResult, input path)."""
         from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler
         from spectraframe.upscale.sources import FrameSource
+        from spectraframe.upscale.weights import blended_model
 
         with self._lock:
             self._cancel.discard(session)  # a cancel of a job still waiting in the queue is done with
@@ -244,7 +246,8 @@ class JobRunner:
                     weights=settings.weights, device=settings.device, precision=settings.precision,
                     crf=settings.crf, height=settings.height, outscale=settings.outscale, progress=False,
                 )
-                upscaler = Upscaler(options)
+                model, metadata = (None, None) if settings.blend is None else blended_model(*settings.blend)
+                upscaler = Upscaler(options, model=model, metadata=metadata)
                 meter = ProgressMeter(info.frame_count)
 
                 def on_frame(_: int) -> None:

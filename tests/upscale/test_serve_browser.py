@@ -103,10 +103,7 @@ def test_upload_run_download_and_compare(browser, server, tmp_path):
     clip = write_video(tmp_path / "clip.mp4", moving_frames(6, width=32, height=24))
     open_page(browser, server).send_keys(str(clip))
     wait_for(lambda: "clip" in browser.find_element(By.ID, "upload").text, what="the upload to show")
-    size = browser.find_element(By.CSS_SELECTOR, "#size input")
-    size.click()
-    size.send_keys(Keys.CONTROL, "a")
-    size.send_keys("30p", Keys.ENTER)
+    choose(browser, "size", "30p")
     browser.find_element(By.ID, "run").click()
     status = wait_for(lambda: "Done" in (text := browser.find_element(By.ID, "status").text) and text,
                       what="the result")
@@ -132,6 +129,38 @@ def test_upload_run_download_and_compare(browser, server, tmp_path):
     ActionChains(browser).move_to_element_with_offset(track, -track.size["width"] // 2 + 1, 0).click().perform()
     wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "#detail img").get_attribute("src") != detail,
              timeout=60, what="the comparison of another frame")
+
+
+def choose(browser, field: str, text: str) -> None:
+    box = browser.find_element(By.CSS_SELECTOR, f"#{field} input")
+    box.click()
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(text, Keys.ENTER)
+
+
+def shown(browser, element_id: str) -> bool:
+    """Whether the component is on the page and visible (Gradio leaves a hidden one out of the page)."""
+    return any(e.is_displayed() for e in browser.find_elements(By.ID, element_id))
+
+
+def test_a_shipped_model_by_name_with_a_strength(browser, server, tmp_path):
+    clip = write_video(tmp_path / "small.mp4", moving_frames(3, width=24, height=16))
+    open_page(browser, server).send_keys(str(clip))
+    assert not shown(browser, "strength")  # the custom weights the server was given blend with nothing
+    choose(browser, "model", "perceptual")
+    wait_for(lambda: shown(browser, "strength"), timeout=30, what="the strength slider")
+    assert "texture" in browser.find_element(By.ID, "model-help").text
+    number = browser.find_element(By.CSS_SELECTOR, "#strength input[type=number]")
+    number.send_keys(Keys.CONTROL, "a")
+    number.send_keys("0.5", Keys.TAB)
+    wait_for(lambda: "small" in browser.find_element(By.ID, "upload").text, what="the upload to show")
+    browser.find_element(By.ID, "run").click()
+    status = wait_for(lambda: "Done" in (text := browser.find_element(By.ID, "status").text) and text,
+                      what="the result")
+    assert "3 frames, 96x64" in status and "model perceptual at strength 0.5" in status
+    choose(browser, "model", "default")
+    wait_for(lambda: not shown(browser, "strength"), timeout=30, what="the slider to hide")
+    assert "clean or lightly compressed" in browser.find_element(By.ID, "model-help").text
 
 
 def test_progress_then_cancel_keeps_nothing(browser, server, tmp_path):

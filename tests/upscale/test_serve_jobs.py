@@ -124,6 +124,24 @@ def test_a_job_runs_through_the_pipeline_and_the_comparison_matches_the_output(t
     assert not (tmp_path / "work" / "jobs").exists() and not (tmp_path / "work" / "uploads").exists()
 
 
+def test_a_job_with_a_blend_runs_the_fine_tune_mixed_with_the_default(tmp_path):
+    from spectraframe.upscale.weights import model_weights_path
+
+    runner = JobRunner(Workspace(tmp_path / "work"), Limits())
+    clip = write_video(tmp_path / "clip.mp4", moving_frames(3, width=24, height=16))
+    perceptual = model_weights_path("perceptual")
+
+    def frames(**settings):
+        result, _ = runner.run(clip, JobSettings(weights=perceptual, precision="fp32", **settings), "a")
+        return read_back(result.output)[0]
+
+    default = runner.run(clip, JobSettings(weights=model_weights_path("default"), precision="fp32"), "a")[0]
+    at_zero, at_one = frames(blend=("perceptual", 0.0)), frames(blend=("perceptual", 1.0))
+    assert all(np.array_equal(a, b) for a, b in zip(at_zero, read_back(default.output)[0], strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(at_one, frames(), strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(at_zero, at_one, strict=True))
+
+
 def test_frame_limit_is_checked_before_the_run(tmp_path, tiny_weights):
     runner = JobRunner(Workspace(tmp_path / "work"), Limits(max_frames=5))
     clip = write_video(tmp_path / "clip.mp4", moving_frames(6))
