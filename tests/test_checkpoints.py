@@ -16,6 +16,7 @@ from spectraframe.checkpoints import (
     read_metadata,
     save_discriminator,
     save_generator,
+    widen_window,
 )
 from spectraframe.errors import SpectraFrameError
 
@@ -278,3 +279,26 @@ def test_interpolation_refuses_other_architectures_and_strengths_out_of_range() 
     wider = RBPN(RBPNConfig(**{**TINY.to_dict(), "feat": 8}))
     with pytest.raises(SpectraFrameError, match="checkpoint wider.safetensors has feat=8, model has feat=4"):
         interpolate_generators(base, wider, 0.5, "wider.safetensors")
+
+
+def test_a_wider_window_keeps_every_shared_weight_and_splits_the_output_share_by_side() -> None:
+    torch.manual_seed(0)
+    three = RBPN(TINY)
+    nn_init = three.output.conv.weight
+    with torch.no_grad():
+        nn_init.normal_()  # the residual preset starts the output at zero: give it something to split
+    seven = widen_window(three, 7)
+    assert seven.config.num_frames == 7 and seven.config.feat == TINY.feat
+    old, new = three.state_dict(), seven.state_dict()
+    for name, value in old.items():
+        if name != "output.conv.weight":
+            assert torch.equal(new[name], value), name
+    feat = TINY.feat
+    past, future = old["output.conv.weight"][:, :feat], old["output.conv.weight"][:, feat:]
+    shares = new["output.conv.weight"].split(feat, dim=1)  # slots t-3, t-2, t-1, t+1, t+2, t+3
+    assert all(torch.allclose(share, past / 3) for share in shares[:3])
+    assert all(torch.allclose(share, future / 3) for share in shares[3:])
+    assert seven(*inputs(7)).shape == three(*inputs(3)).shape
+    with pytest.raises(SpectraFrameError, match="3-frame model: it can start a model with an odd number of frames "
+                                                "of at least 3, not 4"):
+        widen_window(three, 4)

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from spectraframe.archs.rbpn import RBPN, RBPNConfig
-from spectraframe.checkpoints import load_generator, load_torch_file
+from spectraframe.checkpoints import check_compatible, load_generator, load_torch_file, widen_window
 from spectraframe.data.train_datasets import TrainingSamples, find_training_clips, split_holdout
 from spectraframe.errors import SpectraFrameError
 from spectraframe.losses import GeneratorLoss, LossWeights
@@ -86,7 +86,11 @@ def build_generator(config: Config, rbpn: RBPNConfig, *, resuming: bool) -> RBPN
         from spectraframe.upscale.weights import resolve_weights
 
         weights = resolve_weights(config.model.init_from)  # a file, or a shipped weights name such as efficient
-        initial, _ = load_generator(weights, expected=rbpn)
+        initial, _ = load_generator(weights)
+        if initial.config.num_frames < rbpn.num_frames:
+            initial = widen_window(initial, rbpn.num_frames, str(weights))
+            log.info("generator initialised from %s, widened to %d frames", weights, rbpn.num_frames)
+        check_compatible(initial.config, rbpn, str(weights))
         generator.load_state_dict(initial.state_dict())
         log.info("generator initialised from %s", weights)
     return generator

@@ -232,9 +232,16 @@ def test_init_from_starts_a_fine_tune_from_given_weights(tmp_path, train_corpus,
     tuned = Trainer(tiny(train_corpus, lists, flow_cache, f"model.init_from={weights}"), tmp_path / "b")
     for name, value in source.state_dict().items():
         assert torch.equal(tuned.generator.state_dict()[name], value), name
-    with pytest.raises(SpectraFrameError, match="trained for 3 frames, model has 5"):
-        Trainer(tiny(train_corpus, lists, flow_cache, f"model.init_from={weights}", "model.num_frames=5"),
-                tmp_path / "c")
+    # A longer window starts from the shorter one's weights; a shorter one or another width is refused.
+    wider = Trainer(tiny(train_corpus, lists, flow_cache, f"model.init_from={weights}", "model.num_frames=5"),
+                    tmp_path / "c")
+    assert wider.generator.config.num_frames == 5
+    assert torch.equal(wider.generator.state_dict()["feat0.conv.weight"], source.state_dict()["feat0.conv.weight"])
+    five = save_generator(tmp_path / "five.safetensors", wider.generator)
+    with pytest.raises(SpectraFrameError, match="five.safetensors was trained for 5 frames, model has 3"):
+        Trainer(tiny(train_corpus, lists, flow_cache, f"model.init_from={five}"), tmp_path / "d")
+    with pytest.raises(SpectraFrameError, match="has feat=.*, model has feat=6"):
+        Trainer(tiny(train_corpus, lists, flow_cache, f"model.init_from={weights}", "model.feat=6"), tmp_path / "e")
 
 
 def test_pixel_run_with_ema_and_cosine_resumes_bit_exact_and_ships_the_average(tmp_path, train_corpus, lists,
