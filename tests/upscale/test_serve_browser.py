@@ -22,6 +22,7 @@ if not (CHROMIUM and CHROMEDRIVER):
                 allow_module_level=True)
 pytest.importorskip("gradio", reason="the web page needs the extra: pip install -e '.[web]'")
 webdriver = pytest.importorskip("selenium.webdriver", reason="the browser tests need selenium (the test extra)")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -140,7 +141,10 @@ def choose(browser, field: str, text: str) -> None:
 
 def shown(browser, element_id: str) -> bool:
     """Whether the component is on the page and visible (Gradio leaves a hidden one out of the page)."""
-    return any(e.is_displayed() for e in browser.find_elements(By.ID, element_id))
+    try:
+        return any(e.is_displayed() for e in browser.find_elements(By.ID, element_id))
+    except StaleElementReferenceException:  # removed from the page between finding and asking
+        return False
 
 
 def test_a_shipped_model_by_name_with_a_strength(browser, server, tmp_path):
