@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from spectraframe.cli import main
 from spectraframe.upscale.weights import MODELS, SHIPPED_WEIGHTS, installed
@@ -26,6 +27,15 @@ def test_models_imports_no_torch() -> None:
     probe = "import sys\nfrom spectraframe.cli import main\nmain(['models'])\nprint('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines()[-1] == "False"
+
+
+def test_weights_help_names_every_shipped_file(capsys) -> None:
+    for command in ("upscale", "eval", "demo"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        names = text[text.index("a shipped weights name:"):]
+        assert all(name in names for name in SHIPPED_WEIGHTS), (command, names[:120])
 
 
 def test_model_option_errors_are_sentences(tmp_path, capsys) -> None:

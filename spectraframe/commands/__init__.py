@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from spectraframe.upscale.weights import BLENDABLE_MODELS, MODELS  # no torch: the names only
+from spectraframe.upscale.weights import BLENDABLE_MODELS, DEFAULT_NAME, MODELS, SHIPPED_WEIGHTS  # no torch
 
 
-def add_model_arguments(group: argparse._ActionsContainer, weights_help: str) -> None:
-    """--model NAME (a shipped model chosen by footage) and --weights FILE, in a group where they exclude each other.
-    An unknown --model is refused when the command runs, with the list of models (`model_weights_path`)."""
+def add_model_arguments(group: argparse._ActionsContainer, files: str) -> None:
+    """--model NAME (a shipped model chosen by footage) and --weights FILE (`files` says which kinds of file), in a
+    group where they exclude each other. An unknown --model is refused when the command runs, with the list of
+    models (`model_weights_path`)."""
     group.add_argument("--model", metavar="NAME",
                        help=f"a shipped model: {', '.join(MODELS)} (`spectraframe models` says which to use when)")
-    group.add_argument("--weights", help=weights_help)
+    names = ", ".join(f"{name} (the default)" if name == DEFAULT_NAME else name for name in SHIPPED_WEIGHTS)
+    group.add_argument("--weights", help=f"{files}, or a shipped weights name: {names}")
 
 
 def add_strength_argument(parser: argparse.ArgumentParser) -> None:

@@ -10,8 +10,7 @@ from spectraframe.commands import add_model_arguments, add_strength_argument
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="upscale a real sample clip x4 and write a comparison picture")
     p.add_argument("-o", "--out", default="demo_out", help="output folder (default: demo_out)")
-    add_model_arguments(p.add_mutually_exclusive_group(), "generator checkpoint, or a shipped weights name: "
-                        "efficient (the default), compact, perceptual")
+    add_model_arguments(p.add_mutually_exclusive_group(), "generator checkpoint")
     add_strength_argument(p)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     p.set_defaults(func=run)

@@ -21,8 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", type=int, default=4, help="upscaling factor (default 4)")
     method = p.add_mutually_exclusive_group()
     method.add_argument("--method", choices=("bicubic",), help="a baseline method (default: bicubic)")
-    add_model_arguments(method, "a trained generator checkpoint (.safetensors or published .pth), or a shipped "
-                                "weights name: efficient, compact, perceptual")
+    add_model_arguments(method, "a trained generator checkpoint (.safetensors or published .pth)")
     add_strength_argument(p)
     p.add_argument("--degradation", default="bi", metavar="SPEC",
                    help="bi: MATLAB bicubic imresize; bd: Gaussian blur sigma 1.6 + subsample (default bi); then "

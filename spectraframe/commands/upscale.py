@@ -20,8 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "the input: INPUT_x4.mkv for .mkv, INPUT_x4.mov for .mov (keeping "
                                           "subtitles), else INPUT_x4.mp4; FOLDER_x4/ for a frame folder")
     add_model_arguments(p.add_mutually_exclusive_group(),
-                        "generator checkpoint (.safetensors, published .pth, or .onnx with --backend onnxruntime), "
-                        "or a shipped weights name: efficient (the default), compact, perceptual")
+                        "generator checkpoint (.safetensors, published .pth, or .onnx with --backend onnxruntime)")
     add_strength_argument(p)
     p.add_argument("--scale", type=int, choices=(2, 4, 8), help="expected scale: refuse weights made for another")
     p.add_argument("--height", type=int, help="final height in pixels, e.g. 1080 (aspect kept, even sides for "
