@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from spectraframe.allocator import keep_freed_memory
@@ -48,13 +49,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     keep_freed_memory()
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a reader that went away shows here, not as a warning at exit
+        return status
     except SpectraFrameError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`spectraframe models | head`): stop quietly, as other command-line tools do.
+        # Python would report the pipe again when it flushes stdout at exit, so point stdout at nothing first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -38,3 +38,11 @@ def test_info_refuses_preset_overrides_for_a_weights_file(tmp_path: Path, capsys
                                                                       feat=4, num_stages=1, n_resblock=0)))
     assert main(["info", "--weights", str(path), "--scale", "2"]) == 2
     assert "architecture is fixed" in capsys.readouterr().err
+
+
+def test_info_of_a_shipped_model_by_name(capsys) -> None:
+    assert main(["info", "--model", "real"]) == 0
+    out = capsys.readouterr().out
+    assert "model real" in out and "359,356" in out and "lineage" in out
+    assert main(["info", "--model", "bogus"]) == 2
+    assert "unknown model 'bogus'" in capsys.readouterr().err

@@ -30,3 +30,15 @@ def test_the_cli_flow_method_names_are_the_methods():
     from spectraframe.flow import FLOW_METHODS, METHODS
 
     assert tuple(METHODS) == FLOW_METHODS
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    # `spectraframe models | head -1`: the pipe's reader is gone before the command writes.
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    result = subprocess.run([sys.executable, "-m", "spectraframe", "models"], stdout=write_end,
+                            stderr=subprocess.PIPE, text=True)
+    os.close(write_end)
+    assert result.returncode == 141 and result.stderr == "", result.stderr

@@ -55,3 +55,15 @@ def test_export_of_the_default_weights(tmp_path: Path, capsys) -> None:
     assert main(["export", "--onnx", str(out)]) == 0, capsys.readouterr().err
     generator = OnnxGenerator(out)
     assert generator.config.residual and generator.config.scale == 4
+
+
+def test_export_of_a_shipped_model_blended_with_the_default(tmp_path: Path, capsys) -> None:
+    from spectraframe.upscale.weights import blended_model
+
+    out = tmp_path / "half.onnx"
+    assert main(["export", "--model", "perceptual", "--strength", "0.5", "--onnx", str(out)]) == 0, \
+        capsys.readouterr().err
+    blend, _ = blended_model("perceptual", 0.5)
+    assert max_export_difference(blend, out) < 1e-3  # the file is the blend, not either end
+    assert main(["export", "--weights", "compact", "--strength", "0.5", "--onnx", str(tmp_path / "x.onnx")]) == 2
+    assert "--strength blends a fine-tuned model" in capsys.readouterr().err

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from spectraframe.commands import add_model_arguments
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("info", help="architecture, parameter count and GFLOP per frame of a model")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--preset", default="paper", help="architecture preset (default: paper)")
-    source.add_argument("--weights", help="a checkpoint (our .safetensors or a published .pth), "
-                                          "or a shipped name: efficient, compact, perceptual")
+    add_model_arguments(source, "a checkpoint (our .safetensors or a published .pth)")
     p.add_argument("--scale", type=int, choices=(2, 4, 8), help="override the preset's scale")
     p.add_argument("--frames", type=int, help="override the preset's frame count (target + neighbours)")
     p.add_argument("--lr-size", default="112x64", help="LR frame size WxH for the FLOP count (default 112x64)")
@@ -37,16 +38,15 @@ def run(args: argparse.Namespace) -> int:
     from spectraframe.errors import SpectraFrameError
 
     metadata: dict = {}
-    if args.weights:
+    if args.weights or args.model:
         from spectraframe.checkpoints import load_generator
+        from spectraframe.upscale.weights import weights_from_arguments
 
         if args.scale is not None or args.frames is not None:
             raise SpectraFrameError("--scale and --frames change a preset; a weights file's architecture is fixed")
-        from spectraframe.upscale.weights import resolve_weights
-
-        model, metadata = load_generator(resolve_weights(args.weights))
+        model, metadata = load_generator(weights_from_arguments(args.model, args.weights))
         config = model.config
-        title = f"weights {args.weights}"
+        title = f"model {args.model}" if args.model else f"weights {args.weights}"
     else:
         if args.preset not in PRESETS:
             raise SpectraFrameError(f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
