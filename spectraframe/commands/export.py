@@ -19,18 +19,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from spectraframe.checkpoints import load_generator
     from spectraframe.errors import SpectraFrameError
     from spectraframe.export import export_onnx, max_export_difference
     from spectraframe.paths import Output, check_outputs
-    from spectraframe.upscale.weights import blended_model, check_strength, weights_from_arguments
+    from spectraframe.upscale.weights import check_strength, selected_generator, weights_from_arguments
 
     check_strength(args.model, args.strength)
     out = Path(args.onnx)
     weights = weights_from_arguments(args.model, args.weights)
     check_outputs([Output(out, "file", "--onnx")], [weights], overwrite=args.overwrite)
-    model, metadata = (load_generator(weights) if args.strength is None
-                       else blended_model(args.model, args.strength))
+    model, metadata = selected_generator(weights, None if args.strength is None else (args.model, args.strength))
     export_onnx(model, out, metadata={k: metadata[k] for k in ("flow_method", "scale", "num_frames")})
     difference = max_export_difference(model, out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); max |onnxruntime - pytorch| = {difference:.2e}")

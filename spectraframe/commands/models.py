@@ -20,6 +20,6 @@ def run(args: argparse.Namespace) -> int:
         state = filename if installed(weights_name) else f"{filename}, not installed yet"
         print(f"  {name:<{width}}  {when} [{state}]")
     fine_tunes = " and ".join(f"--model {name}" for name in BLENDABLE_MODELS)
-    print(f"With {fine_tunes}, --strength S (0 to 1) on upscale, eval and demo blends that model with the default "
-          "(0: the default, 1: the model).")
+    print(f"With {fine_tunes}, --strength S (0 to 1) on upscale, eval, demo and export blends that model with the "
+          "default (0: the default, 1: the model).")
     return 0

@@ -114,6 +114,14 @@ def blended_model(model: str, strength: float, device="cpu", scale: int | None =
     return interpolate_generators(base, tuned, strength, tuned_path.name), {**metadata, "provenance": provenance}
 
 
+def selected_generator(weights: Path, blend: tuple[str, float] | None = None, device="cpu"):
+    """(model, metadata) of what a command was given: the weights file, or with `blend` = (MODEL, STRENGTH) from
+    `--model MODEL --strength S` that model blended with the default."""
+    from spectraframe.checkpoints import load_generator
+
+    return load_generator(weights, device) if blend is None else blended_model(*blend, device)
+
+
 def weights_from_arguments(model: str | None, weights: str | Path | None) -> Path:
     """What --model / --weights of a command name (they exclude each other): the default when neither is given."""
     if model is not None and weights is not None:
