@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from spectraframe.errors import SpectraFrameError
 
 GAN_FORMS = ("paper", "bce", "ragan")
-PERCEPTUAL_CRITERIA = ("mse", "l1")
+PERCEPTUAL_CRITERIA = ("mse", "l1", "normalized")
 
 
 PIXEL_LOSSES = ("mse", "l1", "charbonnier")
@@ -98,13 +98,24 @@ def temporal_loss(sr: Tensor, sr_next: Tensor, hr: Tensor, hr_next: Tensor, flow
     return F.l1_loss(sr - warp(sr_next, flow_hr), hr - warp(hr_next, flow_hr))
 
 
+def _normalized_distance(outputs: Tensor, targets: Tensor) -> Tensor:
+    from spectraframe.archs.vgg import unit_normalize_channels
+
+    difference = unit_normalize_channels(outputs) - unit_normalize_channels(targets)
+    return difference.pow(2).sum(dim=1).mean()
+
+
 class PerceptualLoss(nn.Module):
     """Distance between frozen ImageNet VGG16 features of output and target, summed over `layers`
     (each times its entry of `layer_weights`, 1 when None).
 
     The paper's: MSE of pool5 features of unnormalised [0, 1] RGB. ESRGAN's: L1 of the last conv features
     before their ReLU (here conv5_3, VGG16's last) of ImageNet-normalised input, which keep the negative
-    responses that a ReLU would zero and are less dominated by a few strong activations.
+    responses that a ReLU would zero and are less dominated by a few strong activations. "normalized":
+    LPIPS's distance without its learnt per-channel heads (Zhang et al. 2018, the "lin" off baseline; the
+    perceptual loss of VQGAN-style autoencoders is the calibrated one): each position's feature vector
+    scaled to unit length, squared difference summed over channels, mean over positions, so every layer
+    counts by how its pattern of activations differs, not by how large its activations are.
     """
 
     def __init__(self, weights_path: str | None = None, imagenet_normalize: bool = False,
@@ -123,7 +134,7 @@ class PerceptualLoss(nn.Module):
         if len(self.layer_weights) != len(self.layers):
             raise SpectraFrameError(f"{len(self.layer_weights)} perceptual layer weights for "
                                     f"{len(self.layers)} layers {list(self.layers)}: give one per layer")
-        self.distance = F.mse_loss if criterion == "mse" else F.l1_loss
+        self.distance = {"mse": F.mse_loss, "l1": F.l1_loss, "normalized": _normalized_distance}[criterion]
         self.features = VGG16Features(weights=weights_path or "auto", layers=self.layers,
                                       imagenet_normalize=imagenet_normalize)
 

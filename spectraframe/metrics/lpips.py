@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from spectraframe.archs.vgg import VGG16Features, load_array_pickle, package_data_file
+from spectraframe.archs.vgg import VGG16Features, load_array_pickle, package_data_file, unit_normalize_channels
 from spectraframe.errors import SpectraFrameError
 
 LPIPS_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
@@ -61,10 +61,6 @@ def load_lpips_heads(path: str | Path | None = None) -> list[Tensor]:
     )
 
 
-def _unit_normalize(features: Tensor, eps: float = 1e-10) -> Tensor:
-    return features / (features.pow(2).sum(dim=1, keepdim=True).sqrt() + eps)
-
-
 class LPIPS(nn.Module):
     """LPIPS-VGG distance. forward(x, y) takes RGB (N, 3, H, W) in [0, 1] and returns (N,) distances."""
 
@@ -93,7 +89,7 @@ class LPIPS(nn.Module):
         n = x.shape[0]
         total = torch.zeros(n, device=x.device, dtype=x.dtype)
         for head, name in zip(self.heads, LPIPS_LAYERS, strict=True):
-            f = _unit_normalize(features[name])
+            f = unit_normalize_channels(features[name])
             diff = (f[:n] - f[n:]) ** 2
             total = total + head(diff).mean(dim=(1, 2, 3))
         return total

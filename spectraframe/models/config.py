@@ -111,7 +111,7 @@ class LossConfig:
     # VGG16 layers of the perceptual term (summed), e.g. [conv5_3]: the last conv before its ReLU (ESRGAN's
     # choice, VGG19's conv5_4 there); the paper's is [pool5].
     perceptual_layers: list[str] = field(default_factory=lambda: ["pool5"])
-    perceptual_criterion: str = "mse"  # "mse" (paper) or "l1" (ESRGAN)
+    perceptual_criterion: str = "mse"  # "mse" (paper), "l1" (ESRGAN) or "normalized" (LPIPS-like)
     # One weight per perceptual layer (None: 1 each); Real-ESRGAN down-weights the shallow layers to 0.1.
     perceptual_layer_weights: list[float] | None = None
     # Flow-warped consistency of the outputs of frames t and t+1 relative to the ground truth's (0: off). On,

@@ -98,6 +98,25 @@ def test_perceptual_layer_weights_scale_each_layer():
         perceptual(("conv1_2", "conv5_3"), (0.1,))
 
 
+def test_perceptual_normalized_is_lpips_with_unit_heads():
+    # "normalized" is the LPIPS distance with every learnt head weight 1: compare with the metric's own
+    # computation, its heads replaced by ones (LPIPS feeds its VGG [-1, 1] input through a scaling layer that
+    # equals ImageNet normalisation of [0, 1] input up to rounding of its constants).
+    from spectraframe.metrics.lpips import LPIPS, LPIPS_LAYERS
+
+    torch.manual_seed(0)
+    hr = torch.rand(2, 3, 32, 32)
+    sr = (hr + 0.1 * torch.randn_like(hr)).clamp(0, 1)
+    loss = GeneratorLoss(LossWeights(adversarial=0.0, tv=0.0, perceptual=1.0), vgg_imagenet_normalize=True,
+                         perceptual_layers=LPIPS_LAYERS, perceptual_criterion="normalized")
+    _, parts = loss(sr, hr, torch.zeros(2))
+    metric = LPIPS()
+    for head in metric.heads:
+        head.weight.data.fill_(1.0)
+    assert float(parts["perceptual"]) == pytest.approx(float(metric(sr, hr).mean()), rel=1e-3)
+    assert float(loss(hr, hr, torch.zeros(2))[1]["perceptual"]) == pytest.approx(0.0, abs=1e-6)
+
+
 # --- temporal term ---
 
 
