@@ -18,12 +18,21 @@ def main(names: list[str]) -> int:
     for name in modules:
         print(f"=== benchmark: {name}", flush=True)
         importlib.import_module(f"benchmarks.{name}").main()
+    write_summary()
+    return 0
+
+
+def write_summary() -> None:
+    """results/README.md: every result table, also after a benchmark run on its own (`python -m
+    benchmarks.run_all --summary`)."""
     tables = sorted(RESULTS.glob("*.md"))
     summary = "# Benchmark results\n\nWritten by `make bench`.\n\n" + "\n".join(t.read_text() for t in tables
                                                                               if t.name != "README.md")
     (RESULTS / "README.md").write_text(summary)
-    return 0
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--summary"]:
+        write_summary()
+        sys.exit(0)
     sys.exit(main(sys.argv[1:]))
