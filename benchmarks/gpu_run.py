@@ -549,8 +549,9 @@ def pack_vgg(target: Path = VGG) -> None:
 
 
 def train_gan_one(name: str, cache: Path, out: Path, seconds: float, device: str, pack_root: Path = PACK,
-                  vgg: Path = VGG, batch: int = 32, d_warmup: int = 200, seed: int = 0) -> dict:
-    """One GAN recipe (GAN_RECIPES) for `seconds` of wall time on the device-resident corpus, with `GanStep` (the
+                  vgg: Path = VGG, batch: int = 32, d_warmup: int = 200, seed: int = 0, min_steps: int = 0) -> dict:
+    """One GAN recipe (GAN_RECIPES) for `seconds` of wall time (and at least `min_steps` steps, so that a test
+    on a slow or busy machine still reaches the GAN phase) on the device-resident corpus, with `GanStep` (the
     step `spectraframe train` runs): D alone for train.d_warmup_iterations steps, then both, bf16 autocast on
     CUDA, the learning rates on a cosine over the wall time, the temporal term's next-frame windows from the
     corpus. Writes out/<name>_half.safetensors and out/<name>.safetensors (the EMA at half and all of the time:
@@ -604,7 +605,8 @@ def train_gan_one(name: str, cache: Path, out: Path, seconds: float, device: str
 
     while True:
         elapsed = time.perf_counter() - start
-        if elapsed >= next_log or elapsed >= seconds:
+        done = elapsed >= seconds and step >= min_steps
+        if elapsed >= next_log or done:
             score = validate(ema, corpus, val_frames, device) if val_frames else float("nan")
             rows.append({"recipe": name, "step": step, "seconds": round(elapsed, 1), "val_psnr": round(score, 4),
                          "steps_per_s": round(step / max(elapsed, 1e-9), 2), "lr": opt_g.param_groups[0]["lr"],
@@ -616,7 +618,7 @@ def train_gan_one(name: str, cache: Path, out: Path, seconds: float, device: str
             if not half_saved and elapsed >= seconds / 2:
                 export(out / f"{name}_half.safetensors", elapsed, score)
                 half_saved = True
-            if elapsed >= seconds:
+            if done:
                 export(out / f"{name}.safetensors", elapsed, score)
                 break
         factor = train.lr_min_ratio + (1 - train.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed

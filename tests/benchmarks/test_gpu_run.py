@@ -42,9 +42,10 @@ def test_gan_recipe_trains_past_the_discriminator_warmup(tmp_path):
     (pack_root / "part1" / "holdout.txt").write_text("held_b\n")
     vgg = tmp_path / "vgg16_fp16.pt"
     pack_vgg(vgg)
-    result = train_gan_one("gan_multi", cache, out, seconds=6.0, device="cpu", pack_root=pack_root, vgg=vgg,
-                           batch=1, d_warmup=1)
-    assert result["steps"] >= 2
+    # A step count, not a time, makes the run reach the GAN phase on any machine.
+    result = train_gan_one("gan_multi", cache, out, seconds=1.0, device="cpu", pack_root=pack_root, vgg=vgg,
+                           batch=1, d_warmup=1, min_steps=3)
+    assert result["steps"] >= 3
     with open(out / "gan_multi.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     gan_rows = [row for row in rows if row["perceptual"]]
