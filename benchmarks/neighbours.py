@@ -6,7 +6,8 @@ retraining), and with each neighbour replaced by a copy of the target frame, i.e
 model sees. The flow rows tell whether a better (or cheaper) flow is a lever; the copies row what the
 multi-frame branch adds.
 
-Run: `make bench BENCH=neighbours` or `python -m benchmarks.neighbours [--weights F]`.
+Run: `make bench BENCH=neighbours` or `python -m benchmarks.neighbours [--model NAME | --weights F] [--degradation D
+--name N]` (e.g. `--model real --degradation bi+h264:crf=28 --name neighbours_real_crf28`).
 """
 
 from __future__ import annotations
@@ -29,16 +30,19 @@ def _four_places(means: dict[str, float]) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--weights", type=Path, default=None, help="weights file (default: the shipped default)")
+    parser.add_argument("--model", default="default", help="a shipped model's name")
+    parser.add_argument("--weights", type=Path, default=None, help="a weights file instead of --model")
+    parser.add_argument("--degradation", default="bi", help="the eval protocol's degradation (see spectraframe eval)")
+    parser.add_argument("--name", default="neighbours", help="result name under benchmarks/results/")
     args = parser.parse_args(argv)
     import torch
 
     from spectraframe.checkpoints import load_generator
     from spectraframe.evaluate import evaluate, generator_clip_method
     from spectraframe.flow.api import METHODS
-    from spectraframe.upscale.weights import resolve_weights
+    from spectraframe.upscale.weights import model_weights_path
 
-    weights = resolve_weights(args.weights)
+    weights = args.weights or model_weights_path(args.model)
     model, metadata = load_generator(weights)
     trained_with = metadata["flow_method"]
     width = model.config.num_frames
@@ -54,14 +58,14 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for name, method in variants:
         start = time.perf_counter()
-        report = evaluate(CORPUS, list_file=HOLDOUT, method=method, progress=False)
+        report = evaluate(CORPUS, list_file=HOLDOUT, method=method, degradation=args.degradation, progress=False)
         means = report.mean_of_clip_means()
         rows.append({"input": name, **_four_places(means), "seconds": round(time.perf_counter() - start, 1)})
-    bicubic = evaluate(CORPUS, list_file=HOLDOUT, progress=False).mean_of_clip_means()
+    bicubic = evaluate(CORPUS, list_file=HOLDOUT, degradation=args.degradation, progress=False).mean_of_clip_means()
     rows.append({"input": "bicubic", **_four_places(bicubic), "seconds": ""})
-    notes = (f"{weights.name}, {width} frames, on {HOLDOUT.name} (all frames, mean of clip means); seconds: the "
-             "whole evaluation with the flows, one process.")
-    write_result("neighbours", rows, ["input", "psnr_y", "ssim_y", "seconds"], notes)
+    notes = (f"{weights.name}, {width} frames, on {HOLDOUT.name} (all frames, mean of clip means), degradation "
+             f"{args.degradation}; seconds: the whole evaluation with the flows, one process.")
+    write_result(args.name, rows, ["input", "psnr_y", "ssim_y", "seconds"], notes)
 
 
 if __name__ == "__main__":
