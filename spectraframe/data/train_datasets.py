@@ -381,7 +381,8 @@ class TrainingSamples(Dataset):
         mask[:, crop.y - y0 : crop.y - y0 + size, crop.x - x0 : crop.x - x0 + size] = 1
         rows, cols = symmetry.images(mask)[0].nonzero(as_tuple=True)
         top, left = int(rows.min()), int(cols.min())
-        lr_region = self._degrade_region(region, source_index, t, g)
+        lead = self._lead_region(source_index, t, (y0 * s, y1 * s, x0 * s, x1 * s), symmetry) if realworld else None
+        lr_region = self._degrade_region(region, source_index, t, g, lead)
         lr_patch = lr_region[..., top : top + size, left : left + size]
         if realworld:  # on the degraded, already transformed crop: no symmetry to apply
             patch_flows = self._flows(lr_region[0], lr_region[1:], cached=False)[..., top : top + size,
@@ -395,9 +396,25 @@ class TrainingSamples(Dataset):
             "hr": region[0, :, top * s : (top + size) * s, left * s : (left + size) * s].contiguous(),
         }
 
-    def _degrade_region(self, region: Tensor, source_index: int, t: int, g: int) -> Tensor:
+    def _lead_region(self, source_index: int, t: int, box: tuple[int, int, int, int], symmetry) -> Tensor | None:
+        """The same HR region (top, bottom, left, right) and transform of the `realworld.codec_lead_frames` frames
+        before the window of frame t, in temporal order; None when there are none (off, or at a clip's start)."""
+        from spectraframe.degradation import modcrop
+
+        count = self.realworld.codec_lead_frames
+        source = self.sources[source_index]
+        first = min([t, *neighbour_indices(t, source.length, self.num_frames)])
+        indices = list(range(max(0, first - count), first))
+        if not indices:
+            return None
+        top, bottom, left, right = box
+        hr = modcrop(frames_to_tensor(source.read(indices)), self.scale)
+        return symmetry.images(hr[..., top:bottom, left:right])
+
+    def _degrade_region(self, region: Tensor, source_index: int, t: int, g: int, lead: Tensor | None = None) -> Tensor:
         """The LR of an HR region of the window of frame t (target first, then the neighbours in RBPN order), with
-        sample g's random degradation."""
+        sample g's random degradation; `lead`: the region in the frames before the window (`_lead_region`), coded
+        with it and then dropped."""
         from spectraframe.degradation import degrade
         from spectraframe.degradation.realworld import realworld_degrade
 
@@ -406,8 +423,10 @@ class TrainingSamples(Dataset):
         # The pipeline sees the frames in temporal order: the codec encodes them as the clip they were.
         frames = [t, *neighbour_indices(t, self.sources[source_index].length, self.num_frames)]
         temporal = sorted(range(len(frames)), key=lambda i: frames[i])
-        lr_in_time = realworld_degrade(region[temporal], self.scale, self.realworld,
+        in_time = region[temporal] if lead is None else torch.cat([lead, region[temporal]])
+        lr_in_time = realworld_degrade(in_time, self.scale, self.realworld,
                                        np.random.default_rng([self.seed, int(g), 0xDE6]))
+        lr_in_time = lr_in_time[len(in_time) - len(frames):]
         lr = torch.empty_like(lr_in_time)
         lr[temporal] = lr_in_time
         return lr

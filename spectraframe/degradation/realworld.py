@@ -85,6 +85,10 @@ class RealWorldConfig:
     crf_range: list[float] = field(default_factory=lambda: [18, 35])  # libx264, integer CRF
     x264_preset: str = "medium"
     bitrate_range: list[float] = field(default_factory=lambda: [1e4, 1e5])  # mpeg4, bits per second at 25 fps
+    # Training samples: this many frames of the clip before the window go through the pipeline with it and are
+    # then dropped, so the codec codes the window inside a GOP, predicted from earlier frames as in a whole
+    # stream, instead of with its first frame as the keyframe.
+    codec_lead_frames: int = 0
 
     def problems(self) -> list[str]:
         """Every out-of-range or inconsistent setting, as `realworld.key ...` sentences."""
@@ -121,6 +125,9 @@ class RealWorldConfig:
             problems.append(f"realworld.crf_range must lie in 0..51 (libx264), got {self.crf_range}")
         if self.bitrate_range[0] < 1000:
             problems.append(f"realworld.bitrate_range starts at 1000 bits/s or more, got {self.bitrate_range}")
+        if self.codec_lead_frames < 0:
+            problems.append(f"realworld.codec_lead_frames is a number of frames (0 or more), got "
+                            f"{self.codec_lead_frames}")
         if self.x264_preset not in X264_PRESETS:
             problems.append(f"realworld.x264_preset must be one of {', '.join(X264_PRESETS)}, got {self.x264_preset!r}")
         return problems

@@ -225,6 +225,31 @@ def test_realworld_samples_are_seeded_aligned_and_degraded(train_corpus, flow_ca
         assert (degrade(sample["hr"][None], 4, "bi")[0][inner] - sample["target"][inner]).abs().max() <= 1.5 / 255
 
 
+def test_realworld_lead_frames_code_the_window_inside_a_gop(train_corpus, flow_cache):
+    from spectraframe.data.windows import neighbour_indices
+    from spectraframe.degradation.realworld import RealWorldConfig
+    from spectraframe.models.config import load_config
+
+    sources = [s for s in find_training_clips(train_corpus, "train.txt") if s.name in VIMEO]
+    h264 = {"codec_prob": 1.0, "codec_list": ["libx264"], "codec_weights": [1.0], "crf_range": [30, 30]}
+    plain = _samples(sources, flow_cache, degradation="realworld", targets="all", realworld=RealWorldConfig(**h264))
+    led = _samples(sources, flow_cache, degradation="realworld", targets="all",
+                   realworld=RealWorldConfig(**h264, codec_lead_frames=3))
+    firsts = set()
+    for g in range(10):
+        t = plain.item_for(g)[1]
+        first = min([t, *neighbour_indices(t, 7, 3)])
+        sample, without = led[g], plain[g]
+        assert torch.equal(sample["hr"], without["hr"])  # the same crop, flips and target
+        assert all(torch.equal(sample[k], led[g][k]) for k in sample)  # seeded
+        # Frames before the window change how the codec codes it; at a clip's start there are none.
+        assert torch.equal(sample["target"], without["target"]) == (first <= 0)
+        firsts.add(first <= 0)
+    assert firsts == {True, False}
+    with pytest.raises(SpectraFrameError, match="codec_lead_frames"):
+        load_config("real", ["realworld.codec_lead_frames=-1"])
+
+
 NO_PYAV_PROBE = """
 import sys
 sys.modules["av"] = None  # as where PyAV is not installed
