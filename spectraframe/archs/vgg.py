@@ -43,12 +43,12 @@ def _layer_names() -> list[str]:
 
 
 LAYER_NAMES = _layer_names()
+CONV_INDICES = [i for i, n in enumerate(LAYER_NAMES) if n.startswith("conv")]
 
 
 def unit_normalize_channels(features: Tensor, eps: float = 1e-10) -> Tensor:
     """Each position's feature vector scaled to unit length (LPIPS's normalisation, shared with the loss)."""
     return features / (features.pow(2).sum(dim=1, keepdim=True).sqrt() + eps)
-CONV_INDICES = [i for i, n in enumerate(LAYER_NAMES) if n.startswith("conv")]
 
 
 def _torch_home() -> Path:
