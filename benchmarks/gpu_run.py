@@ -8,9 +8,8 @@ travels, prepared here on the CPU (all git-ignored; `make gpu-pack` makes all th
   (holdout.txt) and train.txt's order (order.txt), so the call that carries it can train and validate;
 - `pack-vgg`: ImageNet VGG16's convolutions in half precision, `.gpu_vgg/` (29 MB; features within 3e-4 of the
   float32 weights'), for the perceptual loss of the GAN recipes;
-- PyAV's wheel for the real-world degradations' codec step: `pip download --no-deps --only-binary=:all:
-  --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 -d .whl av==18.1.0` (36 MB; the
-  pin is pyproject.toml's `gpu-av`).
+- PyAV's wheel for the real-world degradations' codec step, for the GPU machine's Python, in `.whl/` (36 MB; the
+  pin is pyproject.toml's `gpu-av`, the download line the Makefile's).
 The tracked tree is 17 MiB, so the three calls carry VGG + one part, the wheel + one part, the last two parts
 (55, 62 and 39 MiB with the tree: call 2 has 2 MiB to spare, so add no large file to the tree before a GPU
 run). On the machine, `prepare` decodes a part and computes what `TrainingSamples` would (MATLAB-bicubic LR, DIS

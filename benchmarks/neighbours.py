@@ -47,12 +47,13 @@ def main(argv: list[str] | None = None) -> None:
     trained_with = metadata["flow_method"]
     width = model.config.num_frames
 
-    def copies_of_target(lr: torch.Tensor, targets: list[int]) -> torch.Tensor:
-        run = generator_clip_method(model, trained_with)
-        centre = width // 2
-        return torch.cat([run(lr[t:t + 1].expand(width, -1, -1, -1).contiguous(), [centre]) for t in targets])
+    trained = generator_clip_method(model, trained_with)
 
-    variants = [(f"{trained_with} (trained with)", generator_clip_method(model, trained_with))]
+    def copies_of_target(lr: torch.Tensor, targets: list[int]) -> torch.Tensor:
+        return torch.cat([trained(lr[t:t + 1].expand(width, -1, -1, -1).contiguous(), [width // 2])
+                          for t in targets])
+
+    variants = [(f"{trained_with} (trained with)", trained)]
     variants += [(flow, generator_clip_method(model, flow)) for flow in sorted(METHODS) if flow != trained_with]
     variants.append(("neighbours = copies of the target", copies_of_target))
     rows = []

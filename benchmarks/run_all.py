@@ -9,7 +9,8 @@ from pathlib import Path
 
 from benchmarks.common import RESULTS
 
-SKIP = {"common", "run_all"}
+# Not benchmarks: helpers, and the tools the GPU run and the training README use (they need arguments).
+SKIP = {"common", "run_all", "gpu_run", "weights_file"}
 
 
 def main(names: list[str]) -> int:
