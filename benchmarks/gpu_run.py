@@ -600,7 +600,8 @@ def train_gan_one(name: str, cache: Path, out: Path, seconds: float, device: str
     def export(path: Path, elapsed: float, score: float) -> None:
         card = torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"
         save_generator(path, ema.float(), flow_method="dis", provenance={
-            "trained_on": card, "recipe": {"config": "efficient_gan", "overrides": GAN_RECIPES[name],
+            "trained_on": card, "config": config.to_dict(),
+            "recipe": {"config": "efficient_gan", "overrides": GAN_RECIPES[name],
                                            "batch": batch, "lr_patch": config.data.lr_patch},
             "iterations": step, "wall_time_s": round(elapsed, 1), "samples": step * batch,
             "amp": "bf16" if dtype else "none", "val_psnr": round(score, 4), "init_from": "efficient",

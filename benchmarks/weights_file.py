@@ -1,16 +1,39 @@
-"""Weights files the training README scores that no run writes: a blend of two fine-tunes of one model, and a
-model widened to more frames.
+"""Weights files the training README scores or ships that no run writes: a blend of two fine-tunes of one model, a
+model widened to more frames, and a run's file with the provenance a shipped file carries.
 
 Run: `python -m benchmarks.weights_file blend A B S OUT` (every weight S of the way from A to B, ESRGAN's network
 interpolation: `checkpoints.interpolate_generators`), `python -m benchmarks.weights_file widen F N OUT` (F as an
 N-frame model, untrained: `checkpoints.widen_window`). Score OUT with `spectraframe eval --weights OUT`.
+`python -m benchmarks.weights_file annotate F OUT KEY=VALUE... [--gan-recipe NAME]`: F's weights with those
+provenance keys set (VALUE is JSON, or else a string), and with --gan-recipe the resolved training config of that
+recipe of benchmarks/gpu_run.py (GAN_RECIPES), which the GPU run's exports record only as overrides.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
+
+
+def _setting(text: str) -> tuple[str, object]:
+    key, separator, value = text.partition("=")
+    if not separator or not key:
+        raise SystemExit(f"annotate: expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _gan_recipe_config(name: str) -> dict:
+    from benchmarks.gpu_run import GAN_RECIPES
+    from spectraframe.models.config import load_config
+
+    if name not in GAN_RECIPES:
+        raise SystemExit(f"annotate: --gan-recipe is one of {', '.join(GAN_RECIPES)}, got {name!r}")
+    return load_config("efficient_gan", [*GAN_RECIPES[name], "model.init_from=efficient"]).to_dict()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,8 +48,21 @@ def main(argv: list[str] | None = None) -> None:
     widen.add_argument("weights", type=Path)
     widen.add_argument("frames", type=int)
     widen.add_argument("out", type=Path)
+    annotate = commands.add_parser("annotate")
+    annotate.add_argument("weights", type=Path)
+    annotate.add_argument("out", type=Path)
+    annotate.add_argument("settings", nargs="*", metavar="KEY=VALUE")
+    annotate.add_argument("--gan-recipe", help="record this GPU GAN recipe's resolved config as provenance.config")
     args = parser.parse_args(argv)
     from spectraframe.checkpoints import interpolate_generators, load_generator, save_generator, widen_window
+
+    if args.command == "annotate":
+        model, metadata = load_generator(args.weights)
+        provenance = {**metadata.get("provenance", {}), **dict(_setting(text) for text in args.settings)}
+        if args.gan_recipe:
+            provenance["config"] = _gan_recipe_config(args.gan_recipe)
+        print(save_generator(args.out, model, flow_method=metadata["flow_method"], provenance=provenance))
+        return
 
     if args.command == "blend":
         a, metadata = load_generator(args.a)
