@@ -29,11 +29,18 @@ flows on whole LR frames; 180 clips in 8 s on an H200 machine's 16 cores) into
   corpus; their EMA at half and all of the time comes back). `real` writes the prepared clips as PNG folders
   and runs `spectraframe train --config real` on CUDA, the degradations (codec included) on the machine's CPUs
   as DataLoader workers; its best.safetensors (held-out, H.264 CRF 28) and log.csv come back.
+  `--base RECIPE --base-seconds S [--batch N]` first trains that pixel-loss recipe alone (issue 18: one process at
+  batch 256 gets 2.1x the patches/s of batch 64) and starts the GAN and real recipes from it instead of the
+  shipped files: e.g. `--recipes gan_smooth,real --base wide_deep --base-seconds 240 --batch 256 --seconds 240`
+  asks whether a generator of twice the capacity (issues 15 and 16 have no speed goal) moves the real model's CRF 28
+  figure and the LPIPS/tOF line that more steps of the efficient one did not (session 13, training/README.md
+  "gpu_19"). Seven files come back then (one GAN recipe; two would be nine, over the eight a call returns).
 Back here: `spectraframe eval ... --lpips --tof` (GAN: training/perceptual/holdout12.txt), `make bench
 BENCH=holdout_val` / `BENCH=eval_degraded`, `make eval-val` score what came back with the CPU protocol.
 Dry run on the CPU: `pack --limit 6 --pack /tmp/p`, `prepare --pack /tmp/p/partN --cache /tmp/c` for each part,
 then `train --recipes gan_multi,real --device cpu --seconds 60 --gan-batch 2 --d-warmup 2 --real-iterations 6
---real-batch 2 --cache /tmp/c --pack /tmp/p --out /tmp/o`.
+--real-batch 2 --cache /tmp/c --pack /tmp/p --out /tmp/o` (with a base stage: add `--base wide_deep --base-seconds
+20 --batch 4`; 2 min 10 s here).
 """
 
 from __future__ import annotations
@@ -455,6 +462,17 @@ def _data_provenance(clips: int, held_out: int) -> dict:
             "packing": "benchmarks/gpu_run.py pack (libx264 4:4:4, tune psnr)"}
 
 
+def init_overrides(init_from: str) -> list[str]:
+    """`spectraframe train` overrides that start a run from `init_from`: a shipped weights name (its preset is the
+    config's), or a file such as the base stage's, whose architecture the model fields then restate."""
+    from spectraframe.checkpoints import read_metadata
+
+    overrides = [f"model.init_from={init_from}"]
+    if Path(init_from).is_file():
+        overrides += [f"model.{key}={json.dumps(value)}" for key, value in read_metadata(init_from)["config"].items()]
+    return overrides
+
+
 def train_one(recipe: Recipe, cache: Path, out: Path, seconds: float, device: str, pack_root: Path = PACK,
               seed: int = 0) -> dict:
     """Train one recipe for `seconds` of wall time; writes out/<name>.safetensors (best EMA) and out/<name>.csv."""
@@ -552,13 +570,15 @@ def pack_vgg(target: Path = VGG) -> None:
 
 
 def train_gan_one(name: str, cache: Path, out: Path, seconds: float, device: str, pack_root: Path = PACK,
-                  vgg: Path = VGG, batch: int = 32, d_warmup: int = 200, seed: int = 0, min_steps: int = 0) -> dict:
+                  vgg: Path = VGG, batch: int = 32, d_warmup: int = 200, seed: int = 0, min_steps: int = 0,
+                  init_from: str = "efficient") -> dict:
     """One GAN recipe (GAN_RECIPES) for `seconds` of wall time (and at least `min_steps` steps, so that a test
     on a slow or busy machine still reaches the GAN phase) on the device-resident corpus, with `GanStep` (the
     step `spectraframe train` runs): D alone for train.d_warmup_iterations steps, then both, bf16 autocast on
     CUDA, the learning rates on a cosine over the wall time, the temporal term's next-frame windows from the
-    corpus. Writes out/<name>_half.safetensors and out/<name>.safetensors (the EMA at half and all of the time:
-    a GAN is judged by LPIPS and tOF back on the CPU, not by the PSNR logged here) and out/<name>.csv."""
+    corpus, from `init_from` (the shipped default, or a file: the base stage's). Writes
+    out/<name>_half.safetensors and out/<name>.safetensors (the EMA at half and all of the time: a GAN is judged by
+    LPIPS and tOF back on the CPU, not by the PSNR logged here) and out/<name>.csv."""
     from functools import partial
 
     from spectraframe.accelerate import autocast_context
@@ -573,7 +593,7 @@ def train_gan_one(name: str, cache: Path, out: Path, seconds: float, device: str
     torch.manual_seed(seed)
     torch.backends.cudnn.benchmark = True
     dev = torch.device(device)
-    config = load_config("efficient_gan", [*GAN_RECIPES[name], "model.init_from=efficient", f"loss.vgg_weights={vgg}",
+    config = load_config("efficient_gan", [*GAN_RECIPES[name], *init_overrides(init_from), f"loss.vgg_weights={vgg}",
                                            f"train.batch_size={batch}", f"train.device={device}",
                                            f"train.d_warmup_iterations={d_warmup}"])
     corpus = _load_corpus(cache, device)
@@ -604,7 +624,7 @@ def train_gan_one(name: str, cache: Path, out: Path, seconds: float, device: str
             "recipe": {"config": "efficient_gan", "overrides": GAN_RECIPES[name],
                                            "batch": batch, "lr_patch": config.data.lr_patch},
             "iterations": step, "wall_time_s": round(elapsed, 1), "samples": step * batch,
-            "amp": "bf16" if dtype else "none", "val_psnr": round(score, 4), "init_from": "efficient",
+            "amp": "bf16" if dtype else "none", "val_psnr": round(score, 4), "init_from": init_from,
             "data": _data_provenance(len(train_clips), len(holdout))})
 
     while True:
@@ -672,27 +692,49 @@ def write_frames_corpus(cache: Path, pack_root: Path, out: Path, workers: int) -
 
 
 def real_command(frames: Path, run: Path, device: str, held_out: int, iterations: int, batch: int,
-                 workers: int) -> list[str]:
+                 workers: int, init_from: str = "real") -> list[str]:
     """The real-world model's run: configs/real.yaml continued from the shipped real-world weights (CPU runs from
-    them had levelled off at batch 8), the degradations (codec included, through PyAV) on `workers` DataLoader
-    processes, pixel loss, validated on the held-out clips at H.264 CRF 28 eight times, so that a run stopped at
-    the wall time has validated often."""
+    them had levelled off at batch 8) or started from `init_from` (the base stage's file), the degradations (codec
+    included, through PyAV) on `workers` DataLoader processes, pixel loss, validated on the held-out clips at H.264
+    CRF 28 eight times, so that a run stopped at the wall time has validated often."""
     cuda = torch.device(device).type == "cuda"
     return [sys.executable, "-m", "spectraframe", "train", "--config", "real", "--out", str(run),
-            f"data.root={frames}", "model.init_from=real", f"train.device={device}",
+            f"data.root={frames}", *init_overrides(init_from), f"train.device={device}",
             f"train.batch_size={batch}", f"data.num_workers={workers}", f"data.val_holdout={held_out}",
             f"train.iterations={iterations}", f"train.warmup_iterations={iterations}",
             f"train.amp={'bf16' if cuda else 'none'}", "train.threads=2", f"val.every={max(iterations // 8, 1)}",
             f"train.checkpoint_every={max(iterations // 8, 1)}", "log.tensorboard=false", "log.progress=false"]
 
 
+def train_base(base: str, cache: Path, work: Path, seconds: float, device: str, pack_root: Path,
+               options: tuple[str, ...]) -> Path:
+    """The base stage: the pixel-loss recipe `base` (RECIPES) alone on the GPU for `seconds`, so that the recipes
+    after it start from a model of its architecture rather than the shipped ones (e.g. a wider generator for the
+    GAN and real-world fine-tunes, which have no speed goal). Returns its best EMA's file."""
+    command = [sys.executable, "-m", "benchmarks.gpu_run", "train-one", "--recipe", base, "--cache", str(cache),
+               "--out", str(work), "--seconds", str(seconds), "--device", device, "--pack", str(pack_root), *options]
+    with open(work / f"{base}.log", "w") as log_file:
+        returncode = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO).returncode
+    _log(f"base {base}: exit {returncode}")
+    return work / f"{base}.safetensors"
+
+
 def train_all(names: list[str], cache: Path, out: Path, seconds: float, device: str, pack_root: Path = PACK,
-              gan_options: tuple[str, ...] = (), real_options: dict | None = None) -> None:
+              gan_options: tuple[str, ...] = (), real_options: dict | None = None, base: str | None = None,
+              base_seconds: float = 0.0, pixel_options: tuple[str, ...] = ()) -> None:
     """Every recipe (RECIPES, GAN_RECIPES, or REAL: the real-world model through `spectraframe train`) in its own
-    process for the same wall time; a table of the results. `out` receives the weights, train_log.csv (the
-    resident recipes'), real_log.csv and recipes.log (the GPU machine returns at most 8 files)."""
+    process for the same wall time; a table of the results. With `base`, that pixel-loss recipe first trains alone
+    for `base_seconds` and the GAN and real-world recipes start from it. `out` receives the weights, train_log.csv
+    (the resident recipes'), real_log.csv and recipes.log (the GPU machine returns at most 8 files)."""
     work = Path(tempfile.mkdtemp(prefix="gpu_train_"))
     processes = {}
+    init_from = {}
+    if base:
+        weights = train_base(base, cache, work, base_seconds, device, pack_root, pixel_options)
+        if not weights.is_file():
+            (out / "recipes.log").write_text((work / f"{base}.log").read_text())
+            raise SystemExit(f"the base stage ({base}) wrote no weights: its log is {out / 'recipes.log'}")
+        init_from = {"gan": ("--init-from", str(weights)), "real": {"init_from": str(weights)}}
     real_options = {"iterations": 2400, "batch": 32, "workers": max((os.cpu_count() or 2) - 4, 1), **(real_options
                                                                                                       or {})}
     for name in names:
@@ -706,11 +748,12 @@ def train_all(names: list[str], cache: Path, out: Path, seconds: float, device: 
                 continue
             frames, held_out = write_frames_corpus(cache, pack_root, work / "frames", real_options["workers"])
             command = real_command(frames, work / REAL, device, held_out, real_options["iterations"],
-                                   real_options["batch"], real_options["workers"])
+                                   real_options["batch"], real_options["workers"], **init_from.get("real", {}))
         else:
             command = [sys.executable, "-m", "benchmarks.gpu_run", "train-one", "--recipe", name, "--cache",
                        str(cache), "--out", str(work), "--seconds", str(seconds), "--device", device, "--pack",
-                       str(pack_root), *(gan_options if name in GAN_RECIPES else ())]
+                       str(pack_root),
+                       *((*gan_options, *init_from.get("gan", ())) if name in GAN_RECIPES else pixel_options)]
         processes[name] = (subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO), log_file)
     deadline = time.monotonic() + seconds + 30
     for name, (process, log_file) in processes.items():
@@ -722,6 +765,7 @@ def train_all(names: list[str], cache: Path, out: Path, seconds: float, device: 
         log_file.close()
         _log(f"{name}: exit {process.returncode}")
     rows = []
+    names = [base, *names] if base else names
     with open(out / "recipes.log", "w") as logs:
         for name in names:
             logs.write(f"==> {name}\n" + (work / f"{name}.log").read_text())
@@ -773,6 +817,10 @@ def main(argv: list[str] | None = None) -> None:
     every_recipe = ", ".join([*RECIPES, *GAN_RECIPES, REAL])
     parser.add_argument("--recipes", default=",".join(RECIPES), help=f"train: any of {every_recipe}")
     parser.add_argument("--recipe", help="train-one: the recipe")
+    parser.add_argument("--batch", type=int, help="pixel-loss recipes: batch (default: the recipe's, 64)")
+    parser.add_argument("--base", help="train: a pixel-loss recipe trained alone first; GAN and real start from it")
+    parser.add_argument("--base-seconds", type=float, default=240.0, help="train: the base stage's wall time")
+    parser.add_argument("--init-from", default="efficient", help="train-one, GAN recipes: the starting weights")
     parser.add_argument("--gan-batch", type=int, default=32, help="GAN recipes: batch (of 32x32 LR patches)")
     parser.add_argument("--d-warmup", type=int, default=200, help="GAN recipes: discriminator-only steps first")
     parser.add_argument("--real-iterations", type=int, default=2400, help="real: its steps (stopped at the time)")
@@ -792,12 +840,15 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "train":
         train_all(args.recipes.split(","), args.cache, args.out, args.seconds, args.device, args.pack,
                   ("--gan-batch", str(args.gan_batch), "--d-warmup", str(args.d_warmup)),
-                  {"iterations": args.real_iterations, "batch": args.real_batch})
+                  {"iterations": args.real_iterations, "batch": args.real_batch}, args.base, args.base_seconds,
+                  ("--batch", str(args.batch)) if args.batch else ())
     elif args.command == "train-one" and args.recipe in GAN_RECIPES:
         _log(train_gan_one(args.recipe, args.cache, args.out, args.seconds, args.device, args.pack,
-                           batch=args.gan_batch, d_warmup=args.d_warmup))
+                           batch=args.gan_batch, d_warmup=args.d_warmup, init_from=args.init_from))
     elif args.command == "train-one":
-        _log(train_one(RECIPES[args.recipe](), args.cache, args.out, args.seconds, args.device, args.pack))
+        recipe = RECIPES[args.recipe]()
+        recipe = replace(recipe, batch=args.batch) if args.batch else recipe
+        _log(train_one(recipe, args.cache, args.out, args.seconds, args.device, args.pack))
     elif args.command == "all":  # the CPU dry run of every call
         for part in sorted(args.pack.glob("part*")):
             prepare(part, args.cache, args.workers)

@@ -8,7 +8,16 @@ import csv
 import numpy as np
 import torch
 
-from benchmarks.gpu_run import pack_vgg, real_command, train_gan_one, write_frames_corpus
+from benchmarks.gpu_run import (
+    RECIPES,
+    init_overrides,
+    pack_vgg,
+    real_command,
+    train_base,
+    train_gan_one,
+    write_frames_corpus,
+)
+from spectraframe.archs.rbpn import RBPNConfig
 from spectraframe.archs.vgg import VGG16Features
 from spectraframe.checkpoints import load_generator
 from spectraframe.data.resident import prepare_clip
@@ -27,10 +36,11 @@ def test_half_precision_vgg_gives_the_same_features(tmp_path):
     assert float((full - half).abs().max()) <= 1e-3 * float(full.abs().max())
 
 
-def _clip(name: str, seed: int) -> dict:
+def _clip(name: str, seed: int, size: tuple[int, int] = (128, 160)) -> dict:
     rng = np.random.default_rng(seed)
-    base = rng.integers(0, 255, (140, 172, 3), dtype=np.uint8)
-    frames = [np.ascontiguousarray(base[i : i + 128, 2 * i : 2 * i + 160]) for i in range(4)]  # moving content
+    height, width = size
+    base = rng.integers(0, 255, (height + 12, width + 12, 3), dtype=np.uint8)
+    frames = [np.ascontiguousarray(base[i : i + height, 2 * i : 2 * i + width]) for i in range(4)]  # moving content
     return prepare_clip(name, frames, 4, 3, "dis").__dict__
 
 
@@ -73,3 +83,27 @@ def test_frames_corpus_keeps_the_list_order_and_the_held_out_clips(tmp_path):
     config = load_config("real", overrides)
     assert (config.data.root, config.data.val_holdout, config.train.iterations) == (str(frames), 1, 10)
     assert config.data.degradation == "realworld" and config.train.warmup_iterations == 10  # pixel loss only
+
+
+def test_base_stage_trains_a_wider_generator_that_the_gan_and_real_runs_start_from(tmp_path):
+    cache, pack_root, work = tmp_path / "cache", tmp_path / "pack", tmp_path / "work"
+    cache.mkdir()
+    work.mkdir()
+    # LR frames of 52x52: one 48x48 patch of the pixel-loss recipes fits
+    torch.save([_clip("train_a", 0, (208, 208)), _clip("held_b", 1, (208, 208))], cache / "part1.pt")
+    (pack_root / "part1").mkdir(parents=True)
+    (pack_root / "part1" / "holdout.txt").write_text("held_b\n")
+    weights = train_base("wide_deep", cache, work, seconds=1.0, device="cpu", pack_root=pack_root,
+                         options=("--batch", "2"))
+    model, metadata = load_generator(weights)
+    wide = RBPNConfig.from_dict(RECIPES["wide_deep"]().model)
+    assert model.config == wide and metadata["provenance"]["recipe"]["batch"] == 2
+    # the GAN recipe's config and the real-world run's describe the base's architecture and start from its file
+    gan = load_config("efficient_gan", init_overrides(str(weights)))
+    assert gan.model.rbpn_config() == wide and gan.model.init_from == str(weights)
+    command = real_command(tmp_path / "frames", tmp_path / "run", "cpu", 1, iterations=4, batch=2, workers=1,
+                           init_from=str(weights))
+    real = load_config("real", command[command.index("--out") + 2:])
+    assert real.model.rbpn_config() == wide and real.model.init_from == str(weights)
+    # a shipped name needs no architecture fields: its preset is the config's
+    assert init_overrides("efficient") == ["model.init_from=efficient"]
