@@ -569,6 +569,18 @@ def pack_vgg(target: Path = VGG) -> None:
          f"feature: {', '.join(f'{k} {v:.1e}' for k, v in errors.items())}")
 
 
+def gan_config(name: str, init_from: str, batch: int, device: str, d_warmup: int, vgg: Path | None = None):
+    """The resolved `spectraframe train` config of a GAN recipe as train_gan_one runs it (the learning rates then
+    follow a cosine over the wall time rather than train.iterations)."""
+    from spectraframe.models.config import load_config
+
+    amp = "bf16" if torch.device(device).type == "cuda" else "none"
+    return load_config("efficient_gan", [*GAN_RECIPES[name], *init_overrides(init_from),
+                                         *([f"loss.vgg_weights={vgg}"] if vgg else []), f"train.batch_size={batch}",
+                                         f"train.device={device}", f"train.d_warmup_iterations={d_warmup}",
+                                         f"train.amp={amp}"])
+
+
 def train_gan_one(name: str, cache: Path, out: Path, seconds: float, device: str, pack_root: Path = PACK,
                   vgg: Path = VGG, batch: int = 32, d_warmup: int = 200, seed: int = 0, min_steps: int = 0,
                   init_from: str = "efficient") -> dict:
@@ -585,7 +597,6 @@ def train_gan_one(name: str, cache: Path, out: Path, seconds: float, device: str
     from spectraframe.archs.srgan_discriminator import Discriminator
     from spectraframe.checkpoints import save_generator
     from spectraframe.models.building import build_generator, build_loss
-    from spectraframe.models.config import load_config
     from spectraframe.models.gan_step import GanStep
     from spectraframe.models.run_state import ema_copy
     from spectraframe.models.trainer import step_schedule
@@ -593,9 +604,7 @@ def train_gan_one(name: str, cache: Path, out: Path, seconds: float, device: str
     torch.manual_seed(seed)
     torch.backends.cudnn.benchmark = True
     dev = torch.device(device)
-    config = load_config("efficient_gan", [*GAN_RECIPES[name], *init_overrides(init_from), f"loss.vgg_weights={vgg}",
-                                           f"train.batch_size={batch}", f"train.device={device}",
-                                           f"train.d_warmup_iterations={d_warmup}"])
+    config = gan_config(name, init_from, batch, device, d_warmup, vgg)
     corpus = _load_corpus(cache, device)
     holdout = held_out_names(pack_root)
     train_clips = [i for i, clip in enumerate(corpus.names) if clip not in holdout]
@@ -621,7 +630,7 @@ def train_gan_one(name: str, cache: Path, out: Path, seconds: float, device: str
         card = torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"
         save_generator(path, ema.float(), flow_method="dis", provenance={
             "trained_on": card, "config": config.to_dict(),
-            "recipe": {"config": "efficient_gan", "overrides": GAN_RECIPES[name],
+            "recipe": {"config": "efficient_gan", "overrides": GAN_RECIPES[name], "d_warmup": d_warmup,
                                            "batch": batch, "lr_patch": config.data.lr_patch},
             "iterations": step, "wall_time_s": round(elapsed, 1), "samples": step * batch,
             "amp": "bf16" if dtype else "none", "val_psnr": round(score, 4), "init_from": init_from,

@@ -27,13 +27,17 @@ def _setting(text: str) -> tuple[str, object]:
         return key, value
 
 
-def _gan_recipe_config(name: str) -> dict:
-    from benchmarks.gpu_run import GAN_RECIPES
-    from spectraframe.models.config import load_config
+def _gan_recipe_config(name: str, provenance: dict) -> dict:
+    """The config train_gan_one ran, from what the export recorded: the batch, D's warm-up, the starting weights
+    and the device kind (the VGG16 file's path on the GPU machine is left out)."""
+    from benchmarks.gpu_run import GAN_RECIPES, gan_config
 
     if name not in GAN_RECIPES:
         raise SystemExit(f"annotate: --gan-recipe is one of {', '.join(GAN_RECIPES)}, got {name!r}")
-    return load_config("efficient_gan", [*GAN_RECIPES[name], "model.init_from=efficient"]).to_dict()
+    recipe = provenance.get("recipe", {})
+    device = "cpu" if provenance.get("trained_on", "cpu") == "cpu" else "cuda"
+    return gan_config(name, provenance.get("init_from", "efficient"), recipe.get("batch", 32), device,
+                      recipe.get("d_warmup", 200)).to_dict()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         model, metadata = load_generator(args.weights)
         provenance = {**metadata.get("provenance", {}), **dict(_setting(text) for text in args.settings)}
         if args.gan_recipe:
-            provenance["config"] = _gan_recipe_config(args.gan_recipe)
+            provenance["config"] = _gan_recipe_config(args.gan_recipe, provenance)
         print(save_generator(args.out, model, flow_method=metadata["flow_method"], provenance=provenance))
         return
 

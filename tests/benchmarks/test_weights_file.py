@@ -17,7 +17,8 @@ TINY = RBPNConfig(scale=4, num_frames=3, base_filter=8, feat=4, num_stages=1, n_
 
 def test_annotate_sets_provenance_keys_and_keeps_the_weights(tmp_path: Path) -> None:
     source = save_generator(tmp_path / "run.safetensors", RBPN(TINY).eval(), flow_method="dis",
-                            provenance={"iterations": 12, "lineage": "old"})
+                            provenance={"iterations": 12, "lineage": "old", "trained_on": "NVIDIA H200",
+                                        "recipe": {"batch": 32, "d_warmup": 200}})
     out = tmp_path / "shipped.safetensors"
     main(["annotate", str(source), str(out), "lineage=a -> b", 'data={"clips": 3}', "iterations=40",
           "--gan-recipe", "gan_smooth"])
@@ -32,6 +33,9 @@ def test_annotate_sets_provenance_keys_and_keeps_the_weights(tmp_path: Path) -> 
     loss = provenance["config"]["loss"]
     assert "loss.temporal_weight=200" in GAN_RECIPES["gan_smooth"] and loss["temporal_weight"] == 200
     assert len(loss["perceptual_layers"]) == 5 and loss["adversarial_weight"] > 0
+    train = provenance["config"]["train"]  # as the GPU run trained it, from what its export recorded
+    recorded = (train["batch_size"], train["device"], train["amp"], train["d_warmup_iterations"])
+    assert recorded == (32, "cuda", "bf16", 200)
 
 
 def test_annotate_rejects_a_setting_without_a_key_and_an_unknown_recipe(tmp_path: Path) -> None:
