@@ -10,8 +10,8 @@ travels, prepared here on the CPU (all git-ignored; `make gpu-pack` makes all th
   float32 weights'), for the perceptual loss of the GAN recipes;
 - PyAV's wheel for the real-world degradations' codec step, for the GPU machine's Python, in `.whl/` (36 MB; the
   pin is pyproject.toml's `gpu-av`, the download line the Makefile's).
-The tracked tree is 17 MiB, so the three calls carry VGG + one part, the wheel + one part, the last two parts
-(55, 62 and 39 MiB with the tree: call 2 has 2 MiB to spare, so add no large file to the tree before a GPU
+The tracked tree is 13.3 MiB, so the three calls carry VGG + one part, the wheel + one part, the last two parts
+(51, 58 and 35 MiB with the tree: call 2 has 6 MiB to spare, so add no large file to the tree before a GPU
 run). On the machine, `prepare` decodes a part and computes what `TrainingSamples` would (MATLAB-bicubic LR, DIS
 flows on whole LR frames; 180 clips in 8 s on an H200 machine's 16 cores) into
 `.gpu_cache/`, which stays on the warm machine between calls, as do the VGG file and the installed wheel:
