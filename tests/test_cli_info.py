@@ -44,5 +44,11 @@ def test_info_of_a_shipped_model_by_name(capsys) -> None:
     assert main(["info", "--model", "real"]) == 0
     out = capsys.readouterr().out
     assert "model real" in out and "359,356" in out and "lineage" in out
+    assert '"config"' not in out  # the whole record only when asked for
+    assert main(["info", "--model", "real", "--provenance"]) == 0
+    out = capsys.readouterr().out
+    assert '"config"' in out and '"realworld"' in out
+    assert main(["info", "--provenance"]) == 2
+    assert "a preset has no training record" in capsys.readouterr().err
     assert main(["info", "--model", "bogus"]) == 2
     assert "unknown model 'bogus'" in capsys.readouterr().err

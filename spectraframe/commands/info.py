@@ -15,6 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", type=int, choices=(2, 4, 8), help="override the preset's scale")
     p.add_argument("--frames", type=int, help="override the preset's frame count (target + neighbours)")
     p.add_argument("--lr-size", default="112x64", help="LR frame size WxH for the FLOP count (default 112x64)")
+    p.add_argument("--provenance", action="store_true",
+                   help="with a weights file: print its whole training record (config, data) as JSON")
     p.set_defaults(func=run)
 
 
@@ -31,6 +33,12 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+# The lines of a weights file's training record that say what it is; --provenance prints all of it.
+PROVENANCE_SUMMARY = (("lineage", "lineage"), ("trained_on", "trained on"), ("iterations", "iterations"),
+                      ("samples", "samples"), ("wall_time_s", "wall time s"), ("val_psnr", "val PSNR"),
+                      ("command", "command"))
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
@@ -38,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from spectraframe.errors import SpectraFrameError
 
     metadata: dict = {}
+    if args.provenance and not (args.weights or args.model):
+        raise SpectraFrameError("--provenance needs --model NAME or --weights FILE: a preset has no training record")
     if args.weights or args.model:
         from spectraframe.checkpoints import load_generator
         from spectraframe.upscale.weights import weights_from_arguments
@@ -65,5 +75,12 @@ def run(args: argparse.Namespace) -> int:
           f"({flops / (width * height) / 1e6:.1f} MFLOP per LR pixel)")
     if metadata:
         print(f"  flow method  {metadata.get('flow_method')}")
-        print(f"  provenance   {json.dumps(metadata.get('provenance', {}))}")
+        provenance = metadata.get("provenance", {})
+        for key, label in PROVENANCE_SUMMARY:
+            if key in provenance:
+                print(f"  {label:<12} {provenance[key]}")
+        if args.provenance:
+            print(f"  provenance   {json.dumps(provenance)}")
+        elif provenance:
+            print("  (--provenance prints the whole training record: config, data)")
     return 0
