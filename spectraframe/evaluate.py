@@ -152,8 +152,9 @@ class EvalReport:
 
 
 def generator_method(weights: str | Path, device: str | torch.device = "cpu", scale: int | None = None,
-                     degradation: str | None = None) -> SrClip:
-    """An `sr_clip` callable running a trained RBPN checkpoint (flows with the method it was trained with).
+                     degradation: str | None = None, ensemble: bool = False) -> SrClip:
+    """An `sr_clip` callable running a trained RBPN checkpoint (flows with the method it was trained with);
+    `ensemble`: its x8 self-ensemble (`spectraframe.generator.SelfEnsemble`).
 
     With `degradation`, warns when the checkpoint records training on another one: its scores would
     then measure the mismatch more than the model."""
@@ -167,13 +168,17 @@ def generator_method(weights: str | Path, device: str | torch.device = "cpu", sc
     base = None if degradation is None else parse_degradation(degradation).base
     if base is not None and trained_on in ("bi", "bd") and trained_on != base:
         log.warning("%s was trained on %s degradation, but the evaluation uses %s", weights, trained_on, degradation)
-    return generator_clip_method(model, metadata.get("flow_method", DEFAULT_FLOW_METHOD))
+    return generator_clip_method(model, metadata.get("flow_method", DEFAULT_FLOW_METHOD), ensemble=ensemble)
 
 
 def generator_clip_method(model, flow_method: str = DEFAULT_FLOW_METHOD, *, flow_cache=None,
-                          autocast_dtype: torch.dtype | None = None) -> SrClip:
-    """An `sr_clip` callable running an in-memory generator (what training validation scores)."""
+                          autocast_dtype: torch.dtype | None = None, ensemble: bool = False) -> SrClip:
+    """An `sr_clip` callable running an in-memory generator (what training validation scores); `ensemble`: its x8
+    self-ensemble."""
+    from spectraframe.generator import SelfEnsemble
     from spectraframe.inference import super_resolve_clip
+
+    model = SelfEnsemble(model) if ensemble else model
 
     def sr_clip(lr_frames: torch.Tensor, targets: list[int]) -> torch.Tensor:
         return super_resolve_clip(model, lr_frames, flow_method=flow_method, targets=targets, flow_cache=flow_cache,

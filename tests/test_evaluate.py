@@ -112,6 +112,25 @@ def test_cli_eval_prints_table_and_writes_json_and_csv(tmp_path: Path, capsys: p
     assert (tmp_path / "b.csv").read_text().startswith("clip,frames")
 
 
+def test_cli_eval_ensemble_scores_the_model_on_eight_symmetries(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from helpers.models import tiny_model
+
+    from spectraframe.checkpoints import save_generator
+
+    root = _tiny_set(tmp_path / "set", clips=1)
+    weights = save_generator(tmp_path / "tiny_x4.safetensors", tiny_model(scale=4), flow_method="dis")
+    scores = {}
+    for name, extra in (("single", []), ("ensemble", ["--ensemble"])):
+        out = tmp_path / f"{name}.json"
+        assert cli_main(["eval", "--data", str(root), "--weights", str(weights), "--out", str(out), "--no-progress",
+                         *extra]) == 0
+        scores[name] = json.loads(out.read_text())["mean_of_clip_means"]["psnr_y"]
+    capsys.readouterr()
+    assert abs(scores["ensemble"] - scores["single"]) > 1e-3  # another output: the ensemble ran
+    assert cli_main(["eval", "--data", str(root), "--ensemble", "--no-progress"]) == 2
+    assert "--ensemble runs a model" in capsys.readouterr().err
+
+
 def test_cli_eval_bad_data_exits_2_with_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "empty").mkdir()
     assert cli_main(["eval", "--data", str(tmp_path / "empty"), "--no-progress"]) == 2

@@ -32,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--border", type=int, default=0, help="pixels cropped at each edge before scoring (default 0)")
     p.add_argument("--lpips", action="store_true", help="also compute LPIPS (VGG) per frame (slow on CPU)")
     p.add_argument("--tof", action="store_true", help="also compute tOF (flow difference of consecutive frames)")
+    p.add_argument("--ensemble", action="store_true",
+                   help="x8 self-ensemble: the model on the 8 flips/rotations of each window, averaged (8x the time)")
     p.add_argument("--save-frames", help="new folder for comparison PNGs: bicubic | output | ground truth + zoom")
     p.add_argument("--out", help="results file: writes OUT.json and OUT.csv (a .json or .csv suffix is replaced)")
     p.add_argument("--overwrite", action="store_true",
@@ -46,12 +48,15 @@ def run(args: argparse.Namespace) -> int:
 
     from spectraframe.accelerate import resolve_device
     from spectraframe.degradation.steps import parse_degradation
+    from spectraframe.errors import SpectraFrameError
     from spectraframe.evaluate import evaluate, generator_method
     from spectraframe.paths import Output, check_outputs
     from spectraframe.upscale.weights import check_strength
 
     parse_degradation(args.degradation)  # a mistake in the syntax fails before anything is loaded
     check_strength(args.model, args.strength)
+    if args.ensemble and args.model is None and args.weights is None:
+        raise SpectraFrameError("--ensemble runs a model: give --model NAME or --weights FILE")
 
     json_path = csv_path = None
     outputs = []
@@ -73,10 +78,10 @@ def run(args: argparse.Namespace) -> int:
         from spectraframe.upscale.weights import blended_model
 
         model, metadata = blended_model(args.model, args.strength, device, scale=args.scale)
-        method = generator_clip_method(model, metadata["flow_method"])
+        method = generator_clip_method(model, metadata["flow_method"], ensemble=args.ensemble)
     else:
         method = (generator_method(weights_from_arguments(args.model, args.weights), device, scale=args.scale,
-                                   degradation=args.degradation) if uses_model else "bicubic")
+                                   degradation=args.degradation, ensemble=args.ensemble) if uses_model else "bicubic")
     report = evaluate(
         args.data,
         list_file=args.list_file,

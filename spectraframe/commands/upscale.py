@@ -36,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="torch (default) or onnxruntime (fp32; --weights may then be an exported .onnx file)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the network: faster for long videos, the first frame compiles for minutes")
+    p.add_argument("--ensemble", action="store_true",
+                   help="x8 self-ensemble: the model on the 8 flips/rotations of each window, averaged; a little "
+                        "sharper (the default: +0.15 dB on val.txt) for 8x the network time")
     p.add_argument("--tile", type=int, help="tile size in LR pixels (0: never tile); default: from --max-memory")
     p.add_argument("--tile-overlap", type=int, help="LR context pixels per tile side; default: enough for "
                                                     "tiled output to equal untiled")
@@ -87,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     check_strength(args.model, args.strength)
     options = UpscaleOptions(
         weights=weights_from_arguments(args.model, args.weights), scale=args.scale, device=args.device,
-        precision=args.precision, backend=args.backend, compile=args.compile, tile=args.tile,
+        precision=args.precision, backend=args.backend, compile=args.compile, ensemble=args.ensemble, tile=args.tile,
         tile_overlap=args.tile_overlap,
         max_memory=parse_memory(args.max_memory) if args.max_memory is not None else None,
         scene_detect=not args.no_scene_detect, flow_method=args.flow_method, codec=args.codec, crf=args.crf,

@@ -55,6 +55,16 @@ class Symmetry:
             images = torch.rot90(images, 1, dims=(-2, -1))
         return images.contiguous()
 
+    def invert_images(self, images: Tensor) -> Tensor:
+        """Undo `images` (e.g. on a network's output for a transformed input): the steps backwards."""
+        if self.rot90:
+            images = torch.rot90(images, -1, dims=(-2, -1))
+        if self.vflip:
+            images = images.flip(-2)
+        if self.hflip:
+            images = images.flip(-1)
+        return images.contiguous()
+
     def flows(self, flows: Tensor) -> Tensor:
         """Flows (..., 2, H, W): move the pixels like `images`, and transform the vectors."""
         u, v = flows[..., 0:1, :, :], flows[..., 1:2, :, :]
@@ -65,6 +75,10 @@ class Symmetry:
         if self.rot90:
             u, v = torch.rot90(v, 1, dims=(-2, -1)), -torch.rot90(u, 1, dims=(-2, -1))
         return torch.cat([u, v], dim=-3).contiguous()
+
+
+ALL_SYMMETRIES = tuple(Symmetry(hflip, vflip, rot90) for rot90 in (False, True) for vflip in (False, True)
+                       for hflip in (False, True))
 
 
 def random_crop(lr_height: int, lr_width: int, size: int, rng: np.random.Generator) -> Crop:

@@ -30,6 +30,7 @@ from spectraframe.archs.rbpn import RBPN
 from spectraframe.data.windows import neighbour_indices, require_odd_window, scene_window
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
+from spectraframe.generator import SelfEnsemble
 from spectraframe.io.tensors import to_tensor, to_uint8
 from spectraframe.io.video import EncoderSettings, check_encoder, output_format, resolve_encoder
 from spectraframe.upscale.backends import BACKENDS, load_backend
@@ -61,6 +62,7 @@ class UpscaleOptions:
     backend: str = "torch"  # torch | onnxruntime (fp32; .onnx weights or the checkpoint exported on the fly)
     channels_last: bool = True  # torch backend: channels-last memory format, much faster on CPUs
     compile: bool = False  # torch backend: torch.compile the network (the first frame of each size compiles)
+    ensemble: bool = False  # x8 self-ensemble: the 8 flips/rotations of each window, averaged (8x the network time)
     pipelined: bool = True  # decode ahead and estimate the next frame's flows while the network runs
     tile: int | None = None  # LR tile core size; None: chosen from max_memory; 0: never tile
     tile_overlap: int | None = None  # LR context per tile side; None: from the receptive field
@@ -158,6 +160,8 @@ class Upscaler:
                                channels_last=options.channels_last, compile=options.compile, model=model,
                                metadata=metadata)
         self.generator, metadata = backend.generator, backend.metadata
+        if options.ensemble:
+            self.generator = SelfEnsemble(self.generator)
         self.weights_path, self.weights_id, self.weights_bytes = (backend.weights_path, backend.weights_id,
                                                                   backend.weights_bytes)
         weights = self.weights_path
@@ -179,7 +183,8 @@ class Upscaler:
 
     def describe(self) -> str:
         if self.options.backend == "onnxruntime":
-            return f"onnxruntime on {self.device.type}, fp32"
+            ensemble = ", self-ensemble x8" if self.options.ensemble else ""
+            return f"onnxruntime on {self.device.type}, fp32{ensemble}"
         return f"torch, {self.generator.describe()}"
 
     # -- planning -------------------------------------------------------------------------------
@@ -219,6 +224,7 @@ class Upscaler:
             "device": self.device.type,
             "tile": tile,
             "tile_overlap": tile_overlap if tile else None,
+            "ensemble": self.options.ensemble,
             "scene_detect": self.options.scene_detect,
             "segment_frames": self.options.segment_frames,
             "encoder": settings.to_dict() if settings else None,

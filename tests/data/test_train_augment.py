@@ -8,13 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from spectraframe.data.augment import Crop, Symmetry, random_crop, random_symmetry
+from spectraframe.data.augment import ALL_SYMMETRIES, Crop, Symmetry, random_crop, random_symmetry
 from spectraframe.degradation import imresize
 from spectraframe.flow.coarse2fine import coarse_to_fine_flow
 from spectraframe.io.images import list_frames, read_frames
 from spectraframe.io.tensors import to_tensor
-
-ALL_SYMMETRIES = [Symmetry(h, v, r) for h, v, r in itertools.product([False, True], repeat=3)]
 
 
 def _pair(train_corpus, clip: str) -> torch.Tensor:
@@ -61,6 +59,13 @@ def test_symmetry_moves_pixels_like_the_frames():
         if symmetry.rot90:
             moved = moved.flip(1)
         assert torch.equal(symmetry.flows(image).abs(), moved.abs())
+
+
+def test_all_symmetries_are_the_eight_and_each_is_undone():
+    assert set(ALL_SYMMETRIES) == {Symmetry(h, v, r) for h, v, r in itertools.product([False, True], repeat=3)}
+    image = torch.rand(2, 3, 5, 7, generator=torch.Generator().manual_seed(0))  # not square: a rotation shows
+    for symmetry in ALL_SYMMETRIES:
+        assert torch.equal(symmetry.invert_images(symmetry.images(image)), image), symmetry
 
 
 def test_crop_selects_the_same_region_in_lr_and_hr():

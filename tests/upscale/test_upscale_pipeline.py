@@ -86,6 +86,26 @@ def test_tiled_run_equals_untiled(tmp_path, tiny_weights):
         assert difference.max() <= 1 and (difference == 0).mean() > 0.999, name
 
 
+def test_ensemble_run_writes_the_self_ensemble_and_resume_keeps_to_it(tmp_path, tiny_weights):
+    # What the ensemble computes is checked in tests/test_generator.py; here, that the pipeline runs it.
+    from spectraframe.io.images import read_frames, write_image
+
+    source = tmp_path / "frames"
+    source.mkdir()
+    frames = moving_frames(3, width=20, height=16)
+    for i, image in enumerate(frames):
+        write_image(source / f"{i:03d}.png", image)
+    upscaler = Upscaler(options(tiny_weights, ensemble=True, tile=0))
+    assert upscaler.describe().endswith("self-ensemble x8")
+    assert upscaler.run(source, tmp_path / "ensemble").frames == 3
+    Upscaler(options(tiny_weights, tile=0)).run(source, tmp_path / "single")
+    ensemble = read_frames(sorted((tmp_path / "ensemble").glob("*.png")))
+    single = read_frames(sorted((tmp_path / "single").glob("*.png")))
+    assert any(not np.array_equal(a, b) for a, b in zip(ensemble, single, strict=True))
+    with pytest.raises(Exception, match="ensemble"):  # a resumed run with other settings is refused
+        Upscaler(options(tiny_weights, tile=0, resume=True)).run(source, tmp_path / "ensemble")
+
+
 def test_frame_folder_to_video_uses_given_fps(tmp_path, tiny_weights):
     from spectraframe.io.images import write_image
 
