@@ -87,8 +87,12 @@ def test_tiled_run_equals_untiled(tmp_path, tiny_weights):
 
 
 def test_ensemble_run_writes_the_self_ensemble_and_resume_keeps_to_it(tmp_path, tiny_weights):
-    # What the ensemble computes is checked in tests/test_generator.py; here, that the pipeline runs it.
+    import torch
+
+    from spectraframe.generator import SelfEnsemble
+    from spectraframe.inference import super_resolve_frame
     from spectraframe.io.images import read_frames, write_image
+    from spectraframe.io.tensors import to_tensor
 
     source = tmp_path / "frames"
     source.mkdir()
@@ -102,6 +106,13 @@ def test_ensemble_run_writes_the_self_ensemble_and_resume_keeps_to_it(tmp_path, 
     ensemble = read_frames(sorted((tmp_path / "ensemble").glob("*.png")))
     single = read_frames(sorted((tmp_path / "single").glob("*.png")))
     assert any(not np.array_equal(a, b) for a, b in zip(ensemble, single, strict=True))
+    # frame 1 is what SelfEnsemble (tests/test_generator.py) gives with the flows the weights were trained with
+    plain = Upscaler(options(tiny_weights, tile=0)).generator
+    expected = super_resolve_frame(SelfEnsemble(plain), to_tensor(frames[1]),
+                                   torch.stack([to_tensor(frames[0]), to_tensor(frames[2])]),
+                                   flow_method=upscaler.flow_method)
+    written = torch.from_numpy(ensemble[1].copy()).permute(2, 0, 1).float() / 255
+    assert float((written - expected).abs().max()) <= 0.5 / 255 + 1e-4  # rounding to 8 bits only
     with pytest.raises(Exception, match="ensemble"):  # a resumed run with other settings is refused
         Upscaler(options(tiny_weights, tile=0, resume=True)).run(source, tmp_path / "ensemble")
 
