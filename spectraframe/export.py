@@ -92,6 +92,9 @@ class OnnxGenerator:
             raise SpectraFrameError(f"{path}: its SpectraFrame metadata holds no config of the architecture")
         self.config = rbpn_config_from_metadata(self.metadata["config"], str(path))
 
+    def describe(self) -> str:
+        return f"{self.session.get_providers()[0]}, fp32"
+
     def __call__(self, target: Tensor, neighbours: Tensor, flows: Tensor) -> Tensor:
         feeds = {name: t.detach().to("cpu", torch.float32).contiguous().numpy()
                  for name, t in zip(INPUT_NAMES, (target, neighbours, flows), strict=True)}

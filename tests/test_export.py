@@ -23,6 +23,7 @@ def test_onnx_matches_pytorch_at_another_size(tmp_path: Path) -> None:
     assert max_export_difference(model, path, size=(20, 28)) < 1e-3
     generator = OnnxGenerator(path)
     assert generator.config == TINY and generator.metadata["flow_method"] == "dis"
+    assert generator.describe() == "CPUExecutionProvider, fp32"
 
 
 def test_export_command(tmp_path: Path, capsys) -> None:

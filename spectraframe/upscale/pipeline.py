@@ -182,10 +182,7 @@ class Upscaler:
         self.reach_ahead = max(offsets) - 10_000
 
     def describe(self) -> str:
-        if self.options.backend == "onnxruntime":
-            ensemble = ", self-ensemble x8" if self.options.ensemble else ""
-            return f"onnxruntime on {self.device.type}, fp32{ensemble}"
-        return f"torch, {self.generator.describe()}"
+        return f"{self.options.backend}, {self.generator.describe()}"
 
     # -- planning -------------------------------------------------------------------------------
 
