@@ -8,9 +8,8 @@ towards the previous *filtered* output, warped onto it with the flow between the
 where the confidence turns it off where the warp disagrees with the frame (occlusions, flow errors). Two hopes:
 less flicker from the GAN's per-frame texture (issue 16: tOF at equal LPIPS) and, under a codec, an average of
 compression errors that differ from frame to frame (issue 15: PSNR at CRF 28). The flow is DIS between the two
-HR frames, the warp bicubic (the LR flow scaled up, or a bilinear warp, blurred and jittered more in the first
-tries). On the 12 held-out training clips (`training/perceptual/holdout12.txt`), all frames, the eval protocol;
-the network's outputs are computed once per clip and reused by every setting.
+HR frames, the warp bicubic. On the 12 held-out training clips (`training/perceptual/holdout12.txt`), all
+frames, the eval protocol; the network's outputs are computed once per clip and reused by every setting.
 
 Run: `python -m benchmarks.temporal_filter [--model NAME | --weights F] [--degradation D] [--no-lpips-tof]
 [--settings W,SIGMA,K ...] [--name N]`, e.g. `--model real --degradation bi+h264:crf=28 --no-lpips-tof --name
@@ -38,18 +37,15 @@ def temporal_filter(frames, weight: float, sigma: float, box: int):
     import torch.nn.functional as F
 
     from spectraframe.flow import estimate_flow
+    from spectraframe.flow.api import warp
 
     if weight == 0:
         return frames
-    height, width = frames.shape[-2:]
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32),
-                            indexing="ij")
     filtered = [frames[0]]
     for t in range(1, frames.shape[0]):
         previous, current = filtered[-1][None], frames[t][None]
         flow = estimate_flow(current, previous, method="dis").float()  # warp(previous, flow) ~ current
-        grid = torch.stack([(xs + flow[:, 0]) / (width - 1) * 2 - 1, (ys + flow[:, 1]) / (height - 1) * 2 - 1], -1)
-        warped = F.grid_sample(previous, grid, mode="bicubic", padding_mode="border", align_corners=True)
+        warped = warp(previous, flow, mode="bicubic")
         difference = (warped - current).abs().mean(1, keepdim=True)
         if box > 1:
             difference = F.avg_pool2d(F.pad(difference, (box // 2,) * 4, mode="replicate"), box, stride=1)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from spectraframe.errors import SpectraFrameError
-from spectraframe.flow.coarse2fine import CoarseToFineParams, coarse_to_fine_flow, warp_bilinear
+from spectraframe.flow.coarse2fine import CoarseToFineParams, coarse_to_fine_flow, warp_sampled
 from spectraframe.flow.names import DEFAULT_FLOW_METHOD
 from spectraframe.flow.opencv_flow import DISParams, FarnebackParams, dis_flow, farneback_flow
 
@@ -153,9 +153,10 @@ def compute_flow(target: torch.Tensor, neighbours: torch.Tensor, method: str, pa
     return flow
 
 
-def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+def warp(image: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
     """Backward-warp ``image`` (C, H, W) or (N, C, H, W) with ``flow`` (2, H, W) or (N, 2, H, W):
-    out(x, y) = image(x + u, y + v), bilinear, borders replicated. ``warp(neighbour, flow) ~ target``.
+    out(x, y) = image(x + u, y + v), bilinear (or grid_sample's other ``mode``s: "bicubic", "nearest"), borders
+    replicated. ``warp(neighbour, flow) ~ target``.
 
     The result is float in the input's scale (uint8 input gives float 0-255 values)."""
     squeeze = image.ndim == 3
@@ -175,7 +176,7 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
             raise SpectraFrameError(f"warp got {images.shape[0]} images but {flows.shape[0]} flows")
     if not images.is_floating_point():
         images = images.to(torch.float32)
-    warped, _ = warp_bilinear(images, flows.to(images.dtype))
+    warped, _ = warp_sampled(images, flows.to(images.dtype), mode)
     return warped.squeeze(0) if squeeze and warped.shape[0] == 1 else warped
 
 

@@ -208,10 +208,11 @@ def _sample_grid(flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return grid, inside
 
 
-def warp_bilinear(images: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sample ``images`` at (x + u, y + v) bilinearly (borders replicated); also the in-image mask."""
+def warp_sampled(images: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample ``images`` at (x + u, y + v) with grid_sample's ``mode`` (borders replicated); also the in-image
+    mask."""
     grid, inside = _sample_grid(flow)
-    warped = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    warped = F.grid_sample(images, grid, mode=mode, padding_mode="border", align_corners=True)
     return warped, inside
 
 
@@ -461,7 +462,7 @@ def _solve_level(
     grads = work.grads
     alpha = params.alpha
     for _ in range(outer_iterations):
-        warped, inside = warp_bilinear(neighbour_smooth, flow)
+        warped, inside = warp_sampled(neighbour_smooth, flow)
         # Where the flow leaves the image there is nothing to compare: take the target itself (dt = 0).
         warped = torch.where(inside, warped, target_smooth, out=work.warped)
         torch.sub(warped, target_smooth, out=grads[:, 2])

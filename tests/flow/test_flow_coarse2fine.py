@@ -115,12 +115,15 @@ def test_checkerboard_packing_round_trips() -> None:
     assert torch.equal(_unpack(red, black), images)
 
 
-def test_warp_follows_the_convention(shifted_pair) -> None:
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_warp_follows_the_convention(shifted_pair, mode: str) -> None:
     target, neighbour = shifted_pair
     flow = torch.tensor([2.0, 1.0]).view(2, 1, 1).expand(2, *target.shape[-2:])
-    warped = warp(neighbour, flow)
+    warped = warp(neighbour, flow, mode=mode)
     assert warped.shape == target.shape
     torch.testing.assert_close(warped[:, :-2, :-3], target[:, :-2, :-3])
+    half_pixel = torch.full_like(flow, 0.5)  # between pixels the modes interpolate differently
+    assert torch.equal(warp(neighbour, half_pixel, mode=mode), warp(neighbour, half_pixel)) == (mode == "bilinear")
     assert warp_error(target, neighbour, flow) < 1e-4
 
 
