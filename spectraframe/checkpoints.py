@@ -24,6 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from spectraframe.archs.overparameterise import fused
 from spectraframe.archs.rbpn import PROJECTION_GEOMETRY, RBPN, RBPNConfig, bicubic_residual
 from spectraframe.archs.srgan_discriminator import Discriminator
 from spectraframe.errors import SpectraFrameError
@@ -99,7 +100,9 @@ def save_generator(
     flow_method: str = DEFAULT_FLOW_METHOD,
     provenance: dict | None = None,
 ) -> Path:
-    """Write an RBPN in our format. `provenance`: data, iterations, wall time, metrics — anything JSON."""
+    """Write an RBPN in our format. `provenance`: data, iterations, wall time, metrics — anything JSON. A model
+    trained over-parameterised is written fused: a plain RBPN of its shape."""
+    model = fused(model)
     config = model.config
     metadata = {
         "architecture": "RBPN",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from spectraframe.archs.overparameterise import overparameterise
 from spectraframe.archs.rbpn import RBPN, RBPNConfig
 from spectraframe.checkpoints import check_compatible, load_generator, load_torch_file, widen_window
 from spectraframe.data.train_datasets import TrainingSamples, find_training_clips, split_holdout
@@ -80,7 +81,9 @@ def total_steps(config: Config, samples_per_epoch: int, world_size: int) -> int:
 
 
 def build_generator(config: Config, rbpn: RBPNConfig, *, resuming: bool) -> RBPN:
-    """A new RBPN, or with model.init_from (ignored on resume, where the checkpoint wins) those weights."""
+    """A new RBPN, or with model.init_from (ignored on resume, where the checkpoint wins) those weights; with
+    model.overparameterise its 3x3 convolutions get their training-time branches (on resume too: the checkpoint
+    holds them)."""
     generator = RBPN(rbpn)
     if config.model.init_from and not resuming:
         from spectraframe.upscale.weights import resolve_weights
@@ -93,6 +96,8 @@ def build_generator(config: Config, rbpn: RBPNConfig, *, resuming: bool) -> RBPN
         check_compatible(initial.config, rbpn, str(weights))
         generator.load_state_dict(initial.state_dict())
         log.info("generator initialised from %s", weights)
+    if config.model.overparameterise:
+        overparameterise(generator, config.model.overparameterise)
     return generator
 
 

@@ -32,6 +32,10 @@ from spectraframe.paths import require_file
 TRAINING_DEGRADATIONS = ("bi", "bd", "realworld")
 
 
+# The model section's keys that are not RBPNConfig fields.
+NOT_ARCHITECTURE = ("preset", "init_from", "discriminator_from", "overparameterise")
+
+
 def _model_rbpn_config(self) -> RBPNConfig:
     """The generator's architecture: the preset's (or the defaults), with the explicit fields on top."""
     base = RBPNConfig()
@@ -40,7 +44,7 @@ def _model_rbpn_config(self) -> RBPNConfig:
             raise SpectraFrameError(f"unknown model.preset {self.preset!r}: choose one of {', '.join(PRESETS)}")
         base = PRESETS[self.preset]
     explicit = {k: v for k, v in dataclasses.asdict(self).items()
-                if k not in ("preset", "init_from", "discriminator_from") and v is not None}
+                if k not in NOT_ARCHITECTURE and v is not None}
     try:
         return RBPNConfig.from_dict({**base.to_dict(), **explicit})
     except SpectraFrameError as exc:
@@ -54,12 +58,15 @@ def _model_rbpn_config(self) -> RBPNConfig:
 # pixel-loss model; ignored on --resume, where the run's own checkpoint wins.
 # `discriminator_from`: the discriminator.safetensors of an earlier GAN run (also ignored on --resume), so a run
 # that continues one from its exported weights (its 60+ MB checkpoint not kept) does not restart D from scratch.
+# `overparameterise`: train every 3x3 convolution with an expand-squeeze branch this many times as wide, fused into
+# a plain RBPN of the same shape and speed when exported (archs/overparameterise.py); 0: off.
 ModelConfig = dataclasses.make_dataclass(
     "ModelConfig",
     [("preset", "str | None", field(default=None)),
      *[(item.name, f"{item.type} | None", field(default=None)) for item in dataclasses.fields(RBPNConfig)],
      ("init_from", "str | None", field(default=None)),
-     ("discriminator_from", "str | None", field(default=None))],
+     ("discriminator_from", "str | None", field(default=None)),
+     ("overparameterise", "int", field(default=0))],
     namespace={"rbpn_config": _model_rbpn_config, "__module__": __name__},
 )
 
@@ -267,6 +274,7 @@ class Config:
             "data.num_workers": self.data.num_workers,
             "data.val_holdout": self.data.val_holdout,
             "data.flow_cache_gb": self.data.flow_cache_gb,
+            "model.overparameterise": self.model.overparameterise,
             "train.iterations": self.train.iterations,
             "train.epochs": self.train.epochs,
             "train.warmup_iterations": self.train.warmup_iterations,
