@@ -12,12 +12,11 @@ The branch's squeeze starts at zero, so an over-parameterised network starts as 
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from spectraframe.archs.rbpn import RBPN
 from spectraframe.errors import SpectraFrameError
 
 
@@ -66,14 +65,24 @@ def is_overparameterised(model: nn.Module) -> bool:
     return any(parametrize.is_parametrized(m) for m in model.modules())
 
 
-def fused(model: nn.Module) -> nn.Module:
-    """A plain copy of `model` with every branch folded into its kernel (the model itself when it has none)."""
+def fused_state_dict(model: nn.Module) -> dict[str, Tensor]:
+    """`model`'s state with every branch folded into its kernel: the keys and values of the plain network."""
+    state = {key: value for key, value in model.state_dict().items() if ".parametrizations." not in key}
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if parametrize.is_parametrized(module):
+                for tensor_name in module.parametrizations:
+                    state[f"{name}.{tensor_name}" if name else tensor_name] = getattr(module, tensor_name).detach()
+    return state
+
+
+def fused(model: RBPN) -> RBPN:
+    """A plain RBPN computing what `model` computes (`model` itself when it has no branches)."""
     if not is_overparameterised(model):
         return model
-    plain = copy.deepcopy(model)
-    with torch.no_grad():
-        for module in plain.modules():
-            if parametrize.is_parametrized(module):
-                for name in list(module.parametrizations):
-                    parametrize.remove_parametrizations(module, name, leave_parametrized=True)
-    return plain
+    # A new module, not a deep copy: parametrize's class-level properties are shared with copies, so removing them
+    # from a copy would break the original.
+    reference = next(model.parameters())
+    plain = RBPN(model.config).to(device=reference.device, dtype=reference.dtype)
+    plain.load_state_dict(fused_state_dict(model))
+    return plain.train(model.training).requires_grad_(reference.requires_grad)
