@@ -51,6 +51,7 @@ def test_overrides_parse_values_the_way_users_write_them():
         ("train.lr_schedule=linear", "train.lr_schedule must be one of step, cosine"),
         ("loss.pixel=huber", "loss.pixel must be one of mse, l1, charbonnier"),
         ("model.layout=hd", "layout must be one of hr, lr"),
+        ("model.overparameterise=-1", "model.overparameterise must be >= 0"),
     ],
 )
 def test_bad_config_is_a_clear_error(override, message):

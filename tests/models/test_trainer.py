@@ -330,3 +330,26 @@ def test_pixel_loss_run_needs_no_vgg_weights(tmp_path, train_corpus, lists, flow
                "loss.perceptual_weight=6e-3", missing)
     with pytest.raises(SpectraFrameError, match="no_vgg16"):
         Trainer(gan, tmp_path / "gan")
+
+
+def test_overparameterised_run_resumes_bit_exact_and_exports_a_plain_generator(tmp_path, train_corpus, lists,
+                                                                               flow_cache):
+    from spectraframe.archs.overparameterise import fused_state_dict, is_overparameterised
+
+    config = tiny(train_corpus, lists, flow_cache, "train.iterations=4", "train.warmup_iterations=4",
+                  "train.ema=0.9", "model.layout=lr", "model.residual=true", "model.overparameterise=2")
+    straight = Trainer(config, tmp_path / "straight")
+    assert is_overparameterised(straight.generator) and is_overparameterised(straight.ema)
+    straight.fit()
+    train(config, tmp_path / "interrupted", max_steps=2)
+    resumed = Trainer(load_run_config(tmp_path / "interrupted"), tmp_path / "interrupted", resume=True)
+    resumed.fit()
+    a = torch.load(tmp_path / "straight" / CHECKPOINT, weights_only=True)
+    b = torch.load(tmp_path / "interrupted" / CHECKPOINT, weights_only=True)
+    assert any(".squeeze" in k for k in a["generator"])  # the branches are the trained state
+    for part in ("generator", "generator_ema"):
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+    model, _ = load_generator(tmp_path / "straight" / "generator.safetensors")
+    assert not is_overparameterised(model)
+    exported = model.state_dict()
+    assert all(torch.equal(exported[k], v) for k, v in fused_state_dict(straight.ema).items())
