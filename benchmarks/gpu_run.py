@@ -82,6 +82,7 @@ class Recipe:
     lr_patch: int = 48
     ema: float = 0.999
     lr_min_ratio: float = 0.01
+    overparameterise: int = 0  # model.overparameterise: expand-squeeze branches, fused on export
 
 
 def _efficient(**changes) -> dict:
@@ -97,6 +98,9 @@ RECIPES = {
     "efficient": lambda: Recipe("efficient", _efficient(), None, lr=1e-3),
     "wide": lambda: Recipe("wide", _efficient(base_filter=48, feat=96), None, lr=1e-3),
     "wide_deep": lambda: Recipe("wide_deep", _efficient(base_filter=40, feat=80, n_resblock=2), None, lr=1e-3),
+    # The efficient preset trained over-parameterised (archs/overparameterise.py): exported as the same plain
+    # network, so the same speed.
+    "efficient_op": lambda: Recipe("efficient_op", _efficient(), None, lr=1e-3, overparameterise=2),
 }
 
 
@@ -477,6 +481,7 @@ def train_one(recipe: Recipe, cache: Path, out: Path, seconds: float, device: st
               seed: int = 0) -> dict:
     """Train one recipe for `seconds` of wall time; writes out/<name>.safetensors (best EMA) and out/<name>.csv."""
     from spectraframe.accelerate import autocast_context
+    from spectraframe.archs.overparameterise import overparameterise
     from spectraframe.archs.rbpn import RBPN, RBPNConfig
     from spectraframe.checkpoints import load_generator, save_generator
     from spectraframe.losses import pixel_loss
@@ -495,6 +500,8 @@ def train_one(recipe: Recipe, cache: Path, out: Path, seconds: float, device: st
     model = RBPN(config)
     if recipe.init_from:
         model.load_state_dict(load_generator(resolve_weights(recipe.init_from), expected=config)[0].state_dict())
+    if recipe.overparameterise:
+        overparameterise(model, recipe.overparameterise)
     model = model.to(dev).to(memory_format=torch.channels_last)
     ema = ema_copy(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=(0.9, 0.99))

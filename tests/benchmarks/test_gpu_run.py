@@ -4,6 +4,7 @@ on the device-resident corpus that reaches the GAN phase and writes what the GPU
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -107,3 +108,18 @@ def test_base_stage_trains_a_wider_generator_that_the_gan_and_real_runs_start_fr
     assert real.model.rbpn_config() == wide and real.model.init_from == str(weights)
     # a shipped name needs no architecture fields: its preset is the config's
     assert init_overrides("efficient") == ["model.init_from=efficient"]
+
+
+def test_overparameterised_recipe_exports_the_plain_efficient_network(tmp_path):
+    from benchmarks.gpu_run import train_one
+
+    cache, pack_root = tmp_path / "cache", tmp_path / "pack"
+    cache.mkdir()
+    torch.save([_clip("train_a", 0, (208, 208)), _clip("held_b", 1, (208, 208))], cache / "part1.pt")
+    (pack_root / "part1").mkdir(parents=True)
+    (pack_root / "part1" / "holdout.txt").write_text("held_b\n")
+    recipe = replace(RECIPES["efficient_op"](), batch=2)
+    result = train_one(recipe, cache, tmp_path / "out", seconds=1.0, device="cpu", pack_root=pack_root)
+    model, metadata = load_generator(tmp_path / "out" / "efficient_op.safetensors")
+    assert result["steps"] > 0 and model.config == RBPNConfig.from_dict(RECIPES["efficient"]().model)
+    assert metadata["provenance"]["recipe"]["overparameterise"] == 2
