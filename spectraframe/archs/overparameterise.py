@@ -53,11 +53,8 @@ def overparameterise(model: nn.Module, expansion: int) -> nn.Module:
     if not convolutions:
         raise SpectraFrameError(f"{type(model).__name__} has no 3x3 convolution to over-parameterise")
     for conv in convolutions:
-        weight = conv.weight
-        parametrize.register_parametrization(
-            conv, "weight",
-            ExpandedKernel(conv.out_channels, conv.in_channels, conv.kernel_size[0], expansion).to(weight),
-        )
+        branch = ExpandedKernel(conv.out_channels, conv.in_channels, conv.kernel_size[0], expansion)
+        parametrize.register_parametrization(conv, "weight", branch.to(conv.weight))
     return model
 
 

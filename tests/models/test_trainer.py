@@ -244,20 +244,26 @@ def test_init_from_starts_a_fine_tune_from_given_weights(tmp_path, train_corpus,
         Trainer(tiny(train_corpus, lists, flow_cache, f"model.init_from={weights}", "model.feat=6"), tmp_path / "e")
 
 
+def _straight_and_resumed_agree(config, tmp_path) -> tuple[Trainer, dict]:
+    """Train `config` straight through, and again stopped after 2 steps and resumed; the two runs' generator and EMA
+    states must be bit-identical. The straight run's trainer and checkpoint."""
+    straight = Trainer(config, tmp_path / "straight")
+    straight.fit()
+    train(config, tmp_path / "interrupted", max_steps=2)
+    Trainer(load_run_config(tmp_path / "interrupted"), tmp_path / "interrupted", resume=True).fit()
+    a = torch.load(tmp_path / "straight" / CHECKPOINT, weights_only=True)
+    b = torch.load(tmp_path / "interrupted" / CHECKPOINT, weights_only=True)
+    for part in ("generator", "generator_ema"):
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+    return straight, a
+
+
 def test_pixel_run_with_ema_and_cosine_resumes_bit_exact_and_ships_the_average(tmp_path, train_corpus, lists,
                                                                                flow_cache):
     config = tiny(train_corpus, lists, flow_cache, "train.iterations=4", "train.warmup_iterations=4",
                   "train.lr_schedule=cosine", "train.lr_min_ratio=0.1", "train.ema=0.9", "loss.pixel=charbonnier",
                   "model.layout=lr", "model.residual=true", "train.checkpoint_every=100")
-    straight = Trainer(config, tmp_path / "straight")
-    straight.fit()
-    train(config, tmp_path / "interrupted", max_steps=2)
-    resumed = Trainer(load_run_config(tmp_path / "interrupted"), tmp_path / "interrupted", resume=True)
-    resumed.fit()
-    a = torch.load(tmp_path / "straight" / CHECKPOINT, weights_only=True)
-    b = torch.load(tmp_path / "interrupted" / CHECKPOINT, weights_only=True)
-    for part in ("generator", "generator_ema"):
-        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+    straight, a = _straight_and_resumed_agree(config, tmp_path)
     # A pixel-loss run keeps no discriminator: the checkpoint stays small enough to commit.
     assert a["discriminator"] is None and a["optimizer_d"] is None
     assert not (tmp_path / "straight" / "discriminator.safetensors").exists()
@@ -338,17 +344,9 @@ def test_overparameterised_run_resumes_bit_exact_and_exports_a_plain_generator(t
 
     config = tiny(train_corpus, lists, flow_cache, "train.iterations=4", "train.warmup_iterations=4",
                   "train.ema=0.9", "model.layout=lr", "model.residual=true", "model.overparameterise=2")
-    straight = Trainer(config, tmp_path / "straight")
+    straight, a = _straight_and_resumed_agree(config, tmp_path)
     assert is_overparameterised(straight.generator) and is_overparameterised(straight.ema)
-    straight.fit()
-    train(config, tmp_path / "interrupted", max_steps=2)
-    resumed = Trainer(load_run_config(tmp_path / "interrupted"), tmp_path / "interrupted", resume=True)
-    resumed.fit()
-    a = torch.load(tmp_path / "straight" / CHECKPOINT, weights_only=True)
-    b = torch.load(tmp_path / "interrupted" / CHECKPOINT, weights_only=True)
     assert any(".squeeze" in k for k in a["generator"])  # the branches are the trained state
-    for part in ("generator", "generator_ema"):
-        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
     model, _ = load_generator(tmp_path / "straight" / "generator.safetensors")
     assert not is_overparameterised(model)
     exported = model.state_dict()
