@@ -480,6 +480,8 @@ def init_overrides(init_from: str) -> list[str]:
 def train_one(recipe: Recipe, cache: Path, out: Path, seconds: float, device: str, pack_root: Path = PACK,
               seed: int = 0) -> dict:
     """Train one recipe for `seconds` of wall time; writes out/<name>.safetensors (best EMA) and out/<name>.csv."""
+    from torch.nn.utils import parametrize
+
     from spectraframe.accelerate import autocast_context
     from spectraframe.archs.overparameterise import overparameterise
     from spectraframe.archs.rbpn import RBPN, RBPNConfig
@@ -530,7 +532,7 @@ def train_one(recipe: Recipe, cache: Path, out: Path, seconds: float, device: st
         for group in optimizer.param_groups:
             group["lr"] = rate
         batch = corpus.sample(targets, recipe.batch, recipe.lr_patch, generator)
-        with autocast_context(dev, dtype):
+        with autocast_context(dev, dtype), parametrize.cached():  # over-parameterised: kernels once a step
             sr = model(batch["target"], batch["neighbours"], batch["flows"])
         loss = pixel_loss(sr.float(), batch["hr"], "charbonnier")
         optimizer.zero_grad(set_to_none=True)

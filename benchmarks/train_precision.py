@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import nullcontext
 
 import torch
 
@@ -19,25 +20,38 @@ from benchmarks.common import alternate, write_result
 BATCH, PATCH = 8, 48
 
 
-def step_for(preset: str, bf16: bool):
+def step_for(preset: str, bf16: bool, *, overparameterise: int = 0, cached: bool = False, device: str = "cpu",
+             batch: int = BATCH):
+    """One training step's closure. overparameterise: the branches' expansion (0: plain); cached: compute each
+    branch's kernel once per forward (`parametrize.cached`, as the trainer does) rather than at every use."""
+    from torch.nn.utils import parametrize
+
+    from spectraframe.archs.overparameterise import overparameterise as add_branches
     from spectraframe.archs.rbpn import PRESETS, RBPN
     from spectraframe.losses import pixel_loss
 
     torch.manual_seed(0)
     config = PRESETS[preset]
     model = RBPN(config)
+    if overparameterise:
+        add_branches(model, overparameterise)
+    model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
     n, s = config.num_frames - 1, config.scale
-    target, neighbours = torch.rand(BATCH, 3, PATCH, PATCH), torch.rand(BATCH, n, 3, PATCH, PATCH)
-    flows, hr = torch.randn(BATCH, n, 2, PATCH, PATCH), torch.rand(BATCH, 3, PATCH * s, PATCH * s)
+    target, neighbours = torch.rand(batch, 3, PATCH, PATCH), torch.rand(batch, n, 3, PATCH, PATCH)
+    flows, hr = torch.randn(batch, n, 2, PATCH, PATCH), torch.rand(batch, 3, PATCH * s, PATCH * s)
+    target, neighbours, flows, hr = (t.to(device) for t in (target, neighbours, flows, hr))
+    caching = parametrize.cached if cached else nullcontext
 
     def step() -> None:
-        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+        with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16), caching():
             out = model(target, neighbours, flows)
         loss = pixel_loss(out.float(), hr, "charbonnier")
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if device != "cpu":
+            torch.cuda.synchronize(device)
 
     return step
 

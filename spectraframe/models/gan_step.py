@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from spectraframe.archs.srgan_discriminator import Discriminator
 from spectraframe.losses import GeneratorLoss, discriminator_loss
@@ -106,11 +107,13 @@ class GanStep:
         return StepOutcome(sr.detach(), values, skipped)
 
     def _generate(self, batch: dict[str, Tensor], *, with_next_frame: bool) -> tuple[Tensor, Tensor | None]:
-        """G's output, and with `with_next_frame` also that of the next frame's window (one forward pass)."""
-        if not with_next_frame:
-            return self.g_train(batch["target"], batch["neighbours"], batch["flows"]), None
-        both = self.g_train(*(torch.cat([batch[key], batch[f"next_{key}"]]) for key in ("target", "neighbours",
-                                                                                         "flows")))
+        """G's output, and with `with_next_frame` also that of the next frame's window (one forward pass).
+        An over-parameterised G's kernels are computed once per pass (`parametrize.cached`), not at every use."""
+        with parametrize.cached():
+            if not with_next_frame:
+                return self.g_train(batch["target"], batch["neighbours"], batch["flows"]), None
+            both = self.g_train(*(torch.cat([batch[key], batch[f"next_{key}"]]) for key in ("target", "neighbours",
+                                                                                             "flows")))
         return both.chunk(2)
 
     def _fresh_logits(self, sr: Tensor, hr: Tensor) -> tuple[Tensor, Tensor | None]:

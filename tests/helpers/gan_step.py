@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from spectraframe.archs.overparameterise import overparameterise as add_branches
 from spectraframe.archs.rbpn import RBPN, RBPNConfig
 from spectraframe.archs.srgan_discriminator import Discriminator
 from spectraframe.losses import GeneratorLoss, LossWeights
@@ -11,9 +12,11 @@ from spectraframe.models.gan_step import GanStep
 from spectraframe.models.run_state import ema_copy
 
 
-def make_step(*, ema: bool = False) -> GanStep:
+def make_step(*, ema: bool = False, overparameterise: int = 0) -> GanStep:
     torch.manual_seed(0)
     generator = RBPN(RBPNConfig(scale=2, num_frames=3, base_filter=8, feat=8, num_stages=1, n_resblock=1))
+    if overparameterise:
+        add_branches(generator, overparameterise)
     discriminator = Discriminator()
     loss = GeneratorLoss(LossWeights(perceptual=0.0))
     return GanStep(generator, discriminator, loss, torch.optim.Adam(generator.parameters(), lr=1e-3),

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from helpers.gan_step import batch, changed, make_step, weights
+
+from spectraframe.archs.overparameterise import ExpandedKernel
 
 
 @pytest.fixture(autouse=True)
@@ -37,3 +40,17 @@ def test_a_nonfinite_generator_loss_skips_its_update_but_not_the_discriminators(
     assert outcome.skipped
     assert not changed(g, step.generator) and changed(d, step.discriminator)
     assert all(p.grad is None for p in step.generator.parameters())
+
+
+def test_an_overparameterised_generator_computes_each_kernel_once_per_step(monkeypatch):
+    """The DBPN convolutions are applied once per neighbour; their branch kernels are computed once per forward."""
+    step = make_step(overparameterise=2)
+    branches = [m for m in step.generator.modules() if isinstance(m, ExpandedKernel)]
+    calls = []
+    original = ExpandedKernel.forward
+    monkeypatch.setattr(ExpandedKernel, "forward", lambda self, kernel: calls.append(self) or original(self, kernel))
+    squeezes = [b.squeeze.detach().clone() for b in branches]
+    outcome = step(batch(), step=0, gan_phase=True)
+    assert not outcome.skipped
+    assert len(calls) == len(branches) and set(map(id, calls)) == set(map(id, branches))
+    assert all(not torch.equal(before, b.squeeze) for before, b in zip(squeezes, branches, strict=True))
