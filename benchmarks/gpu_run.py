@@ -16,7 +16,9 @@ run). On the machine, `prepare` decodes a part and computes what `TrainingSample
 flows on whole LR frames; 180 clips in 8 s on an H200 machine's 16 cores) into
 `.gpu_cache/`, which stays on the warm machine between calls, as do the VGG file and the installed wheel:
 - call 1, carry [.gpu_vgg, .gpu_pack/part1]: `python3 -m benchmarks.gpu_run prepare --pack .gpu_pack/part1`
-  (add `check --pack .gpu_pack/part1 --out $OUT` for the CUDA check of issue 18);
+  (add `check --pack .gpu_pack/part1 --out $OUT` for the CUDA check of issue 18; before training `efficient_op`,
+  `python3 -m benchmarks.train_overparameterised --device cuda --batch 256 && cp
+  benchmarks/results/train_overparameterised_cuda.md $OUT`: what the branches cost a step on the card, ~30 s);
 - call 2 at once (the machine is given back after 30 s idle), carry [.whl, .gpu_pack/part2]: `python3 -m pip
   install -q --no-index --no-deps --target .gpu_cache/site .whl/*.whl && python3 -m benchmarks.gpu_run prepare
   --pack .gpu_pack/part2` (installed inside the repository's ignored cache, which the warm machine keeps);
