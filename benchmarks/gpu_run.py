@@ -37,6 +37,12 @@ flows on whole LR frames; 180 clips in 8 s on an H200 machine's 16 cores) into
   asks whether a generator of twice the capacity (issues 15 and 16 have no speed goal) moves the real model's CRF 28
   figure and the LPIPS/tOF line that more steps of the efficient one did not (session 13, training/README.md
   "gpu_19"). Seven files come back then (one GAN recipe; two would be nine, over the eight a call returns).
+Issue 12 alone in one call: the tree (13.5 MiB) and the four parts (43 MiB) fit one carry (56.5 of 64 MiB) without the
+VGG file and the wheel, so carry [.gpu_pack/part1, .gpu_pack/part2, .gpu_pack/part3, .gpu_pack/part4] and run `for p
+in part1 part2 part3 part4; do python3 -m benchmarks.gpu_run prepare --pack .gpu_pack/$p || exit 1; done; python3 -m
+benchmarks.gpu_run train --recipes efficient_op --batch 256 --seconds 480 --out $OUT` (timeout_s 600): one start and
+one transfer for about 8 min of training instead of three calls (checked on the CPU: `--limit 6` pack, 4 parts
+prepared, `train --recipes efficient_op --device cpu --seconds 40 --batch 4`, 47 s).
 Back here: `spectraframe eval ... --lpips --tof` (GAN: training/perceptual/holdout12.txt), `make bench
 BENCH=holdout_val` / `BENCH=eval_degraded`, `make eval-val` score what came back with the CPU protocol.
 Dry run on the CPU: `pack --limit 6 --pack /tmp/p`, `prepare --pack /tmp/p/partN --cache /tmp/c` for each part,
