@@ -40,9 +40,13 @@ flows on whole LR frames; 180 clips in 8 s on an H200 machine's 16 cores) into
 Issue 12 alone in one call: the tree (13.5 MiB) and the four parts (43 MiB) fit one carry (56.5 of 64 MiB) without the
 VGG file and the wheel, so carry [.gpu_pack/part1, .gpu_pack/part2, .gpu_pack/part3, .gpu_pack/part4] and run `for p
 in part1 part2 part3 part4; do python3 -m benchmarks.gpu_run prepare --pack .gpu_pack/$p || exit 1; done; python3 -m
-benchmarks.gpu_run train --recipes efficient_op --batch 256 --seconds 480 --out $OUT` (timeout_s 600): one start and
-one transfer for about 8 min of training instead of three calls (checked on the CPU: `--limit 6` pack, 4 parts
-prepared, `train --recipes efficient_op --device cpu --seconds 40 --batch 4`, 47 s).
+benchmarks.gpu_run train --recipes efficient_op --batch 256 --seconds 480 --out $OUT; cp $OUT/efficient_op.safetensors
+.gpu_cache/` (timeout_s 600): one start and one transfer for about 8 min of training instead of three calls (checked
+on the CPU: `--limit 6` pack, 4 parts prepared, `train --recipes efficient_op --device cpu --seconds 40 --batch 4`, 47
+s). The copy in the cache outlives the call on the warm machine, so a call right after it (carry .gpu_vgg and
+.gpu_pack/part4, which holds holdout.txt) can start a GAN recipe from it: `python3 -m benchmarks.gpu_run train-one
+--recipe gan_smooth --init-from .gpu_cache/efficient_op.safetensors --seconds S --out $OUT` (checked on the CPU
+likewise). `train` itself starts GAN recipes from `--base`, or else from the shipped default.
 Back here: `spectraframe eval ... --lpips --tof` (GAN: training/perceptual/holdout12.txt), `make bench
 BENCH=holdout_val` / `BENCH=eval_degraded`, `make eval-val` score what came back with the CPU protocol.
 Dry run on the CPU: `pack --limit 6 --pack /tmp/p`, `prepare --pack /tmp/p/partN --cache /tmp/c` for each part,
