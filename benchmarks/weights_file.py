@@ -1,9 +1,10 @@
-"""Weights files the training README scores or ships that no run writes: a blend of two fine-tunes of one model, a
-model widened to more frames, and a run's file with the provenance a shipped file carries.
+"""Weights files the training README scores or ships that no run writes: a blend of two fine-tunes of one model, a model
+widened to more frames, and a run's file with the provenance a shipped file carries.
 
 Run: `python -m benchmarks.weights_file blend A B S OUT` (every weight S of the way from A to B, ESRGAN's network
-interpolation: `checkpoints.interpolate_generators`), `python -m benchmarks.weights_file widen F N OUT` (F as an
-N-frame model, untrained: `checkpoints.widen_window`). Score OUT with `spectraframe eval --weights OUT`.
+interpolation: `checkpoints.interpolate_generators`; `--extrapolate` lets S exceed 1), `python -m
+benchmarks.weights_file widen F N OUT` (F as an N-frame model, untrained: `checkpoints.widen_window`). Score OUT with
+`spectraframe eval --weights OUT`.
 `python -m benchmarks.weights_file annotate F OUT KEY=VALUE... [--gan-recipe NAME]`: F's weights with those
 provenance keys set (VALUE is JSON, or else a string), and with --gan-recipe the resolved training config of that
 recipe of benchmarks/gpu_run.py (GAN_RECIPES), which the GPU run's exports record only as overrides.
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     blend.add_argument("b", type=Path)
     blend.add_argument("strength", type=float)
     blend.add_argument("out", type=Path)
+    blend.add_argument("--extrapolate", action="store_true", help="allow S > 1: past B, away from A")
     widen = commands.add_parser("widen")
     widen.add_argument("weights", type=Path)
     widen.add_argument("frames", type=int)
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "blend":
         a, metadata = load_generator(args.a)
         b, _ = load_generator(args.b)
-        model = interpolate_generators(a, b, args.strength, str(args.b))
+        model = interpolate_generators(a, b, args.strength, str(args.b), extrapolate=args.extrapolate)
         provenance = {"blend": {"a": str(args.a), "b": str(args.b), "strength": args.strength}}
     else:
         source, metadata = load_generator(args.weights)

@@ -414,10 +414,12 @@ def load_generator(
     return model.to(device).eval(), metadata
 
 
-def interpolate_generators(base: RBPN, tuned: RBPN, strength: float, source: str = "the fine-tuned model") -> RBPN:
+def interpolate_generators(base: RBPN, tuned: RBPN, strength: float, source: str = "the fine-tuned model", *,
+                           extrapolate: bool = False) -> RBPN:
     """ESRGAN's network interpolation: a new generator whose every weight is (1 - strength) * base + strength *
-    tuned. `tuned` must be a fine-tune of `base` (one architecture), so the blend moves smoothly between them."""
-    if not 0.0 <= strength <= 1.0:
+    tuned. `tuned` must be a fine-tune of `base` (one architecture), so the blend moves smoothly between them.
+    `extrapolate` lets strength exceed 1 (past the fine-tune; an experiment, never a user's setting)."""
+    if not 0.0 <= strength <= (float("inf") if extrapolate else 1.0):
         raise SpectraFrameError(f"the strength of a blend must be between 0 and 1, got {strength}")
     check_compatible(tuned.config, base.config, source)
     tuned_state = tuned.state_dict()

@@ -270,6 +270,11 @@ def test_interpolated_generator_moves_every_weight_between_the_two() -> None:
     assert all(torch.equal(a, b) for a, b in zip(interpolate_generators(base, tuned, 1.0).state_dict().values(),
                                                   tuned.state_dict().values(), strict=True))
     assert not half.training and half is not base
+    beyond = interpolate_generators(base, tuned, 1.5, extrapolate=True)
+    for name, value in beyond.state_dict().items():
+        if value.is_floating_point():
+            expected = base.state_dict()[name] + 1.5 * (tuned.state_dict()[name] - base.state_dict()[name])
+            assert torch.allclose(value, expected, atol=1e-6)
 
 
 def test_interpolation_refuses_other_architectures_and_strengths_out_of_range() -> None:
