@@ -228,6 +228,59 @@ class FrameFolderSink(OutputSink):
 # --- video files ---------------------------------------------------------------------------------
 
 
+class SegmentEncoder:
+    """The packets of one segment: a fresh encoder with the run's settings, its packets stored (bytes and
+    timestamps, exactly as the encoder produced them) in `partial`, renamed to `path` once complete.
+
+    An encoder's output depends only on its settings and frames, so a segment encoded by another process (a
+    resumed run, a cluster worker) is bit-identical to the one an uninterrupted run would have stored.
+    """
+
+    def __init__(self, path: Path, settings: EncoderSettings, format_name: str, partial: Path | None = None):
+        # A container of the final format that never receives a packet: it gives the encoder exactly
+        # the flags (global header or not) the final file will need.
+        self._container = av.open(io.BytesIO(), "w", format=format_name)
+        self._stream = add_video_encoder(self._container, settings)
+        self._stream.codec_context.open()
+        self.extradata = (self._stream.codec_context.extradata or b"").hex()
+        self.settings = settings
+        self.path = path
+        self.partial = partial or path.with_suffix(".partial")
+        self._file = open(self.partial, "wb")  # noqa: SIM115 (closed by close() or abort())
+
+    def write(self, image: np.ndarray, pts: int) -> None:
+        frame = rgb_to_video_frame(image, pts, self.settings.time_base, self.settings.pix_fmt)
+        self._store(self._stream.encode(frame))
+
+    def _store(self, packets) -> None:
+        for packet in packets:
+            data = bytes(packet)
+            pts = _NONE if packet.pts is None else packet.pts
+            dts = _NONE if packet.dts is None else packet.dts
+            self._file.write(_RECORD.pack(pts, dts, packet.duration or 0, int(packet.is_keyframe), len(data)))
+            self._file.write(data)
+
+    def close(self) -> None:
+        """Flush the encoder and put the complete segment under its final name (on failure: `abort`)."""
+        try:
+            self._store(self._stream.encode(None))
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        except BaseException:
+            self.abort()
+            raise
+        os.replace(self.partial, self.path)
+        _close_quietly(self._container)
+
+    def abort(self) -> None:
+        """Drop the unfinished segment (its finished siblings stay for --resume)."""
+        with contextlib.suppress(OSError):  # a full disk fails the flush on close too: the file goes anyway
+            self._file.close()
+        self.partial.unlink(missing_ok=True)
+        _close_quietly(self._container)
+
+
 class SegmentedVideoSink(OutputSink):
     def __init__(
         self,
@@ -249,81 +302,62 @@ class SegmentedVideoSink(OutputSink):
         self.segment_frames = segment_frames
         self.source = source
         segments = 0
-        while self._segment_path(segments).is_file():
+        while self.segment_path(segments).is_file():
             segments += 1
         self.resume_from = min(frame_count, segments * segment_frames)
-        self._encoder: tuple[av.container.OutputContainer, av.VideoStream] | None = None
-        self._file = None
+        self._encoder: SegmentEncoder | None = None
         self._segment = -1
 
-    def _segment_path(self, segment: int) -> Path:
+    @property
+    def segment_count(self) -> int:
+        return -(-self.frame_count // self.segment_frames)
+
+    def segment_path(self, segment: int) -> Path:
         return self.work / f"segment_{segment:06d}.packets"
+
+    def segment_frames_of(self, segment: int) -> range:
+        """The frame indices segment `segment` holds."""
+        return range(segment * self.segment_frames, min(self.frame_count, (segment + 1) * self.segment_frames))
+
+    def missing_segments(self) -> list[int]:
+        """The segments not finished yet, in any order a previous run left them (a cluster run finishes them
+        out of order)."""
+        return [k for k in range(self.segment_count) if not self.segment_path(k).is_file()]
 
     def finished_any(self) -> bool:
         return any(self.work.glob("segment_*.packets"))
+
+    def check_extradata(self, extradata: str) -> None:
+        """Every segment must come from an encoder with the same headers: the first one's are kept in the state."""
+        if self.state.setdefault("extradata", extradata) != extradata:
+            raise SpectraFrameError("the video encoder produced different headers for two segments; cannot resume")
+        self.save_state()
 
     def write(self, index: int, image: np.ndarray, pts: int) -> None:
         segment = index // self.segment_frames
         if segment != self._segment:
             self._close_segment()
-            self._open_segment(segment)
-        _, stream = self._encoder
-        frame = rgb_to_video_frame(image, pts, self.settings.time_base, self.settings.pix_fmt)
-        self._store(stream.encode(frame))
-        if index + 1 == min(self.frame_count, (segment + 1) * self.segment_frames):
+            self._encoder = SegmentEncoder(self.segment_path(segment), self.settings, self.format_name)
+            self._segment = segment
+            self.check_extradata(self._encoder.extradata)
+        self._encoder.write(image, pts)
+        if index + 1 == self.segment_frames_of(segment).stop:
             self._close_segment()
 
-    def _open_segment(self, segment: int) -> None:
-        # A container of the final format that never receives a packet: it gives the encoder exactly
-        # the flags (global header or not) the final file will need.
-        container = av.open(io.BytesIO(), "w", format=self.format_name)
-        stream = add_video_encoder(container, self.settings)
-        stream.codec_context.open()
-        extradata = (stream.codec_context.extradata or b"").hex()
-        if self.state.setdefault("extradata", extradata) != extradata:
-            raise SpectraFrameError("the video encoder produced different headers for two segments; cannot resume")
-        self.save_state()
-        self._encoder = (container, stream)
-        self._segment = segment
-        self._file = open(self._segment_path(segment).with_suffix(".partial"), "wb")  # noqa: SIM115
-
-    def _store(self, packets) -> None:
-        for packet in packets:
-            data = bytes(packet)
-            pts = _NONE if packet.pts is None else packet.pts
-            dts = _NONE if packet.dts is None else packet.dts
-            self._file.write(_RECORD.pack(pts, dts, packet.duration or 0, int(packet.is_keyframe), len(data)))
-            self._file.write(data)
-
     def _close_segment(self) -> None:
-        if self._encoder is None:
-            return
-        container, stream = self._encoder
-        self._store(stream.encode(None))
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        partial = self._segment_path(self._segment).with_suffix(".partial")
-        os.replace(partial, self._segment_path(self._segment))
-        self._encoder = None
-        self._file = None
-        _close_quietly(container)
+        if self._encoder is not None:
+            encoder, self._encoder = self._encoder, None
+            encoder.close()
 
     def abort(self) -> None:
         """Drop the unfinished segment (called on interruption; finished segments stay for --resume)."""
-        if self._file is not None:
-            with contextlib.suppress(OSError):  # a full disk fails the flush on close too: the file goes anyway
-                self._file.close()
-            self._segment_path(self._segment).with_suffix(".partial").unlink(missing_ok=True)
         if self._encoder is not None:
-            _close_quietly(self._encoder[0])
-        self._encoder = None
-        self._file = None
+            encoder, self._encoder = self._encoder, None
+            encoder.abort()
 
     def _segment_records(self, with_data: bool) -> Iterator[tuple[int, int, int, int, bytes | None]]:
-        segments = -(-self.frame_count // self.segment_frames)
-        for segment in range(segments):
-            with open(self._segment_path(segment), "rb") as handle:
+        for segment in range(self.segment_count):
+            with open(self.segment_path(segment), "rb") as handle:
                 while header := handle.read(_RECORD.size):
                     pts, dts, duration, keyframe, size = _RECORD.unpack(header)
                     if with_data:
