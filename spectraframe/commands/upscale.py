@@ -56,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing output of the same kind: a video file, or a folder holding only images "
                         "(a previous frames output)")
+    add_cluster_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     # RBPN's original script needed --upscale_only to skip downscaling its input; here the input is always
     # the low resolution, so the flag is accepted for people coming from it and changes nothing.
@@ -65,9 +66,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cluster", metavar="ray[:ADDRESS]",
+                   help="upscale the segments on a Ray cluster: ray (RAY_ADDRESS, else a local cluster on this "
+                        "machine) or ray:ADDRESS (ray:auto, ray:HOST:6379); inputs and outputs on a path every node "
+                        "sees (docs/cluster.md); needs pip install 'spectraframe[cluster]'")
+    p.add_argument("--workers", type=int, help="--cluster: Ray actors (default: as many as the cluster holds)")
+    p.add_argument("--worker-cpus", type=float, default=1.0,
+                   help="--cluster: CPU threads of each actor (default 1)")
+    p.add_argument("--worker-gpus", type=float,
+                   help="--cluster: GPUs of each actor, e.g. 0.5 for two a GPU (default: 1 on a cluster with GPUs)")
+
+
 def run(args: argparse.Namespace) -> int:
     import logging
-    import sys
     from fractions import Fraction
     from pathlib import Path
 
@@ -98,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
         height=args.height, outscale=args.outscale,
     )
+    if args.cluster is not None:
+        from spectraframe.upscale.cluster import upscale_arguments_on_cluster
+
+        return report(*upscale_arguments_on_cluster(args, options), several=len(args.inputs) > 1)
     if args.strength is None:
         upscaler = Upscaler(options)
     else:
@@ -120,9 +136,21 @@ def run(args: argparse.Namespace) -> int:
         except SpectraFrameError as exc:
             log.error("%s", exc)
             failures.append((path, str(exc)))
-    print(f"\nupscaled {len(results)} of {len(inputs)} inputs:")
+    return report(results, failures, several=True)
+
+
+def report(results: list, failures: list[tuple], *, several: bool) -> int:
+    """Print the outcome (one input: its summary, or its error; several: a line each) and return the exit code."""
+    from spectraframe.errors import SpectraFrameError
+
+    if not several:
+        if failures:
+            raise SpectraFrameError(failures[0][1])
+        print(results[0].summary())
+        return 0
+    print(f"\nupscaled {len(results)} of {len(results) + len(failures)} inputs:")
     for result in results:
         print(f"  ok      {result.summary()}")
     for path, message in failures:
-        print(f"  FAILED  {path}: {message}", file=sys.stdout)
+        print(f"  FAILED  {path}: {message}")
     return 2 if failures else 0

@@ -92,6 +92,11 @@ class FrameSource:
                 f"(at least {MIN_SIDE} pixels a side)"
             )
 
+    @property
+    def frame_paths(self) -> list[Path]:
+        """The image files of a frame folder, in frame order (empty for a video)."""
+        return list(getattr(self, "_frame_paths", []))
+
     def frames(self) -> Iterator[DecodedFrame]:
         """Every frame in order with a strictly increasing timestamp in `info.time_base` units."""
         info = self.info

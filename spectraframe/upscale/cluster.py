@@ -1,0 +1,546 @@
+"""`upscale --cluster ray[:ADDRESS]`: the segments of one or many inputs upscaled by Ray actors.
+
+The driver (the machine running the command) plans each input exactly as a single-machine run does
+(`Upscaler.plan`, the same output checks, lock and work folder), decodes it once to find the scene cuts and
+timestamps, and queues its missing segments. Each actor loads the model once and, per segment, decodes the
+frames the segment's windows need (seeking to the key frame before them), upscales them with the same code
+as a single-machine run (`Upscaler.upscale_frames`) and encodes them with the same segment encoder into the
+output's work folder. The driver muxes an input as soon as its last segment is in (`SegmentedVideoSink.finish`,
+audio and subtitles included). Inputs, outputs and weights must therefore be on a path every node sees (a
+shared file system mounted at the same path).
+
+Faults: a segment whose actor dies is queued again and taken by another actor (a fresh one replaces the
+dead), up to `SEGMENT_ATTEMPTS` times; finished segments are files in the work folder, so a driver that dies
+is continued by rerunning the command with --resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from spectraframe.errors import SpectraFrameError
+from spectraframe.io.video import EncoderSettings, FrameIndex
+
+log = logging.getLogger(__name__)
+
+# A segment is tried on this many actors before its input is given up (a segment that kills every actor it
+# runs on, e.g. by running out of memory, would otherwise loop forever).
+SEGMENT_ATTEMPTS = 3
+# Segments queued on each actor: the next one starts while the driver handles the finished one.
+SEGMENTS_PER_ACTOR = 2
+INSTALL_HINT = "pip install 'spectraframe[cluster]' (or pip install ray)"
+
+
+def import_ray():
+    """Ray, or the one sentence saying how to get it."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise SpectraFrameError(f"--cluster ray needs Ray, which is not installed here: {INSTALL_HINT}") from exc
+    return ray
+
+
+def parse_cluster(spec: str) -> str | None:
+    """`ray` -> None (RAY_ADDRESS, else a local cluster), `ray:ADDRESS` -> ADDRESS (`auto`, `HOST:PORT`,
+    `ray://HOST:PORT`)."""
+    engine, _, address = spec.partition(":")
+    if engine != "ray" or (spec.startswith("ray:") and not address):
+        raise SpectraFrameError(f"--cluster must be ray or ray:ADDRESS (such as ray:auto or ray:10.0.0.5:6379), "
+                                f"got {spec!r}")
+    return address or None
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    address: str | None = None  # None: RAY_ADDRESS, else a local cluster on this machine
+    workers: int | None = None  # None: as many as the cluster's CPUs (or GPUs) hold
+    worker_cpus: float = 1.0  # CPU threads of each actor
+    worker_gpus: float | None = None  # None: 1 on a cluster with GPUs (unless --device cpu), else 0
+
+
+@dataclass(frozen=True)
+class UpscalerRecipe:
+    """How each actor builds its Upscaler: the options, and for `--model M --strength S` the blend."""
+
+    options: object  # UpscaleOptions (kept untyped: this module loads without torch)
+    blend: tuple[str, float, int | None] | None = None  # (model, strength, scale)
+
+    def build(self):
+        from spectraframe.upscale.pipeline import Upscaler
+
+        if self.blend is None:
+            return Upscaler(self.options)
+        from spectraframe.upscale.weights import blended_model
+
+        model, strength, scale = self.blend
+        generator, metadata = blended_model(model, strength, scale=scale)
+        return Upscaler(self.options, model=generator, metadata=metadata)
+
+
+# --- what the driver hands an actor ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentTask:
+    job: int  # position of the input in the run
+    segment: int
+    input: Path
+    frame_paths: tuple[Path, ...] | None  # frame folders: the files of `span`; None for a video
+    targets: range  # the frames this segment holds
+    span: range  # the frames decoded for them (their neighbours, and the look-ahead of the scene decisions)
+    pts: tuple[int, ...]  # timestamps of the span's frames
+    cuts: frozenset[int]  # frames of the span that start a scene
+    tile: int | None
+    tile_overlap: int
+    size: tuple[int, int]
+    settings: EncoderSettings
+    format_name: str
+    packets: Path  # the segment's file in the output's work folder
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class SegmentReport:
+    job: int
+    segment: int
+    frames: int
+    seconds: float
+    worker: str
+    extradata: str  # hex of the encoder headers: the driver checks all segments agree
+
+
+def read_span(task: SegmentTask, index: FrameIndex | None) -> Iterator:
+    """The LR frames of `task.span` as (H, W, 3) uint8 RGB, decoded from the key frame before them."""
+    from spectraframe.io.images import read_image
+    from spectraframe.io.video import read_video_window
+
+    if task.frame_paths is not None:
+        yield from (read_image(path) for path in task.frame_paths)
+        return
+    frames = read_video_window(task.input, task.span.start, task.span.stop - 1, index)
+    if len(frames) != len(task.span):
+        raise SpectraFrameError(f"{task.input}: frames {task.span.start}-{task.span.stop - 1} decoded to "
+                                f"{len(frames)} frames, {len(task.span)} expected (has the file changed?)")
+    yield from frames
+
+
+class SegmentWorker:
+    """One Ray actor: the model loaded once, then segments upscaled and encoded one after the other."""
+
+    def __init__(self, recipe: UpscalerRecipe, threads: int | None):
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.upscaler = recipe.build()
+        self.name = f"{socket.gethostname()}-{os.getpid()}"
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.upscaler.device}, {self.upscaler.describe()})"
+
+    def encode(self, task: SegmentTask, index: FrameIndex | None) -> SegmentReport:
+        from spectraframe.io.tensors import to_tensor
+        from spectraframe.upscale.output_size import fit_frame
+        from spectraframe.upscale.sinks import SegmentEncoder
+
+        started = time.perf_counter()
+        span = task.span
+        frames = ((i, to_tensor(image), task.pts[i - span.start], i in task.cuts)
+                  for i, image in enumerate(read_span(task, index), span.start))
+        partial = task.packets.with_name(f"{task.packets.stem}.{self.name}.partial")
+        encoder = SegmentEncoder(task.packets, task.settings, task.format_name, partial=partial)
+        try:
+            decoded = self.upscaler.upscale_frames(
+                frames, task.targets, task.tile, task.tile_overlap,
+                lambda t, image, pts: encoder.write(fit_frame(image, task.size), pts))
+            if decoded != span.stop:
+                raise SpectraFrameError(f"{task.input}: expected frames up to {span.stop - 1}, decoded {decoded}")
+        except BaseException:
+            encoder.abort()
+            raise
+        encoder.close()
+        return SegmentReport(task.job, task.segment, len(task.targets), time.perf_counter() - started, self.name,
+                             encoder.extradata)
+
+
+# --- the driver's side of one input -------------------------------------------------------------
+
+
+@dataclass
+class ClusterJob:
+    """One input being upscaled on the cluster: its plan, its output's sink and the segments still out."""
+
+    number: int
+    plan: object  # UpscalePlan
+    sink: object  # SegmentedVideoSink
+    index: object  # ObjectRef of the input's FrameIndex (or of None)
+    tasks: list[SegmentTask]
+    started: float = field(default_factory=time.perf_counter)
+    remaining: set[int] = field(default_factory=set)
+    in_flight: int = 0
+    error: BaseException | None = None
+    resumed_from: int = 0
+
+    @property
+    def open(self) -> bool:
+        return self.error is None and bool(self.remaining)
+
+    @property
+    def settled(self) -> bool:
+        """Nothing more will come: every segment is in, or it failed and its last segments are back."""
+        return self.in_flight == 0 and not self.open
+
+
+def scan_input(plan, scene_detect: bool) -> tuple[list[int], set[int], FrameIndex | None]:
+    """Decode the input once, as a single-machine run would: every frame's timestamp, the scene cuts (their
+    decisions depend on all the frames before) and, for a video, where its key frames are for seeking."""
+    from spectraframe.io.video import index_video
+    from spectraframe.upscale.pipeline import frames_with_cuts
+
+    pts, cuts = [], set()
+    for frame, cut in frames_with_cuts(plan.source, scene_detect):
+        pts.append(frame.pts)
+        if cut:
+            cuts.add(frame.index)
+    index = index_video(plan.source.path) if plan.source.info.kind == "video" else None
+    return pts, cuts, index
+
+
+def segment_tasks(number: int, plan, sink, upscaler, scan) -> list[SegmentTask]:
+    """The tasks of the segments `sink` still misses."""
+    pts, cuts, _ = scan
+    info = plan.source.info
+    tasks = []
+    for segment in sink.missing_segments():
+        targets = sink.segment_frames_of(segment)
+        span = upscaler.span_to_decode(targets, info.frame_count)
+        paths = tuple(plan.source.frame_paths[span.start:span.stop]) if info.kind == "frames" else None
+        tasks.append(SegmentTask(
+            number, segment, plan.source.path, paths, targets, span, tuple(pts[span.start:span.stop]),
+            frozenset(c for c in cuts if c in span), plan.tile, plan.tile_overlap, plan.size, plan.settings,
+            plan.format_name, sink.segment_path(segment)))
+    return tasks
+
+
+def prepare_job(ray, number: int, upscaler, input_path: Path, output: Path | None,
+                stack: contextlib.ExitStack) -> ClusterJob:
+    """Plan one input, take its output's lock (held until the run ends), open its work folder, scan it and
+    list its missing segments."""
+    from spectraframe.upscale.sinks import SegmentedVideoSink, output_lock
+
+    plan = upscaler.plan(input_path, output)
+    if plan.settings is None:
+        raise SpectraFrameError(f"--cluster writes videos: give {plan.output} a video extension such as .mp4 "
+                                "(frame folders are written by runs without --cluster)")
+    stack.enter_context(output_lock(plan.output))
+    sink = upscaler.open_sink(plan)
+    assert isinstance(sink, SegmentedVideoSink)
+    done = sink.segment_count - len(sink.missing_segments())
+    if done:
+        log.info("resuming %s: %d of %d segments are done", plan.output, done, sink.segment_count)
+    log.info("scanning %s for scene cuts and key frames", plan.source.path)
+    try:
+        scan = scan_input(plan, upscaler.options.scene_detect)
+    except SpectraFrameError:
+        sink.discard()  # the input is broken: nothing worth resuming, as in a single-machine run
+        raise
+    tasks = segment_tasks(number, plan, sink, upscaler, scan)
+    return ClusterJob(number, plan, sink, ray.put(scan[2]), tasks, remaining={t.segment for t in tasks},
+                      resumed_from=sink.resume_from)
+
+
+# --- the actors ----------------------------------------------------------------------------------
+
+
+class ActorPool:
+    """The actors, each with up to SEGMENTS_PER_ACTOR segments in flight; a dead one is replaced by a fresh one
+    (on another node if its node is gone). An actor that fails to start is not retried: its cause is reported."""
+
+    def __init__(self, ray, recipe: UpscalerRecipe, count: int, cpus: float, gpus: float):
+        self.ray = ray
+        self.recipe = recipe
+        self.threads = max(1, int(cpus))
+        self.actor_class = ray.remote(SegmentWorker).options(num_cpus=cpus, num_gpus=gpus, max_restarts=0)
+        self.actors: list = [None] * count
+        self.load = [0] * count
+        self.starting: dict = {}  # describe() call of an actor not up yet -> its slot
+        self.up: set[int] = set()
+        self.names: dict[int, str] = {}
+        self.start_error: BaseException | None = None
+        for slot in range(count):
+            self._start(slot)
+
+    def _start(self, slot: int) -> None:
+        actor = self.actor_class.remote(self.recipe, self.threads)
+        self.actors[slot], self.load[slot] = actor, 0
+        self.starting[actor.describe.remote()] = slot
+
+    def started(self, ref) -> None:
+        """An actor's describe() came back: it is up, or it could not start."""
+        slot = self.starting.pop(ref)
+        try:
+            description = self.ray.get(ref)
+        except Exception as exc:  # the model or the package missing on its node: nothing a retry would fix
+            log.error("a Ray actor could not start: %s", getattr(exc, "cause", None) or exc)
+            self.start_error = exc
+            return
+        self.up.add(slot)
+        self.names[slot] = description.split(" ", 1)[0]
+        log.info("worker %s", description)
+
+    def free(self) -> Iterator[int]:
+        for slot in sorted(self.up):
+            while self.load[slot] < SEGMENTS_PER_ACTOR:
+                yield slot
+
+    def lost(self, slot: int, actor) -> None:
+        """`actor` (of `slot`) died: start a fresh one there, once however many of its segments report it."""
+        if self.actors[slot] is actor:
+            log.warning("worker %s is gone; starting another", self.names.get(slot, slot))
+            self.up.discard(slot)
+            with contextlib.suppress(Exception):
+                self.ray.kill(actor, no_restart=True)
+            self._start(slot)
+
+    def check_alive(self) -> None:
+        if not self.up and not self.starting:
+            cause = getattr(self.start_error, "cause", None) or self.start_error
+            raise SpectraFrameError(f"no Ray actor could start ({cause}); is spectraframe installed on every node?")
+
+    def shutdown(self) -> None:
+        for actor in self.actors:
+            with contextlib.suppress(Exception):
+                self.ray.kill(actor, no_restart=True)
+
+
+def actor_resources(ray, settings: ClusterSettings, device: str, segments: int | None) -> tuple[int, float, float]:
+    """(actors, CPUs each, GPUs each): by default one GPU each on a cluster with GPUs, else `worker_cpus` each,
+    as many as the cluster holds (no more than the segments of a single input)."""
+    resources = ray.cluster_resources()
+    gpus = settings.worker_gpus
+    if gpus is None:
+        gpus = 1.0 if resources.get("GPU", 0) >= 1 and device != "cpu" else 0.0
+    cpus = settings.worker_cpus
+    fits = int(resources.get("GPU", 0) // gpus) if gpus else int(resources.get("CPU", 1) // cpus)
+    count = settings.workers or max(1, fits)
+    if segments is not None:
+        count = max(1, min(count, segments))
+    if count > fits:
+        log.warning("%d actors asked for, the cluster holds %d now (%s): the others start when it grows",
+                    count, fits, ", ".join(f"{k} {v:g}" for k, v in sorted(resources.items()) if k in ("CPU", "GPU")))
+    return count, cpus, gpus
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+class ClusterRun:
+    """Segments of all inputs in one queue, handed to the actors as they free up; each input muxed (or given up)
+    as soon as its segments are settled."""
+
+    def __init__(self, ray, pool: ActorPool, bar, several: bool):
+        self.ray, self.pool, self.bar, self.several = ray, pool, bar, several
+        self.queue: deque[SegmentTask] = deque()
+        self.in_flight: dict = {}  # encode() call -> (slot, actor, task)
+        self.jobs: dict[int, ClusterJob] = {}
+        self.results: list = []
+        self.failures: list[tuple[Path, str]] = []
+
+    def add(self, job: ClusterJob) -> None:
+        self.jobs[job.number] = job
+        self.queue.extend(job.tasks)
+        self.bar.total = (self.bar.total or 0) + job.plan.source.info.frame_count
+        self.bar.update(job.plan.source.info.frame_count - sum(len(t.targets) for t in job.tasks))
+        if job.settled:
+            self.settle(job)
+
+    def submit(self) -> None:
+        for slot in self.pool.free():
+            while self.queue and not (self.queue[0].job in self.jobs and self.jobs[self.queue[0].job].open):
+                self.queue.popleft()  # its input failed
+            if not self.queue:
+                return
+            task = self.queue.popleft()
+            job, actor = self.jobs[task.job], self.pool.actors[slot]
+            self.in_flight[actor.encode.remote(task, job.index)] = (slot, actor, task)
+            self.pool.load[slot] += 1
+            job.in_flight += 1
+
+    def wait(self) -> None:
+        """Take the next call that comes back: an actor up, or a segment done, failed or orphaned."""
+        self.pool.check_alive()
+        ready, _ = self.ray.wait([*self.in_flight, *self.pool.starting], num_returns=1)
+        ref = ready[0]
+        if ref in self.pool.starting:
+            self.pool.started(ref)
+            return
+        slot, actor, task = self.in_flight.pop(ref)
+        self.pool.load[slot] -= 1
+        job = self.jobs[task.job]
+        job.in_flight -= 1
+        self.collect(ref, slot, actor, task, job)
+        if job.settled:
+            self.settle(job)
+
+    def collect(self, ref, slot: int, actor, task: SegmentTask, job: ClusterJob) -> None:
+        exceptions = self.ray.exceptions
+        try:
+            report: SegmentReport = self.ray.get(ref)
+        except (exceptions.RayActorError, exceptions.WorkerCrashedError) as exc:
+            self.pool.lost(slot, actor)
+            if task.attempt >= SEGMENT_ATTEMPTS:
+                job.error = SpectraFrameError(
+                    f"segment {task.segment} of {task.input} (frames {task.targets.start}-{task.targets.stop - 1}) "
+                    f"lost its actor {task.attempt} times, the last time: {exc}")
+            elif job.open:
+                log.warning("segment %d of %s lost its actor; retrying it on another (attempt %d of %d)",
+                            task.segment, task.input, task.attempt + 1, SEGMENT_ATTEMPTS)
+                self.queue.appendleft(replace(task, attempt=task.attempt + 1))
+            return
+        except exceptions.RayTaskError as exc:  # raised by our code on the actor: the input's error
+            job.error = job.error or exc.cause or exc
+            return
+        job.sink.check_extradata(report.extradata)
+        job.remaining.discard(task.segment)
+        self.bar.update(report.frames)
+        log.info("%s: segment %d of %s, %d frames in %.1f s (%.2f frames/s)", report.worker, report.segment,
+                 task.input.name, report.frames, report.seconds, report.frames / max(report.seconds, 1e-9))
+
+    def settle(self, job: ClusterJob) -> None:
+        """Mux a complete input, or give up a failed one (keeping what --resume can use)."""
+        from spectraframe.upscale.pipeline import fill_guarded
+
+        def finish() -> list[str]:
+            if job.error is not None:
+                raise job.error
+            return job.sink.finish()
+
+        del self.jobs[job.number]
+        try:
+            job.plan.notes += fill_guarded(job.sink, finish)
+        except SpectraFrameError as exc:
+            if self.several:  # said as it happens; a single input's error is the command's
+                log.error("%s", exc)
+            self.failures.append((job.plan.source.path, str(exc)))
+            return
+        self.results.append(job.plan.result(time.perf_counter() - job.started, job.resumed_from))
+
+    def interrupted(self, exc: BaseException) -> None:
+        """The driver stops (Ctrl-C, a bug): every unfinished input keeps its finished segments for --resume."""
+        for job in list(self.jobs.values()):
+            job.error, job.in_flight, job.remaining = exc, 0, set()
+            with contextlib.suppress(BaseException):
+                self.settle(job)
+
+
+def init_ray(ray, address: str | None) -> None:
+    if address is None and not os.environ.get("RAY_ADDRESS"):
+        ray.init(include_dashboard=False, logging_level=logging.WARNING)  # a local cluster on this machine
+    else:
+        ray.init(address=address, logging_level=logging.WARNING)
+
+
+def prepared_jobs(ray, upscaler, jobs: Iterable[tuple[Path, Path | None]], stack: contextlib.ExitStack,
+                  failures: list[tuple[Path, str]]) -> Iterator[ClusterJob]:
+    """Each input planned and scanned when the queue needs its segments; an input that cannot be planned is a
+    failure of its own, the others go on."""
+    for number, (input_path, output) in enumerate(jobs):
+        try:
+            yield prepare_job(ray, number, upscaler, Path(input_path), output, stack)
+        except SpectraFrameError as exc:
+            log.error("%s", exc)
+            failures.append((Path(input_path), str(exc)))
+
+
+def upscale_on_cluster(recipe: UpscalerRecipe, jobs: list[tuple[Path, Path | None]], settings: ClusterSettings,
+                       *, progress: bool = True) -> tuple[list, list[tuple[Path, str]]]:
+    """Upscale each (input, output) of `jobs` on a Ray cluster (None output: the default name next to the input).
+    Returns the UpscaleResults of the finished inputs and (input, reason) of the failed ones. Uses the Ray
+    session already initialised in this process, else connects to (or starts) one for the run."""
+    from tqdm import tqdm
+
+    ray = import_ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        init_ray(ray, settings.address)
+    pool = None
+    try:
+        upscaler = recipe.build()  # the driver's own: it plans each input, the actors upscale
+        with contextlib.ExitStack() as stack, tqdm(total=0, unit="frame", desc="cluster", disable=not progress,
+                                                   dynamic_ncols=True) as bar:
+            failures: list[tuple[Path, str]] = []
+            pending = prepared_jobs(ray, upscaler, jobs, stack, failures)
+            first = next(pending, None)
+            single = len(first.tasks) if first is not None and len(jobs) == 1 else None
+            count, cpus, gpus = actor_resources(ray, settings, recipe.options.device, single)
+            pool = ActorPool(ray, recipe, count, cpus, gpus)
+            run = ClusterRun(ray, pool, bar, several=len(jobs) > 1)
+            run.failures = failures
+            try:
+                _drive(run, pool, [first] if first is not None else [], pending)
+            except BaseException as exc:
+                run.interrupted(exc)
+                raise
+            return run.results, run.failures
+    finally:
+        if pool is not None:
+            pool.shutdown()
+        if started_here:
+            ray.shutdown()
+
+
+def _drive(run: ClusterRun, pool: ActorPool, ready: list[ClusterJob], pending: Iterator[ClusterJob]) -> None:
+    """Keep every actor busy: inputs are prepared while the queue is short, until all are settled."""
+    more = True
+    for job in ready:
+        run.add(job)
+    while True:
+        while more and len(run.queue) < len(pool.actors) * SEGMENTS_PER_ACTOR:
+            job = next(pending, None)
+            if job is None:
+                more = False
+            else:
+                run.add(job)
+        run.submit()
+        if not run.in_flight and not run.queue and not more:
+            return
+        run.wait()
+
+
+def cluster_settings(args) -> ClusterSettings:
+    """The --cluster options of `spectraframe upscale`, checked (and Ray found) before anything loads."""
+    address = parse_cluster(args.cluster)
+    if args.workers is not None and args.workers < 1:
+        raise SpectraFrameError(f"--workers must be >= 1, got {args.workers}")
+    if args.worker_cpus <= 0:
+        raise SpectraFrameError(f"--worker-cpus must be more than 0, got {args.worker_cpus}")
+    if args.worker_gpus is not None and args.worker_gpus < 0:
+        raise SpectraFrameError(f"--worker-gpus must be 0 or more, got {args.worker_gpus}")
+    import_ray()
+    return ClusterSettings(address, args.workers, args.worker_cpus, args.worker_gpus)
+
+
+def upscale_arguments_on_cluster(args, options) -> tuple[list, list[tuple[Path, str]]]:
+    """`spectraframe upscale ... --cluster`: the inputs and -o as the single-machine command reads them."""
+    from spectraframe.upscale.pipeline import default_output
+
+    settings = cluster_settings(args)  # before the model loads: a missing Ray answers at once
+    recipe = UpscalerRecipe(options, None if args.strength is None else (args.model, args.strength, args.scale))
+    inputs = [Path(p) for p in args.inputs]
+    if len(inputs) == 1:
+        jobs = [(inputs[0], Path(args.output) if args.output else None)]
+    else:
+        folder = Path(args.output) if args.output else None
+        if folder is not None and folder.suffix:
+            raise SpectraFrameError(f"with several inputs, -o must be a folder, got {folder}")
+        tag = recipe.build().output_tag
+        jobs = [(path, default_output(path, tag, folder)) for path in inputs]
+    return upscale_on_cluster(recipe, jobs, settings, progress=options.progress)

@@ -1,0 +1,154 @@
+"""`upscale --cluster ray`: a local Ray cluster of two single-CPU actors must write what one machine writes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+
+import av
+import numpy as np
+import pytest
+import torch
+from helpers.media import moving_frames, read_back, write_video
+
+from spectraframe.cli import main as cli_main
+from spectraframe.upscale.cluster import ClusterSettings, UpscalerRecipe, upscale_on_cluster
+from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler
+from spectraframe.upscale.sinks import work_dir_for
+
+ray = pytest.importorskip("ray")  # the cluster extra: `make setup` installs it, so CI runs these
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_cluster():
+    """One Ray session for the module (starting one takes seconds): two CPUs, a small object store."""
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 2**20, logging_level=logging.WARNING)
+    yield
+    ray.shutdown()
+
+
+@contextlib.contextmanager
+def threads_of_one_actor():
+    """The network's CPU sums are split by thread (oneDNN), so the reference is run with each actor's one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def single_machine_run(weights, source, output) -> None:
+    with threads_of_one_actor():
+        Upscaler(options(weights)).run(source, output)
+
+
+def options(weights, **kw) -> UpscaleOptions:
+    return UpscaleOptions(weights=weights, progress=False, segment_frames=4, precision="fp32", **kw)
+
+
+def packets(path) -> list[tuple[str, int | None, int | None, bytes]]:
+    """Every packet of every stream, in file order (Matroska writes random IDs, so whole files may differ)."""
+    with av.open(str(path)) as container:
+        return [(p.stream.type, p.pts, p.dts, bytes(p)) for p in container.demux() if p.size]
+
+
+def assert_same_output(cluster_output, single_output) -> None:
+    assert packets(cluster_output) == packets(single_output)
+    cluster_frames, cluster_pts, _ = read_back(cluster_output)
+    single_frames, single_pts, _ = read_back(single_output)
+    assert cluster_pts == single_pts and len(cluster_frames) == len(single_frames)
+    assert all(np.array_equal(a, b) for a, b in zip(cluster_frames, single_frames, strict=True))
+
+
+def test_many_inputs_on_two_actors_equal_single_machine_runs(tmp_path, tiny_weights, caplog):
+    from spectraframe.io.images import write_image
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    audio = write_video(inputs / "audio.mp4", moving_frames(11), audio_seconds=0.44)
+    scene_b = [f // 4 + 160 for f in moving_frames(5, seed=2)]  # a scene cut at frame 5
+    cut = write_video(inputs / "cut.mkv", moving_frames(5, seed=1) + scene_b, codec="ffv1", pix_fmt="yuv444p")
+    folder = inputs / "shots"
+    folder.mkdir()
+    for i, image in enumerate(moving_frames(6, seed=4)):
+        write_image(folder / f"{i}.png", image)
+    resumed = write_video(inputs / "resumed.mp4", moving_frames(10, seed=5))
+    single, out = tmp_path / "single", tmp_path / "out"
+    names = {audio: "audio_x2.mp4", cut: "cut_x2.mkv", folder: "shots_x2.mp4", resumed: "resumed_x2.mp4"}
+    for source, name in names.items():
+        single_machine_run(tiny_weights, source, single / name)
+
+    def interrupt(index: int) -> None:  # a driver lost after its first segment
+        if index == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Upscaler(options(tiny_weights)).run(resumed, out / "resumed_x2.mp4", on_frame=interrupt)
+    caplog.set_level(logging.INFO, logger="spectraframe.upscale.cluster")
+    jobs = [(source, out / name) for source, name in names.items()] + [(inputs / "missing.mp4", None)]
+    results, failures = upscale_on_cluster(UpscalerRecipe(options(tiny_weights, resume=True)), jobs,
+                                           ClusterSettings(workers=2), progress=False)
+    assert sorted(r.output.name for r in results) == sorted(names.values())
+    assert [(path.name, "input not found" in message) for path, message in failures] == [("missing.mp4", True)]
+    assert "1 of 3 segments are done" in caplog.text  # the resumed output's first segment is not redone
+    assert len(set(re.findall(r"(\S+): segment \d+ of", caplog.text))) == 2  # both actors took segments
+    for name in names.values():
+        assert_same_output(out / name, single / name)
+        assert not work_dir_for(out / name).exists()
+
+
+def test_an_actor_killed_mid_segment_is_replaced_and_the_output_unchanged(tmp_path, tiny_weights, caplog, capsys):
+    # Frames large enough that a segment takes a good fraction of a second: the kill lands inside one.
+    source = write_video(tmp_path / "in.mp4", moving_frames(16, width=160, height=120), audio_seconds=0.6)
+    single_machine_run(tiny_weights, source, tmp_path / "single.mp4")
+    output = tmp_path / "cluster.mp4"
+    work = work_dir_for(output)
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def kill_the_first_worker_seen_encoding() -> None:
+        while not stop.is_set() and not killed:
+            partials = list(work.glob("*.partial")) if work.is_dir() else []
+            for partial in partials:  # segment_K.HOST-PID.partial: written by that actor process right now
+                killed.append(int(re.search(r"-(\d+)\.partial$", partial.name).group(1)))
+                os.kill(killed[0], signal.SIGKILL)
+                break
+            stop.wait(0.01)
+
+    killer = threading.Thread(target=kill_the_first_worker_seen_encoding, daemon=True)
+    killer.start()
+    caplog.set_level(logging.INFO, logger="spectraframe.upscale.cluster")
+    try:
+        code = cli_main(["upscale", str(source), "-o", str(output), "--weights", str(tiny_weights), "--no-progress",
+                         "--segment-frames", "4", "--precision", "fp32", "--cluster", "ray", "--workers", "2"])
+    finally:
+        stop.set()
+        killer.join()
+    assert killed, "no segment was seen in progress"
+    assert code == 0 and "320x240, 16 frames" in capsys.readouterr().out
+    assert "lost its actor; retrying it on another" in caplog.text
+    assert_same_output(output, tmp_path / "single.mp4")
+    assert output.read_bytes() == (tmp_path / "single.mp4").read_bytes()
+
+
+def test_without_ray_the_cluster_option_says_what_to_install(tmp_path, tiny_weights, monkeypatch, capsys):
+    source = write_video(tmp_path / "in.mp4", moving_frames(4))
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError, as when not installed
+    code = cli_main(["upscale", str(source), "--weights", str(tiny_weights), "--cluster", "ray"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == ("error: --cluster ray needs Ray, which is not installed here: "
+                           "pip install 'spectraframe[cluster]' (or pip install ray)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+@pytest.mark.parametrize("spec", ["spark", "ray:", "dask:ray"])
+def test_a_cluster_other_than_ray_is_refused(tmp_path, spec, capsys):
+    assert cli_main(["upscale", str(tmp_path / "in.mp4"), "--cluster", spec]) == 2
+    assert "--cluster must be ray or ray:ADDRESS" in capsys.readouterr().err
