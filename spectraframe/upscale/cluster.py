@@ -442,10 +442,16 @@ class ClusterRun:
 
 
 def init_ray(ray, address: str | None) -> None:
-    if address is None and not os.environ.get("RAY_ADDRESS"):
-        ray.init(include_dashboard=False, logging_level=logging.WARNING)  # a local cluster on this machine
-    else:
-        ray.init(address=address, logging_level=logging.WARNING)
+    """Connect to the cluster at `address` (or RAY_ADDRESS), else start a local one on this machine."""
+    where = address or os.environ.get("RAY_ADDRESS")
+    try:
+        if where is None:
+            ray.init(include_dashboard=False, logging_level=logging.WARNING)
+        else:
+            ray.init(address=address, logging_level=logging.WARNING)
+    except (ConnectionError, RuntimeError, ValueError) as exc:  # no cluster there, or another Ray version
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SpectraFrameError(f"cannot use the Ray cluster at {where or 'this machine'}: {first_line}") from exc
 
 
 def prepared_jobs(ray, upscaler, jobs: Iterable[tuple[Path, Path | None]], stack: contextlib.ExitStack,
