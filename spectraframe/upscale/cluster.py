@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import time
 from collections import deque
@@ -37,6 +38,12 @@ SEGMENT_ATTEMPTS = 3
 # Segments queued on each actor: the next one starts while the driver handles the finished one.
 SEGMENTS_PER_ACTOR = 2
 INSTALL_HINT = "pip install 'spectraframe[cluster]' (or pip install ray)"
+
+
+def first_line(exc: BaseException | None) -> str:
+    """The first line of an exception's message (Ray's carry tracebacks and colour codes)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc or "")).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def import_ray():
@@ -140,10 +147,16 @@ class SegmentWorker:
 
         if threads:
             torch.set_num_threads(threads)
-        self.upscaler = recipe.build()
         self.name = f"{socket.gethostname()}-{os.getpid()}"
+        self.start_error: Exception | None = None
+        try:
+            self.upscaler = recipe.build()
+        except Exception as exc:  # raised by describe(): Ray keeps a task's exception, not a constructor's
+            self.start_error = exc
 
     def describe(self) -> str:
+        if self.start_error is not None:
+            raise self.start_error
         return f"{self.name} ({self.upscaler.device}, {self.upscaler.describe()})"
 
     def encode(self, task: SegmentTask, index: FrameIndex | None) -> SegmentReport:
@@ -288,9 +301,9 @@ class ActorPool:
         slot = self.starting.pop(ref)
         try:
             description = self.ray.get(ref)
-        except Exception as exc:  # the model or the package missing on its node: nothing a retry would fix
-            log.error("a Ray actor could not start: %s", getattr(exc, "cause", None) or exc)
-            self.start_error = exc
+        except Exception as exc:  # the weights or the package missing on its node: nothing a retry would fix
+            self.start_error = getattr(exc, "cause", None) or exc
+            log.error("a Ray actor could not start: %s", first_line(self.start_error))
             return
         self.up.add(slot)
         self.names[slot] = description.split(" ", 1)[0]
@@ -312,8 +325,10 @@ class ActorPool:
 
     def check_alive(self) -> None:
         if not self.up and not self.starting:
-            cause = getattr(self.start_error, "cause", None) or self.start_error
-            raise SpectraFrameError(f"no Ray actor could start ({cause}); is spectraframe installed on every node?")
+            if isinstance(self.start_error, SpectraFrameError):
+                raise SpectraFrameError(f"no Ray actor could start: {self.start_error}")
+            raise SpectraFrameError(f"no Ray actor could start ({first_line(self.start_error)}); is the same "
+                                    "spectraframe installed on every node?")
 
     def shutdown(self) -> None:
         for actor in self.actors:
@@ -399,7 +414,7 @@ class ClusterRun:
             if task.attempt >= SEGMENT_ATTEMPTS:
                 job.error = SpectraFrameError(
                     f"segment {task.segment} of {task.input} (frames {task.targets.start}-{task.targets.stop - 1}) "
-                    f"lost its actor {task.attempt} times, the last time: {exc}")
+                    f"lost its actor {task.attempt} times, the last time: {first_line(exc)}")
             elif job.open:
                 log.warning("segment %d of %s lost its actor; retrying it on another (attempt %d of %d)",
                             task.segment, task.input, task.attempt + 1, SEGMENT_ATTEMPTS)
@@ -474,6 +489,10 @@ def upscale_on_cluster(recipe: UpscalerRecipe, jobs: list[tuple[Path, Path | Non
     from tqdm import tqdm
 
     ray = import_ray()
+    # The actors' working folder is not ours: every path they get is absolute.
+    jobs = [(Path(i).absolute(), None if o is None else Path(o).absolute()) for i, o in jobs]
+    if recipe.options.weights is not None:
+        recipe = replace(recipe, options=replace(recipe.options, weights=Path(recipe.options.weights).absolute()))
     started_here = not ray.is_initialized()
     if started_here:
         init_ray(ray, settings.address)
@@ -485,13 +504,15 @@ def upscale_on_cluster(recipe: UpscalerRecipe, jobs: list[tuple[Path, Path | Non
             failures: list[tuple[Path, str]] = []
             pending = prepared_jobs(ray, upscaler, jobs, stack, failures)
             first = next(pending, None)
-            single = len(first.tasks) if first is not None and len(jobs) == 1 else None
+            if first is None:  # no input could be planned: no actor is worth starting
+                return [], failures
+            single = len(first.tasks) if len(jobs) == 1 else None
             count, cpus, gpus = actor_resources(ray, settings, recipe.options.device, single)
             pool = ActorPool(ray, recipe, count, cpus, gpus)
             run = ClusterRun(ray, pool, bar, several=len(jobs) > 1)
             run.failures = failures
             try:
-                _drive(run, pool, [first] if first is not None else [], pending)
+                _drive(run, pool, [first], pending)
             except BaseException as exc:
                 run.interrupted(exc)
                 raise

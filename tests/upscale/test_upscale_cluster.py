@@ -66,7 +66,7 @@ def assert_same_output(cluster_output, single_output) -> None:
     assert all(np.array_equal(a, b) for a, b in zip(cluster_frames, single_frames, strict=True))
 
 
-def test_many_inputs_on_two_actors_equal_single_machine_runs(tmp_path, tiny_weights, caplog):
+def test_many_inputs_on_two_actors_equal_single_machine_runs(tmp_path, tiny_weights, caplog, monkeypatch):
     from spectraframe.io.images import write_image
 
     inputs = tmp_path / "in"
@@ -91,9 +91,12 @@ def test_many_inputs_on_two_actors_equal_single_machine_runs(tmp_path, tiny_weig
     with pytest.raises(KeyboardInterrupt):
         Upscaler(options(tiny_weights)).run(resumed, out / "resumed_x2.mp4", on_frame=interrupt)
     caplog.set_level(logging.INFO, logger="spectraframe.upscale.cluster")
-    jobs = [(source, out / name) for source, name in names.items()] + [(inputs / "missing.mp4", None)]
-    results, failures = upscale_on_cluster(UpscalerRecipe(options(tiny_weights, resume=True)), jobs,
-                                           ClusterSettings(workers=2), progress=False)
+    monkeypatch.chdir(tmp_path)  # relative paths too: the actors run in a folder of Ray's
+    jobs = [(source.relative_to(tmp_path), out / name) for source, name in names.items()]
+    weights = os.path.relpath(tiny_weights, tmp_path)
+    results, failures = upscale_on_cluster(UpscalerRecipe(options(weights, resume=True)),
+                                           [*jobs, (inputs / "missing.mp4", None)], ClusterSettings(workers=2),
+                                           progress=False)
     assert sorted(r.output.name for r in results) == sorted(names.values())
     assert [(path.name, "input not found" in message) for path, message in failures] == [("missing.mp4", True)]
     assert "1 of 3 segments are done" in caplog.text  # the resumed output's first segment is not redone
