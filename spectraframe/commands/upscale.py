@@ -68,9 +68,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cluster", metavar="ray[:ADDRESS]",
-                   help="upscale the segments on a Ray cluster: ray (RAY_ADDRESS, else a local cluster on this "
-                        "machine) or ray:ADDRESS (ray:auto, ray:HOST:6379); inputs and outputs on a path every node "
-                        "sees (docs/cluster.md); needs pip install 'spectraframe[cluster]'")
+                   help="upscale the segments on a Ray cluster: ray (RAY_ADDRESS, else the cluster on this "
+                        "machine, else a new local one) or ray:ADDRESS (ray:auto, ray:HOST:6379); inputs and "
+                        "outputs on a path every node sees (docs/cluster.md); needs pip install "
+                        "'spectraframe[cluster]'")
     p.add_argument("--workers", type=int, help="--cluster: Ray actors (default: as many as the cluster holds)")
     p.add_argument("--worker-cpus", type=float, default=1.0,
                    help="--cluster: CPU threads of each actor (default 1)")

@@ -56,8 +56,8 @@ def import_ray():
 
 
 def parse_cluster(spec: str) -> str | None:
-    """`ray` -> None (RAY_ADDRESS, else a local cluster), `ray:ADDRESS` -> ADDRESS (`auto`, `HOST:PORT`,
-    `ray://HOST:PORT`)."""
+    """`ray` -> None (Ray's default: RAY_ADDRESS, else the cluster `ray start` began on this machine, else a new
+    local one), `ray:ADDRESS` -> ADDRESS (`auto`, `HOST:PORT`, `ray://HOST:PORT`)."""
     engine, _, address = spec.partition(":")
     if engine != "ray" or (spec.startswith("ray:") and not address):
         raise SpectraFrameError(f"--cluster must be ray or ray:ADDRESS (such as ray:auto or ray:10.0.0.5:6379), "
@@ -67,7 +67,7 @@ def parse_cluster(spec: str) -> str | None:
 
 @dataclass(frozen=True)
 class ClusterSettings:
-    address: str | None = None  # None: RAY_ADDRESS, else a local cluster on this machine
+    address: str | None = None  # None: RAY_ADDRESS, else the one `ray start` began here, else a new local one
     workers: int | None = None  # None: as many as the cluster's CPUs (or GPUs) hold
     worker_cpus: float = 1.0  # CPU threads of each actor
     worker_gpus: float | None = None  # None: 1 on a cluster with GPUs (unless --device cpu), else 0
@@ -457,11 +457,12 @@ class ClusterRun:
 
 
 def init_ray(ray, address: str | None) -> None:
-    """Connect to the cluster at `address` (or RAY_ADDRESS), else start a local one on this machine."""
+    """Connect to the cluster at `address`; without one, Ray's own choice: RAY_ADDRESS, else the cluster `ray start`
+    began on this machine, else a new local one."""
     where = address or os.environ.get("RAY_ADDRESS")
     try:
         if where is None:
-            ray.init(include_dashboard=False, logging_level=logging.WARNING)
+            ray.init(include_dashboard=False, logging_level=logging.WARNING)  # a new cluster gets no dashboard
         else:
             ray.init(address=address, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as exc:  # no cluster there, or another Ray version

@@ -27,7 +27,8 @@ ray = pytest.importorskip("ray")  # the cluster extra: `make setup` installs it,
 @pytest.fixture(scope="module", autouse=True)
 def local_cluster():
     """One Ray session for the module (starting one takes seconds): two CPUs, a small object store."""
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 2**20, logging_level=logging.WARNING)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=80 * 2**20,
+             logging_level=logging.WARNING)
     yield
     ray.shutdown()
 
