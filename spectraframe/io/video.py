@@ -252,6 +252,8 @@ class DecodedFrame:
     image: np.ndarray  # (H, W, 3) uint8 RGB
     pts: int | None  # presentation time in `time_base` units, None when the container has none
     time_base: Fraction
+    key_frame: bool = False
+    decoded_pts: int | None = None  # the decoder's own timestamp, kept when a caller re-times `pts`
 
 
 def decode_video(path: str | Path, *, warn_conversions: bool = True) -> Iterator[DecodedFrame]:
@@ -272,7 +274,7 @@ def decode_video(path: str | Path, *, warn_conversions: bool = True) -> Iterator
         try:
             for frame in container.decode(stream):
                 image = frame.to_ndarray(format="rgb24")
-                yield DecodedFrame(decoded, image, frame.pts, time_base)
+                yield DecodedFrame(decoded, image, frame.pts, time_base, frame.key_frame, frame.pts)
                 decoded += 1
         except av.error.FFmpegError as exc:
             raise SpectraFrameError(f"{path}: decoding failed after frame {decoded}: {exc}") from exc
@@ -304,6 +306,21 @@ class FrameIndex:
     frames: int
     pts: tuple[int, ...] = ()  # empty: timestamps missing or repeated, windows are decoded from frame 0
     keyframes: tuple[int, ...] = ()
+    offset: int = 0  # pts[i] is frame offset + i's (a part of the scan: see `seek_index`)
+
+
+def seek_index(pts: list[int | None], keyframes: list[int], first: int, last: int) -> FrameIndex | None:
+    """The part of a scan (every frame's decoder timestamp, the key frames' positions) that `read_video_window`
+    needs for frames first..last: from a few key frames before `first` on. None when those timestamps are missing
+    or repeated (the window is then decoded from frame 0)."""
+    position = bisect.bisect_right(keyframes, first) - 1
+    if position < 0:
+        return None
+    keys = keyframes[max(0, position - SEEK_ATTEMPTS + 1):position + 1]
+    part = pts[keys[0]:last + 1]
+    if None in part or len(set(part)) != len(part):
+        return None
+    return FrameIndex(last + 1, tuple(part), tuple(keys), offset=keys[0])  # type: ignore[arg-type]
 
 
 def index_video(path: str | Path) -> FrameIndex:
@@ -373,8 +390,8 @@ def _seek_window(path: Path, index: FrameIndex, first: int, last: int) -> list[n
         key = index.keyframes[position - attempt]
         if key == 0:
             return None  # nothing to skip: the plain decode from the start is the same work
-        try:
-            frames = _decode_from_keyframe(path, pts, key, first, last)
+        try:  # positions in `pts`, which starts at frame index.offset
+            frames = _decode_from_keyframe(path, pts, key - index.offset, first - index.offset, last - index.offset)
         except (av.error.FFmpegError, OSError) as exc:
             log.debug("%s: seeking to frame %d failed (%s); decoding from the start", path, key, exc)
             return None

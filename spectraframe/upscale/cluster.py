@@ -16,11 +16,13 @@ is continued by rerunning the command with --resume.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import logging
 import os
 import re
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 SEGMENT_ATTEMPTS = 3
 # Segments queued on each actor: the next one starts while the driver handles the finished one.
 SEGMENTS_PER_ACTOR = 2
+# While an input is being scanned, the driver looks for newly passed segments this often (seconds).
+SCAN_POLL_S = 0.2
 INSTALL_HINT = "pip install 'spectraframe[cluster]' (or pip install ray)"
 
 
@@ -111,6 +115,7 @@ class SegmentTask:
     settings: EncoderSettings
     format_name: str
     packets: Path  # the segment's file in the output's work folder
+    index: FrameIndex | None  # videos: the part of the scan that seeks to the span (None: decode from frame 0)
     attempt: int = 1
 
 
@@ -124,7 +129,7 @@ class SegmentReport:
     extradata: str  # hex of the encoder headers: the driver checks all segments agree
 
 
-def read_span(task: SegmentTask, index: FrameIndex | None) -> Iterator:
+def read_span(task: SegmentTask) -> Iterator:
     """The LR frames of `task.span` as (H, W, 3) uint8 RGB, decoded from the key frame before them."""
     from spectraframe.io.images import read_image
     from spectraframe.io.video import read_video_window
@@ -132,7 +137,7 @@ def read_span(task: SegmentTask, index: FrameIndex | None) -> Iterator:
     if task.frame_paths is not None:
         yield from (read_image(path) for path in task.frame_paths)
         return
-    frames = read_video_window(task.input, task.span.start, task.span.stop - 1, index)
+    frames = read_video_window(task.input, task.span.start, task.span.stop - 1, task.index)
     if len(frames) != len(task.span):
         raise SpectraFrameError(f"{task.input}: frames {task.span.start}-{task.span.stop - 1} decoded to "
                                 f"{len(frames)} frames, {len(task.span)} expected (has the file changed?)")
@@ -159,7 +164,7 @@ class SegmentWorker:
             raise self.start_error
         return f"{self.name} ({self.upscaler.device}, {self.upscaler.describe()})"
 
-    def encode(self, task: SegmentTask, index: FrameIndex | None) -> SegmentReport:
+    def encode(self, task: SegmentTask) -> SegmentReport:
         from spectraframe.io.tensors import to_tensor
         from spectraframe.upscale.output_size import fit_frame
         from spectraframe.upscale.sinks import SegmentEncoder
@@ -167,7 +172,7 @@ class SegmentWorker:
         started = time.perf_counter()
         span = task.span
         frames = ((i, to_tensor(image), task.pts[i - span.start], i in task.cuts)
-                  for i, image in enumerate(read_span(task, index), span.start))
+                  for i, image in enumerate(read_span(task), span.start))
         partial = task.packets.with_name(f"{task.packets.stem}.{self.name}.partial")
         encoder = SegmentEncoder(task.packets, task.settings, task.format_name, partial=partial)
         try:
@@ -187,15 +192,65 @@ class SegmentWorker:
 # --- the driver's side of one input -------------------------------------------------------------
 
 
+class InputScan:
+    """The driver's pass over one input, in a thread, as a single-machine run decodes it: every frame's timestamp,
+    the scene cuts (each decision depends on all the frames before) and, for a video, the decoder's timestamps
+    and key frames to seek by. Segments are handed out as soon as it has passed the frames they need."""
+
+    def __init__(self, plan, scene_detect: bool):
+        self.pts: list[int] = []
+        self.decoded_pts: list[int | None] = []
+        self.keyframes: list[int] = []
+        self.cuts: list[int] = []  # ascending
+        self.count = 0  # frames scanned: the lists hold at least this many
+        self.done = False
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._scan, args=(plan, scene_detect), name="spectraframe-scan",
+                                        daemon=True)
+        self._thread.start()
+
+    def _scan(self, plan, scene_detect: bool) -> None:
+        from spectraframe.upscale.pipeline import frames_with_cuts
+
+        info = plan.source.info
+        try:
+            with contextlib.closing(frames_with_cuts(plan.source, scene_detect)) as frames:
+                for frame, cut in frames:
+                    if self._stop.is_set():
+                        return
+                    self.pts.append(frame.pts)
+                    self.decoded_pts.append(frame.decoded_pts)
+                    if frame.key_frame:
+                        self.keyframes.append(frame.index)
+                    if cut:
+                        self.cuts.append(frame.index)
+                    self.count = frame.index + 1
+            if self.count != info.frame_count:
+                raise SpectraFrameError(f"{info.path}: expected {info.frame_count} frames, decoded {self.count}")
+        except BaseException as exc:  # the job fails with it, as a single-machine run would
+            self.error = exc
+        finally:
+            self.done = True
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 @dataclass
 class ClusterJob:
-    """One input being upscaled on the cluster: its plan, its output's sink and the segments still out."""
+    """One input being upscaled on the cluster: its plan, its output's sink, its scan and the segments still out."""
 
     number: int
     plan: object  # UpscalePlan
     sink: object  # SegmentedVideoSink
-    index: object  # ObjectRef of the input's FrameIndex (or of None)
-    tasks: list[SegmentTask]
+    upscaler: object  # the driver's Upscaler (plans the spans)
+    scan: InputScan
+    unreleased: deque[int]  # missing segments not handed out yet, in order
     started: float = field(default_factory=time.perf_counter)
     remaining: set[int] = field(default_factory=set)
     in_flight: int = 0
@@ -211,42 +266,37 @@ class ClusterJob:
         """Nothing more will come: every segment is in, or it failed and its last segments are back."""
         return self.in_flight == 0 and not self.open
 
+    def release(self) -> list[SegmentTask]:
+        """The tasks of the segments the scan has passed (and the scan's error, once it has one)."""
+        scan, info = self.scan, self.plan.source.info
+        if scan.error is not None and self.error is None:
+            self.error = scan.error
+        tasks = []
+        while self.error is None and self.unreleased:
+            targets = self.sink.segment_frames_of(self.unreleased[0])
+            span = self.upscaler.span_to_decode(targets, info.frame_count)
+            if scan.count < span.stop:
+                break
+            tasks.append(self.task(self.unreleased.popleft(), targets, span))
+        return tasks
 
-def scan_input(plan, scene_detect: bool) -> tuple[list[int], set[int], FrameIndex | None]:
-    """Decode the input once, as a single-machine run would: every frame's timestamp, the scene cuts (their
-    decisions depend on all the frames before) and, for a video, where its key frames are for seeking."""
-    from spectraframe.io.video import index_video
-    from spectraframe.upscale.pipeline import frames_with_cuts
+    def task(self, segment: int, targets: range, span: range) -> SegmentTask:
+        from spectraframe.io.video import seek_index
 
-    pts, cuts = [], set()
-    for frame, cut in frames_with_cuts(plan.source, scene_detect):
-        pts.append(frame.pts)
-        if cut:
-            cuts.add(frame.index)
-    index = index_video(plan.source.path) if plan.source.info.kind == "video" else None
-    return pts, cuts, index
-
-
-def segment_tasks(number: int, plan, sink, upscaler, scan) -> list[SegmentTask]:
-    """The tasks of the segments `sink` still misses."""
-    pts, cuts, _ = scan
-    info = plan.source.info
-    tasks = []
-    for segment in sink.missing_segments():
-        targets = sink.segment_frames_of(segment)
-        span = upscaler.span_to_decode(targets, info.frame_count)
-        paths = tuple(plan.source.frame_paths[span.start:span.stop]) if info.kind == "frames" else None
-        tasks.append(SegmentTask(
-            number, segment, plan.source.path, paths, targets, span, tuple(pts[span.start:span.stop]),
-            frozenset(c for c in cuts if c in span), plan.tile, plan.tile_overlap, plan.size, plan.settings,
-            plan.format_name, sink.segment_path(segment)))
-    return tasks
+        plan, scan = self.plan, self.scan
+        video = plan.source.info.kind == "video"
+        paths = None if video else tuple(plan.source.frame_paths[span.start:span.stop])
+        index = seek_index(scan.decoded_pts, scan.keyframes, span.start, span.stop - 1) if video else None
+        cuts = scan.cuts[bisect.bisect_left(scan.cuts, span.start):bisect.bisect_left(scan.cuts, span.stop)]
+        return SegmentTask(self.number, segment, plan.source.path, paths, targets, span,
+                           tuple(scan.pts[span.start:span.stop]), frozenset(cuts), plan.tile, plan.tile_overlap,
+                           plan.size, plan.settings, plan.format_name, self.sink.segment_path(segment), index)
 
 
-def prepare_job(ray, number: int, upscaler, input_path: Path, output: Path | None,
+def prepare_job(number: int, upscaler, input_path: Path, output: Path | None,
                 stack: contextlib.ExitStack) -> ClusterJob:
-    """Plan one input, take its output's lock (held until the run ends), open its work folder, scan it and
-    list its missing segments."""
+    """Plan one input, take its output's lock (held until the run ends), open its work folder, list its missing
+    segments and start scanning it."""
     from spectraframe.upscale.sinks import SegmentedVideoSink, output_lock
 
     plan = upscaler.plan(input_path, output)
@@ -256,17 +306,13 @@ def prepare_job(ray, number: int, upscaler, input_path: Path, output: Path | Non
     stack.enter_context(output_lock(plan.output))
     sink = upscaler.open_sink(plan)
     assert isinstance(sink, SegmentedVideoSink)
-    done = sink.segment_count - len(sink.missing_segments())
-    if done:
-        log.info("resuming %s: %d of %d segments are done", plan.output, done, sink.segment_count)
-    log.info("scanning %s for scene cuts and key frames", plan.source.path)
-    try:
-        scan = scan_input(plan, upscaler.options.scene_detect)
-    except SpectraFrameError:
-        sink.discard()  # the input is broken: nothing worth resuming, as in a single-machine run
-        raise
-    tasks = segment_tasks(number, plan, sink, upscaler, scan)
-    return ClusterJob(number, plan, sink, ray.put(scan[2]), tasks, remaining={t.segment for t in tasks},
+    missing = sink.missing_segments()
+    if len(missing) < sink.segment_count:
+        log.info("resuming %s: %d of %d segments are done", plan.output, sink.segment_count - len(missing),
+                 sink.segment_count)
+    scan = InputScan(plan, upscaler.options.scene_detect)
+    stack.callback(scan.stop)
+    return ClusterJob(number, plan, sink, upscaler, scan, deque(missing), remaining=set(missing),
                       resumed_from=sink.resume_from)
 
 
@@ -371,11 +417,19 @@ class ClusterRun:
 
     def add(self, job: ClusterJob) -> None:
         self.jobs[job.number] = job
-        self.queue.extend(job.tasks)
-        self.bar.total = (self.bar.total or 0) + job.plan.source.info.frame_count
-        self.bar.update(job.plan.source.info.frame_count - sum(len(t.targets) for t in job.tasks))
-        if job.settled:
-            self.settle(job)
+        sink = job.sink
+        self.bar.total = (self.bar.total or 0) + sink.frame_count
+        self.bar.update(sink.frame_count - sum(len(sink.segment_frames_of(k)) for k in job.remaining))
+
+    def release(self) -> None:
+        """Queue the segments the scans have passed; settle the inputs that are done or failed."""
+        for job in list(self.jobs.values()):
+            self.queue.extend(job.release())
+            if job.settled:
+                self.settle(job)
+
+    def scanning(self) -> bool:
+        return any(not job.scan.done for job in self.jobs.values())
 
     def submit(self) -> None:
         for slot in self.pool.free():
@@ -385,14 +439,21 @@ class ClusterRun:
                 return
             task = self.queue.popleft()
             job, actor = self.jobs[task.job], self.pool.actors[slot]
-            self.in_flight[actor.encode.remote(task, job.index)] = (slot, actor, task)
+            self.in_flight[actor.encode.remote(task)] = (slot, actor, task)
             self.pool.load[slot] += 1
             job.in_flight += 1
 
     def wait(self) -> None:
         """Take the next call that comes back: an actor up, or a segment done, failed or orphaned."""
         self.pool.check_alive()
-        ready, _ = self.ray.wait([*self.in_flight, *self.pool.starting], num_returns=1)
+        waiting = [*self.in_flight, *self.pool.starting]
+        if not waiting:  # only a scan can bring news
+            time.sleep(SCAN_POLL_S)
+            return
+        timeout = SCAN_POLL_S if self.scanning() else None  # a scan passing more frames is news too
+        ready, _ = self.ray.wait(waiting, num_returns=1, timeout=timeout)
+        if not ready:
+            return
         ref = ready[0]
         if ref in self.pool.starting:
             self.pool.started(ref)
@@ -476,7 +537,7 @@ def prepared_jobs(ray, upscaler, jobs: Iterable[tuple[Path, Path | None]], stack
     failure of its own, the others go on."""
     for number, (input_path, output) in enumerate(jobs):
         try:
-            yield prepare_job(ray, number, upscaler, Path(input_path), output, stack)
+            yield prepare_job(number, upscaler, Path(input_path), output, stack)
         except SpectraFrameError as exc:
             log.error("%s", exc)
             failures.append((Path(input_path), str(exc)))
@@ -507,7 +568,7 @@ def upscale_on_cluster(recipe: UpscalerRecipe, jobs: list[tuple[Path, Path | Non
             first = next(pending, None)
             if first is None:  # no input could be planned: no actor is worth starting
                 return [], failures
-            single = len(first.tasks) if len(jobs) == 1 else None
+            single = len(first.remaining) if len(jobs) == 1 else None
             count, cpus, gpus = actor_resources(ray, settings, recipe.options.device, single)
             pool = ActorPool(ray, recipe, count, cpus, gpus)
             run = ClusterRun(ray, pool, bar, several=len(jobs) > 1)
@@ -531,14 +592,17 @@ def _drive(run: ClusterRun, pool: ActorPool, ready: list[ClusterJob], pending: I
     for job in ready:
         run.add(job)
     while True:
-        while more and len(run.queue) < len(pool.actors) * SEGMENTS_PER_ACTOR:
+        # The next input is prepared when the queue runs short and no scan is still going.
+        while more and len(run.queue) < len(pool.actors) * SEGMENTS_PER_ACTOR and not run.scanning():
             job = next(pending, None)
             if job is None:
                 more = False
             else:
                 run.add(job)
+            run.release()
+        run.release()
         run.submit()
-        if not run.in_flight and not run.queue and not more:
+        if not run.jobs and not more:
             return
         run.wait()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import av
 import numpy as np
 import pytest
 from helpers.media import moving_frames, write_video
@@ -14,6 +15,7 @@ from spectraframe.io.video import (
     probe_video,
     read_video_window,
     resolve_encoder,
+    seek_index,
 )
 
 
@@ -59,6 +61,34 @@ def test_windows_read_with_or_without_the_index_are_the_same_frames(lossless):
         assert all(close(a, b) for a, b in zip(with_index, frames[first:], strict=False))
         plain = read_video_window(path, first, last)
         assert all(np.array_equal(a, b) for a, b in zip(with_index, plain, strict=True))
+
+
+def test_a_part_of_the_scan_seeks_to_a_window_as_the_whole_index_does(tmp_path):
+    # What a cluster actor gets: the decoder's timestamps and key frames from one decode, only around its window.
+    from spectraframe.io.video import _seek_window
+
+    path = tmp_path / "gops.mkv"  # a key frame every 3 frames
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv444p"
+        stream.codec_context.gop_size = 3
+        for image in moving_frames(12, seed=4):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    decoded = list(decode_video(path))
+    pts = [frame.decoded_pts for frame in decoded]
+    keyframes = [frame.index for frame in decoded if frame.key_frame]
+    whole = index_video(path)
+    assert tuple(pts) == whole.pts and tuple(keyframes) == whole.keyframes
+    assert keyframes == [0, 3, 6, 9]
+    part = seek_index(pts, keyframes, 7, 10)
+    assert part.offset == 0 and part.pts == whole.pts[:11] and part.keyframes == (0, 3, 6)
+    part = seek_index(pts, keyframes, 10, 11)
+    assert part.offset == 3 and part.pts == whole.pts[3:12] and part.keyframes == (3, 6, 9)
+    seeked = _seek_window(path, part, 10, 11)
+    assert seeked is not None  # by seeking, not by decoding from frame 0
+    assert all(np.array_equal(a, b) for a, b in zip(seeked, read_video_window(path, 10, 11), strict=True))
+    assert seek_index([*pts[:10], pts[9], pts[11]], keyframes, 10, 11) is None  # a repeated timestamp: no seeking
 
 
 def test_a_file_that_is_not_a_video_is_a_sentence(tmp_path):
