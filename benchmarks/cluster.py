@@ -92,7 +92,7 @@ def segment_overhead(source: Path, folder: Path, frames: int, repeats: int) -> d
 
     def actor_time(segment_frames: int) -> tuple[callable, dict]:
         options = UpscaleOptions(progress=False, overwrite=True, segment_frames=segment_frames)
-        worker = SegmentWorker(UpscalerRecipe(options), threads=1)
+        worker = SegmentWorker(UpscalerRecipe(options), threads=None)  # one thread while it runs: torch_threads
         timing: dict = {}
 
         def run():

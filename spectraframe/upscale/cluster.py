@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -527,19 +527,19 @@ def init_ray(ray, address: str | None) -> None:
         else:
             ray.init(address=address, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as exc:  # no cluster there, or another Ray version
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SpectraFrameError(f"cannot use the Ray cluster at {where or 'this machine'}: {first_line}") from exc
+        raise SpectraFrameError(f"cannot use the Ray cluster at {where or 'this machine'}: {first_line(exc)}") from exc
 
 
-def prepared_jobs(ray, upscaler, jobs: Iterable[tuple[Path, Path | None]], stack: contextlib.ExitStack,
+def prepared_jobs(upscaler, jobs: list[tuple[Path, Path | None]], stack: contextlib.ExitStack,
                   failures: list[tuple[Path, str]]) -> Iterator[ClusterJob]:
-    """Each input planned and scanned when the queue needs its segments; an input that cannot be planned is a
-    failure of its own, the others go on."""
+    """Each input planned and its scan started when the queue needs its segments; an input that cannot be planned
+    is a failure of its own, the others go on."""
     for number, (input_path, output) in enumerate(jobs):
         try:
             yield prepare_job(number, upscaler, Path(input_path), output, stack)
         except SpectraFrameError as exc:
-            log.error("%s", exc)
+            if len(jobs) > 1:  # said as it happens; a single input's error is the command's
+                log.error("%s", exc)
             failures.append((Path(input_path), str(exc)))
 
 
@@ -564,7 +564,7 @@ def upscale_on_cluster(recipe: UpscalerRecipe, jobs: list[tuple[Path, Path | Non
         with contextlib.ExitStack() as stack, tqdm(total=0, unit="frame", desc="cluster", disable=not progress,
                                                    dynamic_ncols=True) as bar:
             failures: list[tuple[Path, str]] = []
-            pending = prepared_jobs(ray, upscaler, jobs, stack, failures)
+            pending = prepared_jobs(upscaler, jobs, stack, failures)
             first = next(pending, None)
             if first is None:  # no input could be planned: no actor is worth starting
                 return [], failures
