@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 SEGMENT_ATTEMPTS = 3
 # Segments queued on each actor: the next one starts while the driver handles the finished one.
 SEGMENTS_PER_ACTOR = 2
-# While an input is being scanned, the driver looks for newly passed segments this often (seconds).
-SCAN_POLL_S = 0.2
+# The driver looks this often (seconds) for segments a scan has passed and for the frames the actors finished.
+POLL_S = 0.25
 INSTALL_HINT = "pip install 'spectraframe[cluster]' (or pip install ray)"
 
 
@@ -118,6 +118,10 @@ class SegmentTask:
     index: FrameIndex | None  # videos: the part of the scan that seeks to the span (None: decode from frame 0)
     attempt: int = 1
 
+    @property
+    def key(self) -> tuple[int, int, int]:
+        return self.job, self.segment, self.attempt
+
 
 @dataclass(frozen=True)
 class SegmentReport:
@@ -144,15 +148,31 @@ def read_span(task: SegmentTask) -> Iterator:
     yield from frames
 
 
+class ProgressCounter:
+    """A Ray actor each worker tells of every frame it finishes, so that the driver's bar moves a frame at a time;
+    counted by segment attempt, so that a lost segment's frames can be taken back."""
+
+    def __init__(self):
+        self.frames: dict[tuple[int, int, int], int] = {}
+
+    def add(self, key: tuple[int, int, int]) -> None:
+        self.frames[key] = self.frames.get(key, 0) + 1
+
+    def take(self) -> dict[tuple[int, int, int], int]:
+        frames, self.frames = self.frames, {}
+        return frames
+
+
 class SegmentWorker:
     """One Ray actor: the model loaded once, then segments upscaled and encoded one after the other."""
 
-    def __init__(self, recipe: UpscalerRecipe, threads: int | None):
+    def __init__(self, recipe: UpscalerRecipe, threads: int | None, counter=None):
         import torch
 
         if threads:
             torch.set_num_threads(threads)
         self.name = f"{socket.gethostname()}-{os.getpid()}"
+        self.counter = counter  # a ProgressCounter actor, or None
         self.start_error: Exception | None = None
         try:
             self.upscaler = recipe.build()
@@ -175,10 +195,14 @@ class SegmentWorker:
                   for i, image in enumerate(read_span(task), span.start))
         partial = task.packets.with_name(f"{task.packets.stem}.{self.name}.partial")
         encoder = SegmentEncoder(task.packets, task.settings, task.format_name, partial=partial)
+
+        def write(t: int, image, pts: int) -> None:
+            encoder.write(fit_frame(image, task.size), pts)
+            if self.counter is not None:
+                self.counter.add.remote(task.key)
+
         try:
-            decoded = self.upscaler.upscale_frames(
-                frames, task.targets, task.tile, task.tile_overlap,
-                lambda t, image, pts: encoder.write(fit_frame(image, task.size), pts))
+            decoded = self.upscaler.upscale_frames(frames, task.targets, task.tile, task.tile_overlap, write)
             if decoded != span.stop:
                 raise SpectraFrameError(f"{task.input}: expected frames up to {span.stop - 1}, decoded {decoded}")
         except BaseException:
@@ -328,6 +352,7 @@ class ActorPool:
         self.recipe = recipe
         self.threads = max(1, int(cpus))
         self.actor_class = ray.remote(SegmentWorker).options(num_cpus=cpus, num_gpus=gpus, max_restarts=0)
+        self.counter = ray.remote(ProgressCounter).options(num_cpus=0).remote()
         self.actors: list = [None] * count
         self.load = [0] * count
         self.starting: dict = {}  # describe() call of an actor not up yet -> its slot
@@ -338,7 +363,7 @@ class ActorPool:
             self._start(slot)
 
     def _start(self, slot: int) -> None:
-        actor = self.actor_class.remote(self.recipe, self.threads)
+        actor = self.actor_class.remote(self.recipe, self.threads, self.counter)
         self.actors[slot], self.load[slot] = actor, 0
         self.starting[actor.describe.remote()] = slot
 
@@ -377,7 +402,7 @@ class ActorPool:
                                     "spectraframe installed on every node?")
 
     def shutdown(self) -> None:
-        for actor in self.actors:
+        for actor in [*self.actors, self.counter]:
             with contextlib.suppress(Exception):
                 self.ray.kill(actor, no_restart=True)
 
@@ -414,6 +439,9 @@ class ClusterRun:
         self.jobs: dict[int, ClusterJob] = {}
         self.results: list = []
         self.failures: list[tuple[Path, str]] = []
+        self.counted: dict[tuple[int, int, int], int] = {}  # frames on the bar of each segment attempt out
+        self.closed: set[tuple[int, int, int]] = set()  # attempts done or lost: late counts are not added
+        self.polled = 0.0
 
     def add(self, job: ClusterJob) -> None:
         self.jobs[job.number] = job
@@ -443,15 +471,35 @@ class ClusterRun:
             self.pool.load[slot] += 1
             job.in_flight += 1
 
+    def progress(self) -> None:
+        """Move the bar by the frames the actors finished since the last look (at most every POLL_S)."""
+        if time.monotonic() - self.polled < POLL_S:
+            return
+        self.polled = time.monotonic()
+        try:
+            frames = self.ray.get(self.pool.counter.take.remote())
+        except self.ray.exceptions.RayError:  # the counter's node is gone: the bar moves by segments
+            return
+        for key, count in frames.items():
+            if key not in self.closed:
+                self.counted[key] = self.counted.get(key, 0) + count
+                self.bar.update(count)
+
+    def closed_attempt(self, task: SegmentTask, frames: int) -> None:
+        """A segment attempt is back: the bar shows its `frames` (0 when lost), not what was counted of it."""
+        self.closed.add(task.key)
+        self.bar.update(frames - self.counted.pop(task.key, 0))
+
     def wait(self) -> None:
-        """Take the next call that comes back: an actor up, or a segment done, failed or orphaned."""
+        """Take the next call that comes back: an actor up, or a segment done, failed or orphaned; or, after
+        POLL_S, nothing (a scan may have passed more frames, the actors finished more)."""
         self.pool.check_alive()
+        self.progress()
         waiting = [*self.in_flight, *self.pool.starting]
         if not waiting:  # only a scan can bring news
-            time.sleep(SCAN_POLL_S)
+            time.sleep(POLL_S)
             return
-        timeout = SCAN_POLL_S if self.scanning() else None  # a scan passing more frames is news too
-        ready, _ = self.ray.wait(waiting, num_returns=1, timeout=timeout)
+        ready, _ = self.ray.wait(waiting, num_returns=1, timeout=POLL_S)
         if not ready:
             return
         ref = ready[0]
@@ -471,6 +519,7 @@ class ClusterRun:
         try:
             report: SegmentReport = self.ray.get(ref)
         except (exceptions.RayActorError, exceptions.WorkerCrashedError) as exc:
+            self.closed_attempt(task, 0)
             self.pool.lost(slot, actor)
             if task.attempt >= SEGMENT_ATTEMPTS:
                 job.error = SpectraFrameError(
@@ -482,11 +531,12 @@ class ClusterRun:
                 self.queue.appendleft(replace(task, attempt=task.attempt + 1))
             return
         except exceptions.RayTaskError as exc:  # raised by our code on the actor: the input's error
+            self.closed_attempt(task, 0)
             job.error = job.error or exc.cause or exc
             return
+        self.closed_attempt(task, report.frames)
         job.sink.check_extradata(report.extradata)
         job.remaining.discard(task.segment)
-        self.bar.update(report.frames)
         log.info("%s: segment %d of %s, %d frames in %.1f s (%.2f frames/s)", report.worker, report.segment,
                  task.input.name, report.frames, report.seconds, report.frames / max(report.seconds, 1e-9))
 
