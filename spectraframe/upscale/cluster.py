@@ -1,8 +1,9 @@
 """`upscale --cluster ray[:ADDRESS]`: the segments of one or many inputs upscaled by Ray actors.
 
 The driver (the machine running the command) plans each input exactly as a single-machine run does
-(`Upscaler.plan`, the same output checks, lock and work folder), decodes it once to find the scene cuts and
-timestamps, and queues its missing segments. Each actor loads the model once and, per segment, decodes the
+(`Upscaler.plan`, the same output checks, lock and work folder) and decodes it once in a thread for the scene
+cuts, timestamps and key frames, queuing each missing segment as soon as that scan has passed the frames the
+segment needs. Each actor loads the model once and, per segment, decodes the
 frames the segment's windows need (seeking to the key frame before them), upscales them with the same code
 as a single-machine run (`Upscaler.upscale_frames`) and encodes them with the same segment encoder into the
 output's work folder. The driver muxes an input as soon as its last segment is in (`SegmentedVideoSink.finish`,

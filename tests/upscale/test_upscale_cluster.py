@@ -21,12 +21,11 @@ from spectraframe.upscale.cluster import ClusterSettings, UpscalerRecipe, upscal
 from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler
 from spectraframe.upscale.sinks import work_dir_for
 
-ray = pytest.importorskip("ray")  # the cluster extra: `make setup` installs it, so CI runs these
 
-
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def local_cluster():
     """One Ray session for the module (starting one takes seconds): two CPUs, a small object store."""
+    ray = pytest.importorskip("ray")  # the cluster extra: `make setup` installs it, so CI runs these
     ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=80 * 2**20,
              logging_level=logging.WARNING)
     yield
@@ -67,7 +66,8 @@ def assert_same_output(cluster_output, single_output) -> None:
     assert all(np.array_equal(a, b) for a, b in zip(cluster_frames, single_frames, strict=True))
 
 
-def test_many_inputs_on_two_actors_equal_single_machine_runs(tmp_path, tiny_weights, caplog, monkeypatch):
+def test_many_inputs_on_two_actors_equal_single_machine_runs(local_cluster, tmp_path, tiny_weights, caplog,
+                                                              monkeypatch):
     from spectraframe.io.images import write_image
 
     inputs = tmp_path / "in"
@@ -107,7 +107,8 @@ def test_many_inputs_on_two_actors_equal_single_machine_runs(tmp_path, tiny_weig
         assert not work_dir_for(out / name).exists()
 
 
-def test_an_actor_killed_mid_segment_is_replaced_and_the_output_unchanged(tmp_path, tiny_weights, caplog, capsys):
+def test_an_actor_killed_mid_segment_is_replaced_and_the_output_unchanged(local_cluster, tmp_path, tiny_weights,
+                                                                          caplog, capsys):
     # Frames large enough that a segment takes a good fraction of a second: the kill lands inside one.
     source = write_video(tmp_path / "in.mp4", moving_frames(16, width=160, height=120), audio_seconds=0.6)
     single_machine_run(tiny_weights, source, tmp_path / "single.mp4")
