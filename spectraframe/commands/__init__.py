@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from spectraframe.cli_numbers import real
 from spectraframe.upscale.weights import BLENDABLE_MODELS, DEFAULT_NAME, MODELS, SHIPPED_WEIGHTS  # no torch
 
 
@@ -19,7 +20,7 @@ def add_model_arguments(group: argparse._ActionsContainer, files: str) -> None:
 
 def add_strength_argument(parser: argparse.ArgumentParser) -> None:
     """--strength S: with --model of one of BLENDABLE_MODELS, a blend of that model and the default (0 to 1)."""
-    parser.add_argument("--strength", type=float, metavar="S",
+    parser.add_argument("--strength", type=real(0, 1), metavar="S",
                         help=f"with --model {' or '.join(BLENDABLE_MODELS)}: how far from the default towards that "
                              "model, 0 to 1 (default 1; e.g. 0.5 for half the perceptual model's texture, or half the "
                              "real model's smoothing of compression artefacts)")

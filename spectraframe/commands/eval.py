@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from spectraframe.cli_numbers import integer
 from spectraframe.commands import add_model_arguments, add_strength_argument
 
 
@@ -18,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--list", dest="list_file", help="file of clip paths relative to ROOT, one a line")
     p.add_argument("--layout", default="auto", choices=("auto", "folders", "vimeo"),
                    help="dataset layout (auto: vimeo when ROOT/sequences exists; vimeo scores only im4)")
-    p.add_argument("--scale", type=int, default=4, help="upscaling factor (default 4)")
+    p.add_argument("--scale", type=integer(2, 16), default=4, help="upscaling factor (default 4)")
     method = p.add_mutually_exclusive_group()
     method.add_argument("--method", choices=("bicubic",), help="a baseline method (default: bicubic)")
     add_model_arguments(method, "a trained generator checkpoint (.safetensors or published .pth)")
@@ -29,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "sequence), mpeg4:bitrate=200k, noise:sigma=S[,gray=1] (0-255 scale), jpeg:quality=Q; e.g. "
                         "bi+h264:crf=28")
     p.add_argument("--channel", default="y", choices=("y", "rgb"), help="score on Y (BT.601, default) or RGB")
-    p.add_argument("--border", type=int, default=0, help="pixels cropped at each edge before scoring (default 0)")
+    p.add_argument("--border", type=integer(0), default=0,
+                   help="pixels cropped at each edge before scoring (default 0)")
     p.add_argument("--lpips", action="store_true", help="also compute LPIPS (VGG) per frame (slow on CPU)")
     p.add_argument("--tof", action="store_true", help="also compute tOF (flow difference of consecutive frames)")
     p.add_argument("--ensemble", action="store_true",

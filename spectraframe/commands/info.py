@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from spectraframe.cli_numbers import integer
 from spectraframe.commands import add_model_arguments
 
 
@@ -13,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--preset", default="paper", help="architecture preset (default: paper)")
     add_model_arguments(source, "a checkpoint (our .safetensors or a published .pth)")
     p.add_argument("--scale", type=int, choices=(2, 4, 8), help="override the preset's scale")
-    p.add_argument("--frames", type=int, help="override the preset's frame count (target + neighbours)")
+    p.add_argument("--frames", type=integer(1, 99), help="override the preset's frame count (target + neighbours)")
     p.add_argument("--lr-size", default="112x64", help="LR frame size WxH for the FLOP count (default 112x64)")
     p.add_argument("--provenance", action="store_true",
                    help="with a weights file: print its whole training record (config, data) as JSON")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from spectraframe.cli_numbers import integer, real
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("serve", help="a local web page for upscaling (pip install 'spectraframe[web]')",
@@ -11,14 +13,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "comparison. Local by default: 127.0.0.1, no public link.")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0 opens it to the network)")
-    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--port", type=integer(1, 65535), default=7860, help="port (default 7860)")
     p.add_argument("--weights", help="an extra generator checkpoint the page offers as `custom` (the page itself "
                                      "only chooses among the shipped weights by name)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto)")
     p.add_argument("--workdir", help="folder for uploads and results (default: a temporary folder, removed at exit)")
-    p.add_argument("--max-upload-mb", type=float, default=500, help="largest upload in MB (default 500)")
-    p.add_argument("--max-frames", type=int, default=3000, help="most frames a clip may have (default 3000)")
-    p.add_argument("--max-pixels", type=int, default=1280 * 720,
+    p.add_argument("--max-upload-mb", type=real(0, 10**6, low_excluded=True), default=500,
+                   help="largest upload in MB (default 500)")
+    p.add_argument("--max-frames", type=integer(1), default=3000, help="most frames a clip may have (default 3000)")
+    p.add_argument("--max-pixels", type=integer(1), default=1280 * 720,
                    help="most pixels an input frame may have (default 921600, 1280x720)")
     p.set_defaults(func=run)
 
@@ -32,8 +35,6 @@ def run(args: argparse.Namespace) -> int:
     from spectraframe.paths import require_file
     from spectraframe.web.jobs import JobRunner, Limits, Workspace
 
-    if args.max_upload_mb <= 0 or args.max_frames < 1 or args.max_pixels < 1:
-        raise SpectraFrameError("--max-upload-mb, --max-frames and --max-pixels must be positive")
     custom = require_file(Path(args.weights), "weights file").resolve() if args.weights else None
     limits = Limits(max_upload_bytes=int(args.max_upload_mb * 1024**2), max_frames=args.max_frames,
                     max_input_pixels=args.max_pixels)

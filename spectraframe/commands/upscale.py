@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from spectraframe.cli_numbers import integer, real
 from spectraframe.commands import add_model_arguments, add_strength_argument
 
 
@@ -23,11 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "generator checkpoint (.safetensors, published .pth, or .onnx with --backend onnxruntime)")
     add_strength_argument(p)
     p.add_argument("--scale", type=int, choices=(2, 4, 8), help="expected scale: refuse weights made for another")
-    p.add_argument("--height", type=int, help="final height in pixels, e.g. 1080 (aspect kept, even sides for "
-                                             "video): the network's output is shrunk with an anti-aliased filter; "
-                                             "at most the network's own size")
-    p.add_argument("--outscale", type=float, help="final scale, e.g. 2 with x4 weights (anti-aliased shrink of the "
-                                                  "network's output); at most the network's scale")
+    p.add_argument("--height", type=integer(1), help="final height in pixels, e.g. 1080 (aspect kept, even sides for "
+                                                     "video): the network's output is shrunk with an anti-aliased "
+                                                     "filter; from the input's height to the network's")
+    p.add_argument("--outscale", type=real(0, low_excluded=True),
+                   help="final scale, e.g. 2 with x4 weights (anti-aliased shrink of the network's output); from 1 "
+                        "(the input's size: never smaller) to the network's scale")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto)")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                    help="network arithmetic; auto (default): bf16 on CPUs with native bf16, fp16 on CUDA, "
@@ -39,18 +41,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ensemble", action="store_true",
                    help="x8 self-ensemble: the model on the 8 flips/rotations of each window, averaged; a little "
                         "sharper (the default: +0.15 dB on val.txt) for 8x the network time")
-    p.add_argument("--tile", type=int, help="tile size in LR pixels (0: never tile); default: from --max-memory")
-    p.add_argument("--tile-overlap", type=int, help="LR context pixels per tile side; default: enough for "
+    p.add_argument("--tile", type=integer(0), help="tile size in LR pixels (0: never tile); default: from --max-memory")
+    p.add_argument("--tile-overlap", type=integer(0), help="LR context pixels per tile side; default: enough for "
                                                     "tiled output to equal untiled")
     p.add_argument("--max-memory", help="memory budget such as 4G (default: half the available memory)")
     p.add_argument("--no-scene-detect", action="store_true", help="take neighbours across scene cuts too")
     p.add_argument("--flow-method", help="optical flow method (default: the one the weights were trained with)")
     p.add_argument("--codec", default="h264", help="video codec: h264 (default), h265, vp9, av1, ffv1, mpeg4, …")
-    p.add_argument("--crf", type=float, default=18.0, help="constant quality for h264/h265/vp9/av1 (default 18)")
+    p.add_argument("--crf", type=real(), default=18.0, help="constant quality for h264/h265/vp9/av1 (default 18)")
     p.add_argument("--preset", default="medium", help="x264/x265 speed preset (default medium)")
     p.add_argument("--pix-fmt", default="yuv420p", help="output pixel format (default yuv420p)")
     p.add_argument("--fps", help="frame rate of frame-folder inputs, e.g. 25 or 30000/1001 (default 25)")
-    p.add_argument("--segment-frames", type=int, default=100,
+    p.add_argument("--segment-frames", type=integer(1), default=100,
                    help="frames per encoded segment: the granularity of --resume (default 100)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last finished segment")
     p.add_argument("--overwrite", action="store_true",
@@ -79,10 +81,8 @@ def run(args: argparse.Namespace) -> int:
         fps = Fraction(args.fps) if args.fps else None
     except (ValueError, ZeroDivisionError) as exc:
         raise SpectraFrameError(f"--fps must look like 25 or 30000/1001, got {args.fps!r}") from exc
-    if fps is not None and fps <= 0:
-        raise SpectraFrameError(f"--fps must be positive, got {args.fps}")
-    if args.segment_frames < 1:
-        raise SpectraFrameError(f"--segment-frames must be >= 1, got {args.segment_frames}")
+    if fps is not None and not 0 < fps <= 1000:
+        raise SpectraFrameError(f"--fps must be more than 0 and at most 1000 frames per second, got {args.fps}")
     from spectraframe.upscale.memory import parse_memory
     from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler, default_output
     from spectraframe.upscale.weights import check_strength, weights_from_arguments
