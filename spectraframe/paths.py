@@ -33,6 +33,31 @@ from spectraframe.errors import SpectraFrameError
 MARKER = ".spectraframe-output"
 # Bytes in one file name on the filesystems we meet (ext4, xfs, btrfs, APFS, NTFS in UTF-16 units).
 NAME_MAX = 255
+# Bytes in a whole path the system calls take (Linux PATH_MAX, less its closing NUL).
+PATH_MAX = 4095
+# Bytes the work, lock and temporary names next to an output, and the names of the files inside a folder output
+# or its work folder, may add to the output's path.
+WORK_NAME_ROOM = 64
+
+
+def check_path_length(path: str | Path, what: str, room: int = 0) -> None:
+    """Refuse a path the system cannot open: a part longer than NAME_MAX bytes, or a whole (absolute, plus `room`
+    bytes of names we add to it) longer than PATH_MAX; checked up front, where a reader would fail with OSError."""
+    path = Path(path)
+    for part in path.parts:
+        if _name_bytes(part) > NAME_MAX:
+            raise SpectraFrameError(f"{what} {_short(path)}: its part {_short(part)} has {_name_bytes(part)} bytes, "
+                                    f"more than the {NAME_MAX} a file or folder name may have; choose shorter names")
+    size = _name_bytes(str(path.absolute())) + room
+    if size > PATH_MAX:
+        added = f" with the {room} bytes of work names spectraframe adds" if room else ""
+        raise SpectraFrameError(f"{what} {_short(path)}: the path has {size} bytes{added}, more than the {PATH_MAX} "
+                                "a path may have; choose a shorter path")
+
+
+def _short(text: str | Path) -> str:
+    text = str(text)
+    return text if len(text) <= 60 else f"{text[:28]}...{text[-28:]}"
 
 
 # --- inputs ----------------------------------------------------------------------------------------
@@ -41,6 +66,7 @@ NAME_MAX = 255
 def require_file(path: str | Path, what: str = "file") -> Path:
     """`path` as a Path when it is a regular file (or a link to one); else a sentence saying what it is."""
     path = Path(path)
+    check_path_length(path, what)
     if path.is_file():
         return path
     if path.is_dir():
@@ -133,6 +159,8 @@ def _check_one(output: Output, places: list[tuple[Path, str]], overwrite: bool |
     if _name_bytes(path.name) > NAME_MAX:
         raise SpectraFrameError(f"{output.option} {path.name[:40]}...: the name has {_name_bytes(path.name)} bytes, "
                                 f"more than the {NAME_MAX} a file name may have; choose a shorter name")
+    check_path_length(path, output.option, WORK_NAME_ROOM + _name_bytes(hidden_sibling(path, "spectraframe-work").name)
+                      - _name_bytes(path.name))
     for place, what in places:
         if place == target or _same_file(place, path):
             raise SpectraFrameError(f"{output.option} {path} is {what}: give it a new file or folder name")

@@ -12,6 +12,7 @@ from pathlib import Path
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.images import list_frames, read_image
 from spectraframe.io.video import DecodedFrame, decode_video, probe_video, scan_video
+from spectraframe.paths import check_path_length
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class FrameSource:
 
     def __init__(self, path: str | Path, *, folder_fps: Fraction | None = None):
         self.path = Path(path)
+        check_path_length(self.path, "input")
         if self.path.is_dir():
             self._frame_paths = list_frames(self.path)
             first = read_image(self._frame_paths[0])

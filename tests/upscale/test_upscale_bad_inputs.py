@@ -255,3 +255,12 @@ def test_still_frame_held_at_the_end_is_not_truncation(tmp_path):
             dst.mux(packet)
     scan = scan_video(held)
     assert scan.frame_count == 4 and scan.notes == ()
+
+
+def test_paths_too_long_for_the_system_fail_in_one_sentence(tmp_path, tiny_weights, capsys):
+    # An OSError traceback (File name too long) before: the limit is now checked up front and named.
+    source = write_video(tmp_path / "in.mp4", moving_frames(3))
+    deep = str(tmp_path.joinpath(*["d" * 200] * 21))
+    assert_fails_cleanly(tmp_path, tiny_weights, source, capsys, "more than the 4095 a path may have",
+                         "-o", f"{deep}/out.mp4")
+    assert_fails_cleanly(tmp_path, tiny_weights, f"{deep}/in.mp4", capsys, "more than the 4095 a path may have")
