@@ -14,6 +14,7 @@ from spectraframe.errors import SpectraFrameError
 from spectraframe.io.images import IMAGE_SUFFIXES
 from spectraframe.io.video import VIDEO_SUFFIXES
 from spectraframe.upscale.weights import BLENDABLE_MODELS, MODELS, installed, model_weights_path
+from spectraframe.web.access import COOKIE
 from spectraframe.web.jobs import NETWORK_SIZE, JobRunner, JobSettings, comparison, parse_size
 
 CUSTOM = "custom"
@@ -48,6 +49,12 @@ def blend_of(model: str, strength: float | None) -> tuple[str, float] | None:
     return model, float(strength)
 
 
+def client_of(request: gr.Request) -> str:
+    """Who is asking: the login when the server has logins, else the browser (the cookie of `ClientFiles`)."""
+    cookies = getattr(request, "cookies", None) or {}
+    return request.username or cookies.get(COOKIE) or request.session_hash
+
+
 def build_app(runner: JobRunner, *, custom_weights: Path | None = None, sample_clip: Path | None = None,
               device: str = "auto") -> gr.Blocks:
     """The page. `custom_weights` come from the command line only: the browser chooses among names."""
@@ -60,6 +67,8 @@ def build_app(runner: JobRunner, *, custom_weights: Path | None = None, sample_c
     def start(upload, use_sample, model, strength, size, precision, crf, request: gr.Request,
               progress=gr.Progress()):  # noqa: B008 (how Gradio hands a progress bar to a function)
         try:
+            if not runner.admitted(request.session_hash):  # a script calling this step alone skips the limit
+                raise SpectraFrameError("start a job with the Upscale button (its first step takes it into the line)")
             path = sample_clip if use_sample and sample_clip is not None else upload
             if path is None:
                 raise SpectraFrameError("choose a video or a .zip of frames to upscale (or tick the sample clip)")
@@ -78,6 +87,8 @@ def build_app(runner: JobRunner, *, custom_weights: Path | None = None, sample_c
             bicubic, upscaled, detail = comparison(source, result.output, middle)
         except SpectraFrameError as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
+        finally:
+            runner.release(request.session_hash)
         rate = result.frames / result.seconds if result.seconds > 0 else 0.0
         ran = f"{model} at strength {blend[1]:g}" if blend is not None else model
         status = (f"Done: {result.frames} frames, {result.width}x{result.height}, in {result.seconds:.1f} s "
@@ -86,6 +97,16 @@ def build_app(runner: JobRunner, *, custom_weights: Path | None = None, sample_c
         return (status, str(result.output), gr.update(value=str(result.output), visible=True),
                 gr.update(minimum=0, maximum=max(1, result.frames - 1), value=middle, interactive=True),
                 (bicubic, upscaled), detail, job)
+
+    def admit(request: gr.Request):
+        try:
+            runner.admit(request.session_hash, client_of(request))
+        except SpectraFrameError as exc:
+            raise gr.Error(str(exc), print_exception=False) from exc
+        return "Waiting for a turn..."
+
+    def leave(request: gr.Request):
+        runner.leave(request.session_hash)
 
     def choose_model(name):
         return model_help(name, custom_weights), gr.update(visible=name in BLENDABLE_MODELS)
@@ -122,8 +143,8 @@ def build_app(runner: JobRunner, *, custom_weights: Path | None = None, sample_c
                                           "(less of its texture or clean-up, less flicker)",
                                      visible=first_model in BLENDABLE_MODELS, elem_id="strength")
                 size = gr.Dropdown(SIZE_CHOICES, value=NETWORK_SIZE, allow_custom_value=True, label="Output size",
-                                   info="the network's scale, a smaller one (x2) or a height (1080p); never more "
-                                        "than the network makes", elem_id="size")
+                                   info="the network's scale, a smaller one (x2) or a height (1080p): from the "
+                                        "clip's own size (x1) to the network's", elem_id="size")
                 with gr.Row():
                     precision = gr.Dropdown(PRECISIONS, value="auto", label="Precision",
                                             info="auto: bf16 on CPUs that have it, fp16 on GPUs", elem_id="precision")
@@ -131,7 +152,7 @@ def build_app(runner: JobRunner, *, custom_weights: Path | None = None, sample_c
                                     elem_id="crf")
                 gr.Markdown(f"Limits: {limits.max_upload_bytes / 1024**2:.0f} MB per upload, {limits.max_frames} "
                             f"frames, {limits.max_input_pixels:,} pixels a frame. One clip is upscaled at a time; "
-                            "others wait in line.")
+                            f"others wait in line, at most {runner.max_jobs_per_client} from each person.")
                 with gr.Row():
                     run_button = gr.Button("Upscale", variant="primary", elem_id="run")
                     cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel")
@@ -146,7 +167,7 @@ def build_app(runner: JobRunner, *, custom_weights: Path | None = None, sample_c
                 detail = gr.Image(label="Side by side, most detailed region zoomed below", interactive=False,
                                   elem_id="detail")
         job = gr.State({})
-        run_event = run_button.click(
+        run_event = run_button.click(admit, None, status, concurrency_limit=None, show_progress="hidden").success(
             start, [upload, use_sample, model, strength, size, precision, crf],
             [status, video, download, frame, before_after, detail, job],
             concurrency_limit=1, concurrency_id="upscale",
@@ -157,4 +178,5 @@ def build_app(runner: JobRunner, *, custom_weights: Path | None = None, sample_c
         model.change(choose_model, model, [model_info, strength], concurrency_limit=None, show_progress="hidden")
         cancel_button.click(cancel, None, status, cancels=[run_event], concurrency_limit=None)
         frame.release(show_frame, [frame, job], [before_after, detail], concurrency_limit=None)
+        page.unload(leave)
     return page

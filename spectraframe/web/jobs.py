@@ -213,19 +213,72 @@ class JobSettings:
 
 
 class JobRunner:
-    """Runs one upscale at a time (the page's queue decides the order); each session may cancel its own."""
+    """Runs one upscale at a time (the page's queue decides the order); each session may cancel its own.
 
-    def __init__(self, workspace: Workspace, limits: Limits):
+    A session is one open page; a client is one browser or login, which may open several pages. A client may
+    have `max_jobs_per_client` jobs in line or running at once (`admit`); a page that closes (`leave`) has its
+    job cancelled and its results removed; `shutdown` cancels everything when the server stops.
+    """
+
+    def __init__(self, workspace: Workspace, limits: Limits, max_jobs_per_client: int = 1):
         self.workspace = workspace
         self.limits = limits
-        self._lock = threading.Lock()
+        self.max_jobs_per_client = max_jobs_per_client
+        self._lock = threading.Lock()  # held by the running job
+        self._guard = threading.Lock()  # the bookkeeping below, short
         self._cancel: set[str] = set()
         self._running: str | None = None
+        self._admitted: dict[str, str] = {}  # session -> client, from `admit` until the job ends or is cancelled
+        self._folders: dict[str, list[Path]] = {}  # session -> its job folders
+        self._gone: set[str] = set()  # sessions whose page closed: a job of theirs still in line never starts
+        self._closed = False
+
+    def admit(self, session: str, client: str) -> None:
+        """Take a job into the line, or refuse it when the page or the client already has its share there."""
+        with self._guard:
+            if self._closed:
+                raise SpectraFrameError("the server is stopping: no new jobs")
+            if session in self._admitted:
+                raise SpectraFrameError("this page already has a clip in line or running: wait for it or cancel it")
+            if sum(c == client for c in self._admitted.values()) >= self.max_jobs_per_client:
+                raise SpectraFrameError(f"you already have {self.max_jobs_per_client} clip(s) in line or running, the "
+                                        "most this server takes from one person: wait for them or cancel one")
+            self._admitted[session] = client
+
+    def admitted(self, session: str) -> bool:
+        with self._guard:
+            return session in self._admitted
+
+    def release(self, session: str) -> None:
+        """The session's job has ended (or never got to run): its place in the client's share is free."""
+        with self._guard:
+            self._admitted.pop(session, None)
 
     def cancel(self, session: str) -> bool:
         """Ask the session's job to stop at its next frame; True when one was running."""
+        self.release(session)
         self._cancel.add(session)
         return self._running == session
+
+    def leave(self, session: str) -> None:
+        """The page closed: stop its job (the job removes its own folder) and remove its finished results."""
+        self.cancel(session)
+        with self._guard:
+            self._gone.add(session)
+            folders = self._folders.pop(session, [])
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def shutdown(self, timeout_s: float = 30.0) -> bool:
+        """Refuse new jobs, cancel the running one and wait for it to end; False when it did not in time."""
+        with self._guard:
+            self._closed = True
+        if self._running is not None:
+            self._cancel.add(self._running)
+        if not self._lock.acquire(timeout=timeout_s):
+            return False
+        self._lock.release()
+        return True
 
     def run(self, upload: Path, settings: JobSettings, session: str,
             on_progress: Callable[[ProgressMeter], None] | None = None):
@@ -236,8 +289,12 @@ class JobRunner:
 
         with self._lock:
             self._cancel.discard(session)  # a cancel of a job still waiting in the queue is done with
+            if self._closed or session in self._gone:
+                raise Cancelled("the server is stopping or the page was closed: nothing was started")
             self._running = session
             job = self.workspace.new_job()
+            with self._guard:
+                self._folders.setdefault(session, []).append(job)
             try:
                 source = prepare_input(Path(upload), job, self.limits)
                 info = FrameSource(source).info
@@ -265,6 +322,7 @@ class JobRunner:
             finally:
                 self._running = None
                 self._cancel.discard(session)
+                self.release(session)
 
 
 def read_frame(path: Path, index: int) -> np.ndarray:

@@ -198,3 +198,57 @@ def test_workspace_refuses_a_folder_it_did_not_make(tmp_path):
     assert temporary.root.is_dir()
     temporary.close()
     assert not temporary.root.exists()
+
+
+def test_a_closed_page_has_its_job_cancelled_and_its_results_removed(tmp_path, tiny_weights):
+    # A job whose page closed used to run to the end, holding the cores, and its result stayed on disk.
+    runner = JobRunner(Workspace(tmp_path / "work"), Limits())
+    clip = write_video(tmp_path / "clip.mp4", moving_frames(8))
+    settings = JobSettings(weights=tiny_weights, precision="fp32")
+    finished, _ = runner.run(clip, settings, "page")
+    assert finished.output.is_file()
+
+    def close_the_page(meter):
+        if meter.done == 2:
+            runner.leave("page")
+
+    with pytest.raises(SpectraFrameError, match="cancelled"):
+        runner.run(clip, settings, "page", close_the_page)
+    assert list(runner.workspace.jobs.iterdir()) == []  # the running job's folder and the finished result
+    with pytest.raises(SpectraFrameError, match="the page was closed"):  # a job of it still in line never starts
+        runner.run(clip, settings, "page")
+
+
+def test_each_client_has_a_share_of_the_line(tmp_path):
+    runner = JobRunner(Workspace(tmp_path / "work"), Limits(), max_jobs_per_client=2)
+    runner.admit("tab1", "ana")
+    with pytest.raises(SpectraFrameError, match="this page already has a clip in line"):
+        runner.admit("tab1", "ana")
+    runner.admit("tab2", "ana")
+    with pytest.raises(SpectraFrameError, match="you already have 2 clip"):
+        runner.admit("tab3", "ana")
+    runner.admit("tab4", "bob")  # another person is not held up by ana's share
+    runner.cancel("tab1")
+    runner.admit("tab3", "ana")
+    assert runner.admitted("tab3") and not runner.admitted("tab1")
+
+
+def test_shutdown_cancels_the_running_job_and_refuses_new_ones(tmp_path, tiny_weights):
+    runner = JobRunner(Workspace(tmp_path / "work"), Limits())
+    clip = write_video(tmp_path / "clip.mp4", moving_frames(30))
+    started, errors = threading.Event(), []
+
+    def job():
+        try:
+            runner.run(clip, JobSettings(weights=tiny_weights, precision="fp32"), "a", lambda _: started.set())
+        except SpectraFrameError as exc:
+            errors.append(str(exc))
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    assert started.wait(60)
+    assert runner.shutdown(timeout_s=60)
+    thread.join()
+    assert errors == ["cancelled: nothing was kept"] and list(runner.workspace.jobs.iterdir()) == []
+    with pytest.raises(SpectraFrameError, match="stopping"):
+        runner.admit("b", "bob")
