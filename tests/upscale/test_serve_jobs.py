@@ -44,6 +44,18 @@ def test_sizes_from_the_page():
         parse_size("big")
 
 
+@pytest.mark.parametrize(("size", "message"), [("x0.05", "smaller than the input"),
+                                              ("8p", "smaller than the 24-pixel")])
+def test_the_page_keeps_the_command_line_size_rule(tmp_path, tiny_weights, size, message):
+    # A tiny size in the page's box used to write a 2x2 video (its 4:3 picture made square) without a word.
+    runner = JobRunner(Workspace(tmp_path / "work"), Limits())
+    clip = write_video(tmp_path / "clip.mp4", moving_frames(3))
+    height, outscale = parse_size(size)
+    with pytest.raises(SpectraFrameError, match=message):
+        runner.run(clip, JobSettings(weights=tiny_weights, height=height, outscale=outscale), "a")
+    assert list(runner.workspace.jobs.iterdir()) == []
+
+
 def test_limits_say_which_option_raises_them(tmp_path):
     limits = Limits(max_upload_bytes=1000, max_frames=10, max_input_pixels=100)
     (tmp_path / "big.mp4").write_bytes(b"0" * 2000)
