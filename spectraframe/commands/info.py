@@ -26,11 +26,10 @@ def parse_size(text: str) -> tuple[int, int]:
     from spectraframe.errors import SpectraFrameError
 
     try:
-        width, height = (int(v) for v in text.lower().split("x"))
+        width, height = (integer(1, 65536).parse(v) for v in text.lower().split("x"))
     except ValueError as exc:
-        raise SpectraFrameError(f"size must look like 112x64 (width x height), got {text!r}") from exc
-    if width <= 0 or height <= 0:
-        raise SpectraFrameError(f"size must be positive, got {text!r}")
+        raise SpectraFrameError(f"--lr-size must look like 112x64 (width x height, each from 1 to 65536), got "
+                                f"{text!r}") from exc
     return width, height
 
 

@@ -17,8 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or folders of videos")
     p.add_argument("-o", "--out", required=True, help="output folder (new or empty)")
     p.add_argument("--split", default="80/10/10", help="train/val/test shares of the videos (default 80/10/10)")
-    p.add_argument("--clip-length", type=integer(1), default=7, help="frames per clip (default 7)")
-    p.add_argument("--short-side", type=integer(2), help="downscale so the short side has this many pixels (e.g. 256)")
+    p.add_argument("--clip-length", type=integer(2), default=7, help="frames per clip (default 7)")
+    p.add_argument("--short-side", type=integer(16), help="downscale so the short side has this many pixels (e.g. 256)")
     p.add_argument("--max-clips", type=integer(0), default=0,
                    help="at most this many clips per video, spread out (0: all)")
     p.add_argument("--gap", type=integer(0), default=0, help="frames skipped between consecutive clips (default 0)")

@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from spectraframe.cli_numbers import real
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.images import write_image
 from spectraframe.io.video import VIDEO_SUFFIXES, read_video_frames
@@ -85,9 +86,10 @@ class VideoPlan:
 def parse_split(text: str) -> tuple[float, float, float]:
     parts = text.split("/")
     try:
-        values = tuple(float(p) for p in parts)
+        values = tuple(real(0, 10**6).parse(p) for p in parts)
     except ValueError as exc:
-        raise SpectraFrameError(f"--split must look like 80/10/10, got {text!r}") from exc
+        raise SpectraFrameError(f"--split must look like 80/10/10 (three shares from 0 to 1000000), got {text!r}") \
+            from exc
     if len(values) != 3:
         raise SpectraFrameError(f"--split needs three shares (train/val/test) like 80/10/10, got {text!r}")
     return values  # type: ignore[return-value]

@@ -21,6 +21,7 @@ import yaml
 
 from spectraframe.archs.rbpn import PRESETS, RBPNConfig
 from spectraframe.archs.vgg import LAYER_NAMES as VGG_LAYERS
+from spectraframe.cli_numbers import INT_MAX
 from spectraframe.degradation.realworld import RealWorldConfig
 from spectraframe.degradation.steps import parse_degradation
 from spectraframe.errors import SpectraFrameError
@@ -348,6 +349,8 @@ def _coerce(value: Any, kind: str, name: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
                 or int(value) != value:
             raise SpectraFrameError(f"{name} must be an integer, got {value!r}")
+        if abs(value) > INT_MAX:  # past what the C code under torch and numpy takes
+            raise SpectraFrameError(f"{name} must be a whole number of at most {INT_MAX}, got {value!r}")
         return int(value)
     if kind == "float":
         if isinstance(value, str):

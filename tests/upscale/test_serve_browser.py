@@ -110,9 +110,14 @@ def test_upload_run_download_and_compare(browser, server, tmp_path):
                       what="the result")
     assert "6 frames, 40x30" in status
 
-    # The player's video, fetched as the browser would: 40x30 (30p of a 32x24 clip with a x2 model), 6 frames.
+    # The player's video, fetched as the browser would (with its cookie): 40x30 (30p of a 32x24 clip with a x2
+    # model), 6 frames. Without the cookie, the same URL gives nothing: the result is this browser's alone.
     source = browser.find_element(By.CSS_SELECTOR, "#result-video video").get_attribute("src")
-    (tmp_path / "played.mp4").write_bytes(urllib.request.urlopen(source, timeout=30).read())
+    cookie = browser.get_cookie("spectraframe-client")
+    request = urllib.request.Request(source, headers={"Cookie": f"{cookie['name']}={cookie['value']}"})
+    (tmp_path / "played.mp4").write_bytes(urllib.request.urlopen(request, timeout=30).read())
+    with pytest.raises(urllib.error.HTTPError, match="404"):
+        urllib.request.urlopen(source, timeout=30)
     frames, _, _ = read_back(tmp_path / "played.mp4")
     assert len(frames) == 6 and frames[0].shape == (30, 40, 3)
     assert browser.find_element(By.ID, "download").is_displayed()
