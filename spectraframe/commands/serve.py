@@ -98,19 +98,20 @@ def serve_until_stopped(args: argparse.Namespace, runner, custom, logins: list[t
     except ImportError as exc:
         raise SpectraFrameError(f"the web page needs the extra: pip install 'spectraframe[web]' ({exc})") from exc
     from spectraframe.demo import sample_clip_path
-    from spectraframe.web.access import ClientFiles
+    from spectraframe.web.access import ClientFiles, FileGrants
 
     try:
         sample = sample_clip_path()
     except SpectraFrameError:
         sample = None  # the page then offers uploads only
-    page = build_app(runner, custom_weights=custom, sample_clip=sample, device=args.device)
-    page.queue(default_concurrency_limit=4)
     workspace, stop = runner.workspace, threading.Event()
+    grants = FileGrants(workspace.root)
+    page = build_app(runner, custom_weights=custom, sample_clip=sample, device=args.device, on_leave=grants.forget)
+    page.queue(default_concurrency_limit=4)
     page.launch(server_name=args.host, server_port=args.port, share=False, auth=logins or None,
                 max_file_size=runner.limits.max_upload_bytes, allowed_paths=[str(workspace.jobs)], footer_links=[],
                 run_history=False, ssr_mode=False, mcp_server=False, show_error=True, quiet=True, theme=THEME,
-                prevent_thread_lock=True, app_kwargs={"middleware": [Middleware(ClientFiles, root=workspace.root)]})
+                prevent_thread_lock=True, app_kwargs={"middleware": [Middleware(ClientFiles, grants=grants)]})
     for signum in (signal.SIGINT, signal.SIGTERM):  # after the launch: Gradio sets handlers of its own
         signal.signal(signum, lambda *_: stop.set())
     print(f"SpectraFrame page: http://{args.host}:{args.port}  (working folder {workspace.root}; Ctrl-C stops)",

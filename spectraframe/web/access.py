@@ -18,6 +18,7 @@ import secrets
 import socket
 import threading
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from spectraframe.errors import SpectraFrameError
 from spectraframe.paths import require_file
@@ -74,15 +75,60 @@ def read_logins(pairs: list[str] | None, file: str | None) -> list[tuple[str, st
     return logins
 
 
-class ClientFiles:
-    """ASGI middleware: files under `root` go only to the browser (cookie) that a response has named them to."""
+class FileGrants:
+    """Which browser (cookie) may fetch which file under `root`, and which page (session) each came to, so that a
+    closed page's copies can go at once. Shared by the `ClientFiles` middleware and the page's unload event."""
 
-    def __init__(self, app, root: Path):
-        self.app = app
+    def __init__(self, root: Path):
         self.root = os.path.realpath(root)
+        self.uploads = os.path.join(self.root, "uploads")
         self._pattern = re.compile(re.escape(self.root.encode()) + rb'(?:[^"\\]|\\.)*')
-        self._grants: dict[str, set[str]] = {}
+        self._by_client: dict[str, set[str]] = {}
+        self._by_session: dict[str, set[str]] = {}
         self._lock = threading.Lock()
+
+    def granted(self, client: str, path: str) -> bool:
+        with self._lock:
+            return path in self._by_client.get(client, ())
+
+    def grant(self, client: str, session: str | None, body: bytes) -> None:
+        """Grant `client` every path under `root` that `body` (a response to it) names."""
+        paths = set()
+        for match in self._pattern.finditer(body):
+            with contextlib.suppress(ValueError, UnicodeDecodeError):
+                paths.add(os.path.realpath(json.loads(b'"' + match.group() + b'"')))
+        if paths:
+            with self._lock:
+                self._by_client.setdefault(client, set()).update(paths)
+                if session:
+                    self._by_session.setdefault(session, set()).update(paths)
+
+    def forget(self, session: str) -> None:
+        """The page closed: remove the copies Gradio made for it (results, pictures) that no other page was sent."""
+        with self._lock:
+            files = self._by_session.pop(session, set())
+            files -= set().union(*self._by_session.values())
+        for path in files:
+            if path.startswith(self.uploads + os.sep):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                    os.rmdir(os.path.dirname(path))  # Gradio's folder for that one file, when now empty
+
+    def requested_file(self, scope) -> str | None:
+        """The file a `/file=PATH` request asks for when it lies under `root`, else None (Gradio's own rules)."""
+        path = scope.get("path", "")
+        if "/file=" not in path:
+            return None
+        wanted = os.path.realpath(path.split("/file=", 1)[1])
+        return wanted if wanted == self.root or wanted.startswith(self.root + os.sep) else None
+
+
+class ClientFiles:
+    """ASGI middleware: files under the working folder go only to the browser (cookie) a response named them to."""
+
+    def __init__(self, app, grants: FileGrants):
+        self.app = app
+        self.grants = grants
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -90,9 +136,11 @@ class ClientFiles:
         client = _cookie(scope)
         new = client is None
         client = client or secrets.token_urlsafe(24)
-        wanted = self._requested_file(scope)
-        if wanted is not None and not self.granted(client, wanted):
+        wanted = self.grants.requested_file(scope)
+        if wanted is not None and not self.grants.granted(client, wanted):
             return await _not_found(send)
+        # The queue's event stream names the page it serves: its files are that page's too.
+        session = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("session_hash", [None])[0]
         carry, scan = b"", False
 
         async def watch(message):
@@ -106,32 +154,11 @@ class ClientFiles:
                     message = {**message, "headers": [*message.get("headers", []), (b"set-cookie", cookie)]}
             elif message["type"] == "http.response.body" and scan:
                 text = carry + message.get("body", b"")
-                self._grant(client, text)
+                self.grants.grant(client, session, text)
                 carry = text[-_CARRY:]
             await send(message)
 
         await self.app(scope, receive, watch)
-
-    def granted(self, client: str, path: str) -> bool:
-        with self._lock:
-            return path in self._grants.get(client, ())
-
-    def _grant(self, client: str, body: bytes) -> None:
-        paths = set()
-        for match in self._pattern.finditer(body):
-            with contextlib.suppress(ValueError, UnicodeDecodeError):
-                paths.add(os.path.realpath(json.loads(b'"' + match.group() + b'"')))
-        if paths:
-            with self._lock:
-                self._grants.setdefault(client, set()).update(paths)
-
-    def _requested_file(self, scope) -> str | None:
-        """The file a `/file=PATH` request asks for when it lies under `root`, else None (Gradio's own rules)."""
-        path = scope.get("path", "")
-        if "/file=" not in path:
-            return None
-        wanted = os.path.realpath(path.split("/file=", 1)[1])
-        return wanted if wanted == self.root or wanted.startswith(self.root + os.sep) else None
 
 
 def _cookie(scope) -> str | None:

@@ -6,6 +6,7 @@ Import only after `GRADIO_TEMP_DIR` points into the working folder (`spectrafram
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
@@ -59,8 +60,10 @@ class Handlers:
     """What the page's buttons and fields call. `custom_weights` come from the command line only: the browser
     chooses among names."""
 
-    def __init__(self, runner: JobRunner, custom_weights: Path | None, sample_clip: Path | None, device: str):
+    def __init__(self, runner: JobRunner, custom_weights: Path | None, sample_clip: Path | None, device: str,
+                 on_leave: Callable[[str], None] | None = None):
         self.runner, self.custom_weights, self.sample_clip, self.device = runner, custom_weights, sample_clip, device
+        self.on_leave = on_leave
 
     def weights_for(self, name: str) -> Path:
         if name == CUSTOM and self.custom_weights is not None:
@@ -109,7 +112,10 @@ class Handlers:
         return "Waiting for a turn..."
 
     def leave(self, request: gr.Request):
+        """The page closed: its job stops, its results go (the job folders, and Gradio's copies via `on_leave`)."""
         self.runner.leave(request.session_hash)
+        if self.on_leave is not None:
+            self.on_leave(request.session_hash)
 
     def choose_model(self, name):
         return model_help(name, self.custom_weights), gr.update(visible=name in BLENDABLE_MODELS)
@@ -174,9 +180,10 @@ def _results_column() -> dict:
 
 
 def build_app(runner: JobRunner, *, custom_weights: Path | None = None, sample_clip: Path | None = None,
-              device: str = "auto") -> gr.Blocks:
-    """The page: the two columns, and the events that join them to `Handlers`."""
-    handlers = Handlers(runner, custom_weights, sample_clip, device)
+              device: str = "auto", on_leave: Callable[[str], None] | None = None) -> gr.Blocks:
+    """The page: the two columns, and the events that join them to `Handlers` (`on_leave(session)` runs when a
+    page closes)."""
+    handlers = Handlers(runner, custom_weights, sample_clip, device, on_leave)
     with gr.Blocks(title="SpectraFrame", analytics_enabled=False, delete_cache=(600, 3600)) as page:
         gr.Markdown("# SpectraFrame\nVideo super-resolution on this computer: upload a clip, choose the model "
                     "and the size, and compare the result with plain bicubic enlargement.")

@@ -142,3 +142,41 @@ def test_sigterm_stops_the_server_and_removes_uploads_and_results(server):
     assert process.returncode == 0, output
     assert "stopping: cancelling the running job" in output and "Traceback" not in output
     assert sorted(p.name for p in server["work"].iterdir()) == [".spectraframe-output"]
+
+
+def test_files_go_to_the_browser_they_were_sent_to_and_a_closed_pages_copies_go(tmp_path):
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.responses import FileResponse, JSONResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from spectraframe.web.access import ClientFiles, FileGrants
+
+    mine, shared = tmp_path / "uploads" / "h1" / "result.mp4", tmp_path / "uploads" / "h2" / "pic.png"
+    for path in (mine, shared):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"data")
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.txt"
+    outside.write_text("Gradio's own rules decide about files elsewhere")
+
+    async def data(request):  # as the queue's stream names a job's outputs, with the page's session in the query
+        names = [str(mine), str(shared)] if request.query_params["session_hash"] == "page1" else [str(shared)]
+        return JSONResponse({"output": {"data": [{"path": name} for name in names]}})
+
+    async def file(request):
+        return FileResponse(request.path_params["path"])
+
+    grants = FileGrants(tmp_path)
+    app = Starlette(routes=[Route("/queue/data", data), Route("/gradio_api/file={path:path}", file)],
+                    middleware=[Middleware(ClientFiles, grants=grants)])
+    ana, bob = TestClient(app), TestClient(app)
+    ana.get("/queue/data", params={"session_hash": "page1"})
+    bob.get("/queue/data", params={"session_hash": "page2"})
+    assert ana.get(f"/gradio_api/file={mine}").content == b"data"
+    assert bob.get(f"/gradio_api/file={mine}").status_code == 404  # ana's URL is no use to bob
+    assert bob.get(f"/gradio_api/file={shared}").status_code == 200  # his own response named this one
+    assert TestClient(app).get(f"/gradio_api/file={outside}").status_code == 200
+    grants.forget("page1")  # ana's page closed: her result goes, the picture bob's page was sent stays
+    assert not mine.exists() and not mine.parent.exists() and shared.is_file()
+    outside.unlink()

@@ -188,6 +188,20 @@ def test_progress_then_cancel_keeps_nothing(browser, server, tmp_path):
              what="the cancelled job to be removed")
 
 
+def test_closing_the_page_cancels_its_job_and_removes_its_folder(browser, server, tmp_path):
+    # A job whose page closed used to run to the end, holding the cores, and its result stayed on disk.
+    clip = write_video(tmp_path / "left.mp4", moving_frames(150, width=32, height=24))
+    open_page(browser, server).send_keys(str(clip))
+    wait_for(lambda: "left" in browser.find_element(By.ID, "upload").text, what="the upload to show")
+    browser.find_element(By.ID, "run").click()
+    wait_for(lambda: "ETA" in browser.find_element(By.TAG_NAME, "body").text, what="the progress line")
+    jobs = server["work"] / "jobs"
+    running = [folder for folder in jobs.iterdir() if not (folder / "upscaled.mp4").exists()]
+    assert len(running) == 1
+    browser.get("about:blank")
+    wait_for(lambda: not running[0].exists(), timeout=60, what="the closed page's job to be removed")
+
+
 def test_a_too_large_upload_is_refused_with_a_message(browser, server, tmp_path):
     big = tmp_path / "big.mp4"
     big.write_bytes(os.urandom(int(MAX_UPLOAD_MB * 1024**2) + 10_000))
