@@ -8,6 +8,7 @@ back at once (benchmarks/cli_startup.py).
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
@@ -15,6 +16,7 @@ import sys
 
 from spectraframe.allocator import keep_freed_memory
 from spectraframe.errors import SpectraFrameError
+from spectraframe.paths import NAME_MAX, PATH_MAX, describe_long_path
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func`.
 COMMANDS = ["info", "models", "flow", "prepare", "train", "eval", "upscale", "export", "demo", "serve"]
@@ -63,6 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         # Python would report the pipe again when it flushes stdout at exit, so point stdout at nothing first.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        # The commands check their paths up front (spectraframe.paths.check_path_length); a path that still
+        # reaches a system call too long is one sentence too, before anything is written under it.
+        print(f"error: {describe_long_path(exc.filename)}: the path or one of its names is too long for this system "
+              f"(at most {NAME_MAX} bytes a name, {PATH_MAX} a path); choose a shorter one", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

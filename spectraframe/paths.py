@@ -44,18 +44,21 @@ def check_path_length(path: str | Path, what: str, room: int = 0) -> None:
     """Refuse a path the system cannot open: a part longer than NAME_MAX bytes, or a whole (absolute, plus `room`
     bytes of names we add to it) longer than PATH_MAX; checked up front, where a reader would fail with OSError."""
     path = Path(path)
+    shown = describe_long_path(path)
     for part in path.parts:
         if _name_bytes(part) > NAME_MAX:
-            raise SpectraFrameError(f"{what} {_short(path)}: its part {_short(part)} has {_name_bytes(part)} bytes, "
-                                    f"more than the {NAME_MAX} a file or folder name may have; choose shorter names")
+            raise SpectraFrameError(f"{what} {shown}: its part {describe_long_path(part)} has {_name_bytes(part)} "
+                                    f"bytes, more than the {NAME_MAX} a file or folder name may have; choose shorter "
+                                    "names")
     size = _name_bytes(str(path.absolute())) + room
     if size > PATH_MAX:
         added = f" with the {room} bytes of work names spectraframe adds" if room else ""
-        raise SpectraFrameError(f"{what} {_short(path)}: the path has {size} bytes{added}, more than the {PATH_MAX} "
-                                "a path may have; choose a shorter path")
+        raise SpectraFrameError(f"{what} {shown}: the path has {size} bytes{added}, more than the {PATH_MAX} a path "
+                                "may have; choose a shorter path")
 
 
-def _short(text: str | Path) -> str:
+def describe_long_path(text: str | Path | None) -> str:
+    """A path shortened for a message: its first and last 28 characters around `...`."""
     text = str(text)
     return text if len(text) <= 60 else f"{text[:28]}...{text[-28:]}"
 

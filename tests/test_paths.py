@@ -129,3 +129,19 @@ def test_paths_too_long_for_the_system_are_one_sentence_up_front(tmp_path: Path)
     fits = PATH_MAX - WORK_NAME_ROOM - len(os.fsencode(str(tmp_path))) - 80
     parts = [("f" * 200)] * (fits // 201) + ["g" * max(1, fits % 201 - 1)]
     check_outputs([Output(tmp_path.joinpath(*parts) / "o.mp4")])
+
+
+def test_every_command_answers_a_too_long_path_in_one_sentence(tmp_path: Path, capsys) -> None:
+    # Up front where a command checks its paths, else at the first system call: never an OSError traceback.
+    from spectraframe.cli import main
+
+    deep = str(tmp_path.joinpath(*["d" * 200] * 21))
+    long_name = str(tmp_path / ("n" * 300))
+    for argv in (["eval", "--data", deep], ["eval", "--data", long_name], ["prepare", f"{deep}/v.mp4", "-o", "out"],
+                 ["train", "--config", f"{deep}/c.yaml"], ["serve", "--workdir", f"{deep}/w"],
+                 ["flow", f"{deep}/a.png", f"{deep}/b.png", "-o", str(tmp_path / "f.png")]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert "a path may have" in err or "4095 a path" in err or "255 a file or folder name" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

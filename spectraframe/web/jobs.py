@@ -22,7 +22,7 @@ import numpy as np
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.images import IMAGE_SUFFIXES
 from spectraframe.io.video import VIDEO_SUFFIXES
-from spectraframe.paths import is_ours, mark_ours
+from spectraframe.paths import check_path_length, is_ours, mark_ours
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ RESULT_LIFETIME_S = 3600
 OUTPUT_NAME = "upscaled.mp4"
 NETWORK_SIZE = "network scale"
 PROGRESS_INTERVAL_S = 0.5
+WORKDIR_NAME_ROOM = 400  # bytes the upload and job names add to the working folder's path
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class Workspace:
         import tempfile
 
         self.temporary = root is None
+        if root is not None:  # room for Gradio's upload names: uploads/<64-digit hash>/<the file's own name>
+            check_path_length(root, "--workdir", room=WORKDIR_NAME_ROOM)
         if root is None:
             root = Path(tempfile.mkdtemp(prefix="spectraframe-serve-"))
         elif root.exists() and (not root.is_dir() or (any(root.iterdir()) and not is_ours(root))):
