@@ -108,10 +108,14 @@ def serve_until_stopped(args: argparse.Namespace, runner, custom, logins: list[t
     grants = FileGrants(workspace.root)
     page = build_app(runner, custom_weights=custom, sample_clip=sample, device=args.device, on_leave=grants.forget)
     page.queue(default_concurrency_limit=4)
-    page.launch(server_name=args.host, server_port=args.port, share=False, auth=logins or None,
-                max_file_size=runner.limits.max_upload_bytes, allowed_paths=[str(workspace.jobs)], footer_links=[],
-                run_history=False, ssr_mode=False, mcp_server=False, show_error=True, quiet=True, theme=THEME,
-                prevent_thread_lock=True, app_kwargs={"middleware": [Middleware(ClientFiles, grants=grants)]})
+    try:
+        page.launch(server_name=args.host, server_port=args.port, share=False, auth=logins or None,
+                    max_file_size=runner.limits.max_upload_bytes, allowed_paths=[str(workspace.jobs)],
+                    footer_links=[], run_history=False, ssr_mode=False, mcp_server=False, show_error=True, quiet=True,
+                    theme=THEME, prevent_thread_lock=True,
+                    app_kwargs={"middleware": [Middleware(ClientFiles, grants=grants)]})
+    except OSError as exc:  # the port taken in the moment since `check_port`
+        raise SpectraFrameError(f"cannot listen on {args.host}:{args.port} ({exc}); choose another --port") from exc
     for signum in (signal.SIGINT, signal.SIGTERM):  # after the launch: Gradio sets handlers of its own
         signal.signal(signum, lambda *_: stop.set())
     print(f"SpectraFrame page: http://{args.host}:{args.port}  (working folder {workspace.root}; Ctrl-C stops)",
