@@ -141,7 +141,8 @@ def parse_memory(text: str) -> int:
     number, unit = float(match.group(1)), match.group(2).upper()
     size = number * 1024 ** ("KMGT".index(unit) + 1) if unit else number
     if size > 2**60:  # also the digits that make an infinite float
-        raise SpectraFrameError(f"memory size {text!r} is more than any computer has: write it like 4G or 512M")
+        shown = text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+        raise SpectraFrameError(f"memory size {shown!r} is more than any computer has: write it like 4G or 512M")
     size = int(size)
     if size <= 0:
         raise SpectraFrameError(f"memory size must be more than 0 bytes, got {text!r} (leave it out for the default: "
