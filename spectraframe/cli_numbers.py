@@ -35,8 +35,7 @@ class Number:
     def parse(self, text: str) -> int | float:
         value = _convert(text.strip(), self.integer)
         if value is None or not self._inside(value):
-            shown = text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
-            raise ValueError(f"{shown!r} is not {self.describe()}")
+            raise ValueError(f"{typed(text)} is not {self.describe()}")
         return value
 
     def _inside(self, value: float) -> bool:
@@ -79,3 +78,8 @@ def shown(value: float) -> str:
     rounded `2` of `:g` for a value just above 2, which made messages contradict themselves)."""
     short = f"{value:g}"
     return short if float(short) == value else repr(float(value))
+
+
+def typed(text: str) -> str:
+    """The text a person typed, quoted for a message; shortened when it runs to hundreds of characters."""
+    return repr(text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)")
