@@ -36,6 +36,7 @@ from spectraframe.io.video import EncoderSettings, check_encoder, output_format,
 from spectraframe.upscale.backends import BACKENDS, load_backend
 from spectraframe.upscale.memory import default_memory_budget, default_tile_overlap, tile_for_budget
 from spectraframe.upscale.output_size import check_size_request, final_size, fit_frame, size_label
+from spectraframe.upscale.provenance import blend_of_metadata, default_output, model_label, name_tag, output_tags
 from spectraframe.upscale.scenes import SceneCutDetector
 from spectraframe.upscale.sinks import (
     FrameFolderSink,
@@ -46,6 +47,7 @@ from spectraframe.upscale.sinks import (
     work_dir_for,
 )
 from spectraframe.upscale.sources import FrameSource
+from spectraframe.upscale.trim import Trim
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ class UpscaleOptions:
     progress: bool = True
     height: int | None = None  # final height (aspect kept), at most the network's; None: the network's size
     outscale: float | None = None  # final scale, at most the network's; None: the network's
+    trim: Trim | None = None  # only this section of each input (audio and subtitles cut alike); None: all of it
 
 
 @dataclass
@@ -105,22 +108,6 @@ def _duration(seconds: float) -> str:
     hours, minutes = divmod(int(minutes), 60)
     return f"{hours}h{minutes:02d}m{secs:04.1f}s" if hours else (f"{minutes}m{secs:04.1f}s" if minutes else
                                                                      f"{secs:.1f}s")
-
-
-# Input containers kept for the default output: they hold H.264 and the subtitles MP4 would drop.
-KEPT_CONTAINERS = (".mkv", ".mov")
-
-
-def default_output(input_path: Path, scale: int | str, folder: Path | None = None) -> Path:
-    """`clip.avi` -> `clip_x4.mp4`, `clip.mkv` -> `clip_x4.mkv` (and .mov), frame folder `shots/` -> `shots_x4/`
-    (PNGs), next to the input or in `folder`. A string `scale` is the tag itself (`1080p`)."""
-    tag = scale if isinstance(scale, str) else f"x{scale}"
-    if input_path.is_file():
-        suffix = input_path.suffix if input_path.suffix.lower() in KEPT_CONTAINERS else ".mp4"
-        name = f"{input_path.stem}_{tag}{suffix}"
-    else:
-        name = f"{input_path.name}_{tag}"
-    return (folder or input_path.parent) / name
 
 
 def check_options(options: UpscaleOptions) -> None:
@@ -203,9 +190,23 @@ class Upscaler:
         return tile, overlap
 
     @property
+    def blend(self) -> tuple[str, float] | None:
+        """(MODEL, STRENGTH) when the generator is a blend of a fine-tune with the default."""
+        return blend_of_metadata(self.metadata)
+
+    @property
     def output_tag(self) -> str:
-        """The tag of default output names: `x4`, or the size asked for (`1080p`, `x2`)."""
-        return size_label(self.config.scale, self.options.height, self.options.outscale)
+        """The tag of default output names (`output_tag` of the options, for this generator)."""
+        options = self.options
+        return name_tag(self.config.scale, options.height, options.outscale,
+                        model_label(self.weights_path, self.blend), options.trim)
+
+    @property
+    def container_tags(self) -> dict[str, str]:
+        """What a video output records in its container: model, strength, scale, version."""
+        label = model_label(self.weights_path, self.blend)
+        size = size_label(self.config.scale, self.options.height, self.options.outscale)
+        return output_tags(label, self.blend, size)
 
     def _job(self, source: FrameSource, tile: int | None, tile_overlap: int,
              settings: EncoderSettings | None, size: tuple[int, int]) -> dict:
@@ -227,6 +228,7 @@ class Upscaler:
             "encoder": settings.to_dict() if settings else None,
             "fps": str(source.info.fps),
             "size": list(size),
+            "trim": self.options.trim.to_dict() if self.options.trim else None,
         }
 
     # -- running --------------------------------------------------------------------------------
@@ -238,7 +240,7 @@ class Upscaler:
         """Upscale one input. `on_frame(index)` is called after each output frame is handed to the encoder."""
         started = time.perf_counter()
         options = self.options
-        source = FrameSource(input_path, folder_fps=options.fps)
+        source = FrameSource(input_path, folder_fps=options.fps, trim=options.trim)
         info = source.info
         scale = self.config.scale
         output = Path(output) if output else default_output(source.path, self.output_tag)
@@ -282,7 +284,7 @@ class Upscaler:
             return SegmentedVideoSink(
                 output, job, format_name=format_name, settings=settings, frame_count=info.frame_count,
                 segment_frames=options.segment_frames, source=source.path if info.kind == "video" else None,
-                resume=options.resume, overwrite=options.overwrite,
+                resume=options.resume, overwrite=options.overwrite, section=info.section, tags=self.container_tags,
             )
         names = info.frame_names or [f"frame_{i:06d}" for i in range(info.frame_count)]
         if info.variable_frame_rate:
