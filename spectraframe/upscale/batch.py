@@ -19,7 +19,7 @@ from spectraframe.errors import SpectraFrameError, did_you_mean
 from spectraframe.io.formats import VIDEO_SUFFIXES
 from spectraframe.io.images import IMAGE_SUFFIXES, natural_key
 from spectraframe.paths import Output, check_outputs
-from spectraframe.upscale.provenance import default_output, made_by_us
+from spectraframe.upscale.provenance import default_output, made_by_us, names_a_video
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def plan_jobs(values: Sequence[str], tag: str, output: str | Path | None = None,
     does not exist, -o a file for several inputs; for a single input, an output that may not be written)."""
     inputs, many = collect_inputs(values)
     folder = Path(output) if output is not None and many else None
-    if folder is not None and folder.suffix:
+    if folder is not None and names_a_video(folder):
         raise SpectraFrameError(f"with several inputs, -o must be a folder (each output goes into it), got {folder}")
     plan = BatchPlan(many=many)
     for path in inputs:
@@ -153,7 +153,7 @@ def _check_job_outputs(plan: BatchPlan, weights: Path | None, overwrite: bool) -
     single input the refusal is the command's error."""
     kept: list[UpscaleJob] = []
     for job in plan.jobs:
-        kind = "file" if job.output.suffix else "folder"
+        kind = "file" if names_a_video(job.output) else "folder"
         try:
             check_outputs([Output(job.output, kind)], [job.input, weights], overwrite=overwrite)
             clash = next((k for k in kept if k.output.resolve() == job.output.resolve()), None)

@@ -36,7 +36,14 @@ from spectraframe.io.video import EncoderSettings, check_encoder, output_format,
 from spectraframe.upscale.backends import BACKENDS, load_backend
 from spectraframe.upscale.memory import default_memory_budget, default_tile_overlap, tile_for_budget
 from spectraframe.upscale.output_size import check_size_request, final_size, fit_frame, size_label
-from spectraframe.upscale.provenance import blend_of_metadata, default_output, model_label, name_tag, output_tags
+from spectraframe.upscale.provenance import (
+    blend_of_metadata,
+    default_output,
+    model_label,
+    name_tag,
+    names_a_video,
+    output_tags,
+)
 from spectraframe.upscale.scenes import SceneCutDetector
 from spectraframe.upscale.sinks import (
     FrameFolderSink,
@@ -244,7 +251,7 @@ class Upscaler:
         info = source.info
         scale = self.config.scale
         output = Path(output) if output else default_output(source.path, self.output_tag)
-        video_output = bool(output.suffix)
+        video_output = names_a_video(output)
         width, height = final_size(info.width, info.height, scale, target_height=options.height,
                                    outscale=options.outscale, even=video_output)
         # Before anything is written: where the output goes, and whether the encoder takes the settings.

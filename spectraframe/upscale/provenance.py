@@ -7,6 +7,7 @@ No torch here: a command names and recognises outputs before any model loads.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from spectraframe.errors import SpectraFrameError
@@ -63,6 +64,15 @@ def name_tag(scale: int, height: int | None = None, outscale: float | None = Non
         end = f"{trim.start + trim.duration:g}s" if trim.duration is not None else "end"
         parts.append(f"{trim.start:g}s-{end}")
     return "_".join(parts)
+
+
+# An extension: a letter, then letters or digits. `shots_x1.5` and `shots_x2_perceptual-0.5` name folders.
+_EXTENSION = re.compile(r"^\.[A-Za-z][A-Za-z0-9]*$")
+
+
+def names_a_video(output: Path) -> bool:
+    """Whether an output name is a video file (it has an extension), else a folder of PNG frames."""
+    return bool(_EXTENSION.match(output.suffix))
 
 
 # Input containers kept for the default output: they hold H.264 and the subtitles MP4 would drop.
