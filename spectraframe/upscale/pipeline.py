@@ -202,6 +202,13 @@ class Upscaler:
         return blend_of_metadata(self.metadata)
 
     @property
+    def model_description(self) -> str:
+        """The model in words: its weights file, or the blend (`perceptual at strength 0.5`)."""
+        if self.blend is not None:
+            return f"{self.blend[0]} at strength {self.blend[1]:g}"
+        return self.weights_path.name if self.weights_path is not None else "a model given in memory"
+
+    @property
     def output_tag(self) -> str:
         """The tag of default output names (`output_tag` of the options, for this generator)."""
         options = self.options
@@ -223,6 +230,7 @@ class Upscaler:
             "input_size": stat.st_size if source.path.is_file() else len(source.info.frame_names or []),
             "input_mtime_ns": stat.st_mtime_ns,
             "weights_sha256": self.weights_id,
+            "model": self.model_description,
             "flow_method": self.flow_method,
             "precision": precision_name(self.dtype),
             "backend": self.options.backend,
@@ -314,9 +322,12 @@ class Upscaler:
             raise
         except KeyboardInterrupt:
             sink.abort()
-            if work_dir_for(output).exists():
+            if sink.finished_any():
                 log.error("interrupted: finished segments are kept in %s; rerun with --resume to continue",
                           work_dir_for(output))
+            else:  # shorter than one segment so far: a work folder would only ask for a --resume that gains nothing
+                sink.discard()
+                log.error("interrupted before the first segment of %s was finished: nothing was kept", output)
             raise
         except BaseException as exc:
             sink.abort()

@@ -156,8 +156,8 @@ class OutputSink(ABC):
         for key in sorted(set(job) | set(previous)):
             if job.get(key) != previous.get(key):
                 raise SpectraFrameError(
-                    f"cannot resume {self.output}: {key} was {previous.get(key)!r} in the interrupted run and is "
-                    f"{job.get(key)!r} now; use the same settings, or --overwrite to start over"
+                    f"cannot resume {self.output}: {describe_change(key, previous, job)}; use the same settings, "
+                    "or --overwrite to start over"
                 )
 
     def save_state(self) -> None:
@@ -185,6 +185,52 @@ class OutputSink(ABC):
     def discard(self) -> None:
         """Remove the work folder (the input is broken: nothing worth resuming)."""
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+# What each entry of a job (`Upscaler._job`) is, in words, with the option that sets it.
+JOB_WORDS = {
+    "input": "the input", "input_size": "the input's size", "input_mtime_ns": "the input's modification time",
+    "weights_sha256": "the model (--model / --weights / --strength)",
+    "model": "the model (--model / --weights / --strength)",
+    "flow_method": "the flow method (--flow-method)", "precision": "the precision (--precision)",
+    "backend": "the backend (--backend)", "device": "the device (--device)",
+    "tile": "the tile size (--tile / --max-memory)", "tile_overlap": "the tile overlap (--tile-overlap)",
+    "ensemble": "the self-ensemble (--ensemble)", "scene_detect": "scene detection (--no-scene-detect)",
+    "segment_frames": "the segment length (--segment-frames)", "fps": "the frame rate (--fps)",
+    "size": "the output size (--height / --outscale)", "trim": "the section (--start / --duration)",
+    "encoder": "the encoder settings",
+}
+ENCODER_WORDS = {"codec": "the codec (--codec)", "crf": "the quality (--crf)", "preset": "the preset (--preset)",
+                 "pix_fmt": "the pixel format (--pix-fmt)"}
+
+
+def describe_change(key: str, previous: dict, job: dict) -> str:
+    """`the quality (--crf) was 18 in the interrupted run and is 30 now`: one changed entry of a job, in words
+    (the model by its file or blend, not its hash)."""
+    before, after = previous.get(key), job.get(key)
+    what = JOB_WORDS.get(key, key)
+    if key == "weights_sha256" and previous.get("model") and job.get("model"):
+        before, after = previous["model"], job["model"]
+    elif key == "input_mtime_ns" or key == "input_size":
+        return f"{what} changed since the interrupted run (the file was modified)"
+    elif key == "encoder" and isinstance(before, dict) and isinstance(after, dict):
+        changed = next((k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)), None)
+        if changed is not None:
+            what, before, after = ENCODER_WORDS.get(changed, f"the encoder's {changed}"), before.get(changed), \
+                after.get(changed)
+    return f"{what} was {_spoken(before)} in the interrupted run and is {_spoken(after)} now"
+
+
+def _spoken(value) -> str:
+    if value is None:
+        return "not set"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return "x".join(str(v) for v in value)
+    return str(value)
 
 
 def _write_json(path: Path, data: dict) -> None:
