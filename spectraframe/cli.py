@@ -19,7 +19,7 @@ from spectraframe.allocator import keep_freed_memory
 from spectraframe.errors import SpectraFrameError, did_you_mean
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func`.
-COMMANDS = ["info", "models", "flow", "prepare", "train", "eval", "upscale", "export", "demo", "serve"]
+COMMANDS = ["info", "models", "flow", "prepare", "train", "eval", "upscale", "preview", "export", "demo", "serve"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -138,7 +138,7 @@ def _tag(args: argparse.Namespace, scale: int, weights, trim) -> str:
 def _upscaler(args: argparse.Namespace, weights, fps, trim):
     """The Upscaler of the arguments (this loads torch and the model)."""
     from spectraframe.upscale.memory import parse_memory
-    from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler
+    from spectraframe.upscale.pipeline import UpscaleOptions, make_upscaler
 
     options = UpscaleOptions(
         weights=weights, scale=args.scale, device=args.device, precision=args.precision, backend=args.backend,
@@ -149,12 +149,7 @@ def _upscaler(args: argparse.Namespace, weights, fps, trim):
         resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
         height=args.height, outscale=args.outscale, trim=trim,
     )
-    if args.strength is None:
-        return Upscaler(options)
-    from spectraframe.upscale.weights import blended_model
-
-    model, metadata = blended_model(args.model, args.strength, scale=args.scale)
-    return Upscaler(options, model=model, metadata=metadata)
+    return make_upscaler(options, None if args.strength is None else (args.model, args.strength))
 
 
 def _report(plan, report) -> int:

@@ -418,6 +418,17 @@ class Upscaler:
         return to_uint8(hr)
 
 
+def make_upscaler(options: UpscaleOptions, blend: tuple[str, float] | None = None) -> Upscaler:
+    """The Upscaler of `options`; with `blend` = (MODEL, STRENGTH) of `--model MODEL --strength S`, that fine-tune
+    blended with the default (`weights.blended_model`) instead of `options.weights`."""
+    if blend is None:
+        return Upscaler(options)
+    from spectraframe.upscale.weights import blended_model
+
+    model, metadata = blended_model(*blend, scale=options.scale)
+    return Upscaler(options, model=model, metadata=metadata)
+
+
 class _DecodedFrames:
     """The decoded frames a window may still need (LR image and pts by index), each one's scene and the cuts."""
 

@@ -59,7 +59,7 @@ class FrameSource:
 
     def __init__(self, path: str | Path, *, folder_fps: Fraction | None = None, trim: Trim | None = None):
         self.path = Path(path)
-        self._first = 0  # index of the first frame of the section in the input
+        self.first_frame = 0  # index in the input of the first frame (of the section, with a trim)
         if self.path.is_dir():
             self._open_frames(folder_fps)
         elif self.path.exists():
@@ -129,7 +129,7 @@ class FrameSource:
             length = times[-1] - zero + 1 / float(info.fps)
             raise SpectraFrameError(f"{self.path}: --start {format_time(trim.start)} is past the end of the clip, "
                                     f"which lasts {format_time(length)}")
-        self._first = first
+        self.first_frame = first
         info.frame_count = count
         end = times[first + count] if first + count < len(times) else None
         info.section = (times[first], end)
@@ -158,15 +158,15 @@ class FrameSource:
             if last is not None and pts <= last:
                 pts = last + 1  # a repeated timestamp: one tick after the frame before, later frames untouched
             last = pts
-            if frame.index < self._first:
+            if frame.index < self.first_frame:
                 continue
             if count == info.frame_count:
                 break
             origin = pts if origin is None else origin
-            frame.index -= self._first
+            frame.index -= self.first_frame
             frame.pts, frame.time_base = (pts - origin if info.section else pts), info.time_base
             count += 1
-            yield self._checked(frame, f"{self.path} frame {frame.index + self._first}")
+            yield self._checked(frame, f"{self.path} frame {frame.index + self.first_frame}")
         if count < info.frame_count:
             raise SpectraFrameError(
                 f"{self.path}: only {count} of {info.frame_count} frames could be decoded (corrupt data?)"

@@ -284,12 +284,8 @@ def comparison(source: Path, output: Path, index: int) -> tuple[np.ndarray, np.n
 
     The SpectraFrame frame is read back from the encoded result: what the person downloads.
     """
-    from spectraframe.comparison import comparison_image
-    from spectraframe.degradation import imresize
-    from spectraframe.io.tensors import to_tensor, to_uint8
+    from spectraframe.comparison import bicubic_comparison
 
     upscaled = read_frame(output, index)
-    low = read_frame(source, index)
-    bicubic = to_uint8(imresize(to_tensor(low), size=upscaled.shape[:2]).clamp(0, 1))
-    return bicubic, upscaled, comparison_image([("bicubic", bicubic), ("SpectraFrame", upscaled)])
-
+    bicubic, picture = bicubic_comparison(read_frame(source, index), upscaled)
+    return bicubic, upscaled, picture
