@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own requests to itself at start
     try:
         try:
-            from spectraframe.web.app import THEME, build_app
+            from spectraframe.web.app import PAGE_HEAD, THEME, build_app
         except ImportError as exc:
             raise SpectraFrameError(f"the web page needs the extra: pip install 'spectraframe[web]' ({exc})") from exc
         from spectraframe.demo import sample_clip_path
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
               flush=True)
         page.launch(server_name=args.host, server_port=args.port, share=False, max_file_size=limits.max_upload_bytes,
                     allowed_paths=[str(workspace.jobs)], footer_links=[], run_history=False, ssr_mode=False,
-                    mcp_server=False, show_error=True, quiet=True, theme=THEME)
+                    mcp_server=False, show_error=True, quiet=True, theme=THEME, head=PAGE_HEAD)
     finally:
         workspace.close()
     return 0

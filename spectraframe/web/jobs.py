@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 # Finished results stay downloadable this long; older job folders go when the next job starts.
 RESULT_LIFETIME_S = 3600
-OUTPUT_NAME = "upscaled.mp4"
 NETWORK_SIZE = "network scale"
 PROGRESS_INTERVAL_S = 0.5
 
@@ -257,7 +256,7 @@ class JobRunner:
                     if on_progress is not None:
                         on_progress(meter)
 
-                result = upscaler.run(source, job / OUTPUT_NAME, on_frame=on_frame)
+                result = upscaler.run(source, job / output_name(upload, upscaler.output_tag), on_frame=on_frame)
                 return result, source
             except BaseException:
                 shutil.rmtree(job, ignore_errors=True)
@@ -265,6 +264,13 @@ class JobRunner:
             finally:
                 self._running = None
                 self._cancel.discard(session)
+
+
+def output_name(upload: Path, tag: str) -> str:
+    """The result's file name, which its download keeps: the upload's and the model's (`holiday_x4_real.mp4`); MP4
+    whatever the upload, for the browser's player."""
+    stem = upload.stem[:100] or "upscaled"
+    return f"{stem}_{tag}.mp4"
 
 
 def read_frame(path: Path, index: int) -> np.ndarray:
