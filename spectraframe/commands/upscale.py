@@ -55,6 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-memory", help="memory budget such as 4G (default: half the available memory)")
     p.add_argument("--no-scene-detect", action="store_true", help="take neighbours across scene cuts too")
     p.add_argument("--flow-method", help="optical flow method (default: the one the weights were trained with)")
+    _add_output_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _add_output_arguments(p: argparse.ArgumentParser) -> None:
+    """The encoder's settings, frame-folder timing, --resume and --overwrite."""
     p.add_argument("--codec", default="h264", help="video codec: h264 (default), h265, vp9, av1, ffv1, mpeg4, …")
     p.add_argument("--crf", type=float, default=18.0, help="constant quality for h264/h265/vp9/av1 (default 18)")
     p.add_argument("--preset", default="medium", help="x264/x265 speed preset (default medium)")
@@ -72,7 +78,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--upscale-only", "--upscale_only", action="store_true",
                    help="accepted for compatibility with RBPN's --upscale_only; no effect (the input is always "
                         "the low resolution)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

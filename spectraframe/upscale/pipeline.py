@@ -578,14 +578,16 @@ class _Prefetched(Iterator):
 def upscale(
     inputs: Sequence[str | Path], output: str | Path | None = None, options: UpscaleOptions | None = None
 ) -> list[UpscaleResult]:
-    """Upscale each input. With several inputs `output` is a folder that receives one output each."""
+    """Upscale each input: video files, frame folders, folders of them or patterns, as `spectraframe upscale` takes
+    them (`batch.plan_jobs`: our own outputs and inputs already upscaled are skipped). With several inputs `output`
+    is a folder that receives one output each. Raises after the others have run when some input failed."""
+    from spectraframe.upscale.batch import plan_jobs, run_jobs
+
     options = options or UpscaleOptions()
     upscaler = Upscaler(options)
-    results = []
-    for path in inputs:
-        path = Path(path)
-        target = output
-        if output is not None and len(inputs) > 1:
-            target = default_output(path, upscaler.output_tag, Path(output))
-        results.append(upscaler.run(path, target))
-    return results
+    plan = plan_jobs([str(p) for p in inputs], upscaler.output_tag, output, overwrite=options.overwrite,
+                     weights=upscaler.weights_path)
+    report = run_jobs(plan, lambda job: upscaler.run(job.input, job.output))
+    if report.failed:
+        raise SpectraFrameError("; ".join(f"{p.input}: {p.reason}" for p in report.failed))
+    return report.done

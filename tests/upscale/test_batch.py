@@ -87,3 +87,16 @@ def test_plans_are_plain_jobs_and_mistakes_stop_everything_first(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SpectraFrameError, match="holds no videos"):
         plan_jobs([str(tmp_path / "empty")], "x4")
+
+
+def test_the_python_api_takes_folders_as_the_command_does(tmp_path, tiny_weights):
+    from spectraframe.upscale.pipeline import UpscaleOptions, upscale
+
+    write_video(tmp_path / "a.mp4", moving_frames(3))
+    write_video(tmp_path / "b.mp4", moving_frames(3, seed=1))
+    options = UpscaleOptions(weights=tiny_weights, progress=False)
+    assert [r.output.name for r in upscale([tmp_path], None, options)] == ["a_x2.mp4", "b_x2.mp4"]
+    assert upscale([tmp_path], None, options) == []  # every input is done or one of ours
+    (tmp_path / "c.mp4").write_bytes(b"broken")
+    with pytest.raises(SpectraFrameError, match="c.mp4: cannot open video"):
+        upscale([tmp_path], None, options)
