@@ -14,7 +14,7 @@ from spectraframe.errors import SpectraFrameError
 from spectraframe.paths import is_ours
 from spectraframe.upscale.output_size import size_label
 from spectraframe.upscale.trim import Trim
-from spectraframe.upscale.weights import DEFAULT_NAME, MODELS, SHIPPED_WEIGHTS, shipped_weights_path
+from spectraframe.upscale.weights import BLENDABLE_MODELS, DEFAULT_NAME, MODELS, SHIPPED_WEIGHTS, shipped_weights_path
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,8 @@ def output_tags(label: str | None, blend: tuple[str, float] | None, scale_tag: s
 
     model = blend[0] if blend is not None else (label or "default")
     tags = {f"{TAG_PREFIX}version": __version__, f"{TAG_PREFIX}model": model, f"{TAG_PREFIX}scale": scale_tag}
-    if blend is not None:
-        tags[f"{TAG_PREFIX}strength"] = f"{blend[1]:g}"
+    if blend is not None or model in BLENDABLE_MODELS:  # a fine-tune: how much of it (1 when not blended)
+        tags[f"{TAG_PREFIX}strength"] = f"{blend[1] if blend is not None else 1:g}"
     strength = f" at strength {blend[1]:g}" if blend is not None else ""
     tags["comment"] = f"{COMMENT_PREFIX} {__version__}: {scale_tag}, model {model}{strength}"
     return tags
