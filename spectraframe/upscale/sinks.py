@@ -153,7 +153,7 @@ class OutputSink(ABC):
             raise SpectraFrameError(
                 f"cannot resume: {state_path} is unreadable ({exc}); pass --overwrite to start over"
             ) from exc
-        for key in sorted(set(job) | set(previous)):
+        for key in sorted((set(job) | set(previous)) - DESCRIPTIVE_KEYS):
             if job.get(key) != previous.get(key):
                 raise SpectraFrameError(
                     f"cannot resume {self.output}: {describe_change(key, previous, job)}; use the same settings, "
@@ -187,11 +187,13 @@ class OutputSink(ABC):
         shutil.rmtree(self.work, ignore_errors=True)
 
 
+# Entries of a job that only name another entry in words (the model, for the weights' hash): not compared, so a run
+# interrupted by a version that did not write them still resumes.
+DESCRIPTIVE_KEYS = {"model"}
 # What each entry of a job (`Upscaler._job`) is, in words, with the option that sets it.
 JOB_WORDS = {
     "input": "the input", "input_size": "the input's size", "input_mtime_ns": "the input's modification time",
     "weights_sha256": "the model (--model / --weights / --strength)",
-    "model": "the model (--model / --weights / --strength)",
     "flow_method": "the flow method (--flow-method)", "precision": "the precision (--precision)",
     "backend": "the backend (--backend)", "device": "the device (--device)",
     "tile": "the tile size (--tile / --max-memory)", "tile_overlap": "the tile overlap (--tile-overlap)",
