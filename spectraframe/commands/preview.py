@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from spectraframe.commands import add_model_arguments, add_strength_argument
+from spectraframe.commands import add_model_arguments, add_strength_argument, fps_argument
 from spectraframe.upscale.trim import time_argument
 
 
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto)")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                    help="as for upscale (default auto); the estimate is for this precision")
-    p.add_argument("--fps", help="frame rate of a frame folder, e.g. 25 (default 25)")
+    p.add_argument("--fps", type=fps_argument, help="frame rate of a frame folder, e.g. 25 (default 25)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing picture")
     p.set_defaults(func=run)
 
@@ -61,15 +61,13 @@ def _default_picture(clip, weights, blend):
 
 def _show(args: argparse.Namespace, clip, weights, blend, picture) -> int:
     """Load the model, make the picture, and say what it shows and the estimate."""
-    from fractions import Fraction
-
     from spectraframe.preview import preview
     from spectraframe.upscale.pipeline import UpscaleOptions, make_upscaler
     from spectraframe.upscale.provenance import model_label
     from spectraframe.upscale.sources import FrameSource
     from spectraframe.upscale.trim import format_time
 
-    fps = Fraction(args.fps) if args.fps else None
+    fps = args.fps
     at = args.at
     if at is None:
         info = FrameSource(clip, folder_fps=fps).info

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from spectraframe.commands import add_model_arguments, add_strength_argument
+from spectraframe.commands import add_model_arguments, add_strength_argument, fps_argument
 from spectraframe.upscale.trim import time_argument
 
 
@@ -65,7 +65,8 @@ def _add_output_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crf", type=float, default=18.0, help="constant quality for h264/h265/vp9/av1 (default 18)")
     p.add_argument("--preset", default="medium", help="x264/x265 speed preset (default medium)")
     p.add_argument("--pix-fmt", default="yuv420p", help="output pixel format (default yuv420p)")
-    p.add_argument("--fps", help="frame rate of frame-folder inputs, e.g. 25 or 30000/1001 (default 25)")
+    p.add_argument("--fps", type=fps_argument,
+                   help="frame rate of frame-folder inputs, e.g. 25 or 30000/1001 (default 25)")
     p.add_argument("--segment-frames", type=int, default=100,
                    help="frames per encoded segment: the granularity of --resume (default 100)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last finished segment")
@@ -107,24 +108,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _checked_settings(args: argparse.Namespace):
     """(frame-folder fps, trim) from the arguments, with the values checked before anything loads."""
-    from fractions import Fraction
-
     from spectraframe.errors import SpectraFrameError
     from spectraframe.upscale.trim import Trim
 
-    try:
-        fps = Fraction(args.fps) if args.fps else None
-    except (ValueError, ZeroDivisionError) as exc:
-        raise SpectraFrameError(f"--fps must look like 25 or 30000/1001, got {args.fps!r}") from exc
-    if fps is not None and fps <= 0:
-        raise SpectraFrameError(f"--fps must be positive, got {args.fps}")
     if args.segment_frames < 1:
         raise SpectraFrameError(f"--segment-frames must be >= 1, got {args.segment_frames}")
     try:
         trim = Trim(args.start or 0.0, args.duration)
     except ValueError as exc:
         raise SpectraFrameError(f"--duration: {exc}") from None
-    return fps, (None if trim.whole else trim)
+    return args.fps, (None if trim.whole else trim)
 
 
 def _check_inputs(values: list[str]) -> None:
