@@ -173,8 +173,8 @@ def _check_job_outputs(plan: BatchPlan, weights: Path | None, overwrite: bool) -
 
 
 def run_jobs(plan: BatchPlan, run: Callable[[UpscaleJob], object]) -> BatchReport:
-    """Run each job with `run(job)` (returns an UpscaleResult), in order; a SpectraFrameError fails that job only
-    (logged and reported), anything else (Ctrl-C) stops the batch."""
+    """Run each job with `run(job)` (returns an UpscaleResult), in order. With several inputs an error fails that
+    job only (logged and reported) and Ctrl-C stops the batch; a single input's error is raised."""
     report = BatchReport(skipped=list(plan.skipped), failed=list(plan.refused))
     for passed in plan.skipped:
         log.info("skipped %s: %s", passed.input, passed.reason)
@@ -183,9 +183,13 @@ def run_jobs(plan: BatchPlan, run: Callable[[UpscaleJob], object]) -> BatchRepor
             log.info("[%d/%d] %s -> %s", number, len(plan.jobs), job.input, job.output)
         try:
             report.done.append(run(job))
-        except SpectraFrameError as exc:
+        except Exception as exc:  # not Ctrl-C: the other inputs still run
             if not plan.many:
                 raise
-            log.error("%s", exc)
-            report.failed.append(Passed(job.input, str(exc)))
+            if isinstance(exc, SpectraFrameError):
+                log.error("%s", exc)
+                report.failed.append(Passed(job.input, str(exc)))
+            else:  # a fault of ours: its traceback goes to the log, the summary names it
+                log.exception("%s failed", job.input)
+                report.failed.append(Passed(job.input, f"{type(exc).__name__}: {exc}"))
     return report

@@ -100,3 +100,26 @@ def test_the_python_api_takes_folders_as_the_command_does(tmp_path, tiny_weights
     (tmp_path / "c.mp4").write_bytes(b"broken")
     with pytest.raises(SpectraFrameError, match="c.mp4: cannot open video"):
         upscale([tmp_path], None, options)
+
+
+def test_an_unexpected_error_fails_its_input_only_and_ctrl_c_stops_all(tmp_path):
+    from spectraframe.upscale.batch import run_jobs
+
+    for name in ("a", "b", "c"):
+        write_video(tmp_path / f"{name}.mp4", moving_frames(3))
+    plan = plan_jobs([str(tmp_path)], "x2")
+
+    def run(job):
+        if job.input.name == "b.mp4":
+            raise RuntimeError("out of memory")
+        return job.input.name
+
+    report = run_jobs(plan, run)
+    assert report.done == ["a.mp4", "c.mp4"]
+    assert [(p.input.name, p.reason) for p in report.failed] == [("b.mp4", "RuntimeError: out of memory")]
+
+    def interrupted(job):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_jobs(plan, interrupted)
