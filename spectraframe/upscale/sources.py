@@ -39,16 +39,55 @@ class SourceInfo:
     section: tuple[float, float | None] | None = None
 
 
-def presentation_times(path: Path) -> list[Fraction]:
-    """The presentation time (seconds, the input's clock) of every frame of the main video stream, in display
-    order: from one demux pass, nothing decoded. For inputs whose every packet has a timestamp."""
+def presentation_timestamps(path: Path) -> tuple[list[int], Fraction]:
+    """The timestamp of every frame of the main video stream in display order, and their time base: from one demux
+    pass, nothing decoded. For inputs whose every packet has a timestamp."""
     import av
 
     with av.open(str(path)) as container:
         stream = main_video_stream(container)
         time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 1)
         pts = [packet.pts for packet in container.demux(stream) if packet.size and packet.pts is not None]
-    return [p * time_base for p in sorted(pts)]
+    return sorted(pts), time_base
+
+
+def decode_from(path: Path, pts: list[int], first: int) -> Iterator[DecodedFrame] | None:
+    """Frames `first`, `first + 1`, ... of a video whose frames have the distinct timestamps `pts` (display order),
+    decoded from the key frame before frame `first` instead of from the start; None when the seek does not land
+    exactly there (the caller then decodes from the start). Frames are numbered as a decode from the start would."""
+    import av
+
+    container = av.open(str(path))
+    try:
+        stream = main_video_stream(container)
+        stream.thread_type = "AUTO"  # as decode_video: threading changes the speed, not the frames
+        container.seek(pts[first], backward=True, any_frame=False, stream=stream)
+        frames = container.decode(stream)
+        frame = next((f for f in frames if f.pts is None or f.pts >= pts[first]), None)
+    except (av.error.FFmpegError, OSError) as exc:
+        log.debug("%s: seeking to frame %d failed (%s); decoding from the start", path, first, exc)
+        container.close()
+        return None
+    if frame is None or frame.pts != pts[first]:
+        container.close()
+        return None
+    return _frames_after_seek(path, container, frames, frame, first, Fraction(stream.time_base))
+
+
+def _frames_after_seek(path: Path, container, frames, frame, first: int, time_base: Fraction,
+                       ) -> Iterator[DecodedFrame]:
+    import av
+
+    index = first
+    try:
+        while frame is not None:
+            yield DecodedFrame(index, frame.to_ndarray(format="rgb24"), frame.pts, time_base)
+            index += 1
+            frame = next(frames, None)
+    except av.error.FFmpegError as exc:
+        raise SpectraFrameError(f"{path}: decoding failed after frame {index}: {exc}") from exc
+    finally:
+        container.close()
 
 
 class FrameSource:
@@ -96,6 +135,8 @@ class FrameSource:
         if scan.repeated_timestamps and not self._synthesize and 0 < scan.min_step < REPEAT_ROOM:
             self._refine = math.ceil(REPEAT_ROOM / scan.min_step)
         time_base = 1 / fps if self._synthesize else scan.time_base / self._refine
+        self._pts: list[int] = []  # every frame's timestamp in display order, when a trim needed them
+        self._scanned_frames = scan.frame_count
         self.info = info = SourceInfo(
             self.path, "video", video.width, video.height, scan.frame_count, fps, time_base,
             variable_frame_rate=scan.variable_frame_rate,
@@ -120,7 +161,8 @@ class FrameSource:
         """Keep the frames of `trim`'s section: its place in the input (seconds) goes to `info.section`."""
         info = self.info
         if info.kind == "video" and not self._synthesize:
-            times = [float(t) for t in presentation_times(self.path)]
+            self._pts, time_base = presentation_timestamps(self.path)
+            times = [float(p * time_base) for p in self._pts]
             zero = times[0]
         else:
             times, zero = [float(i / info.fps) for i in range(info.frame_count)], 0.0
@@ -148,7 +190,7 @@ class FrameSource:
         last: int | None = None
         origin: int | None = None  # the timestamp of the section's first frame: the output starts there
         count = 0
-        for frame in decode_video(self.path, warn_conversions=False):
+        for frame in self._decoded():
             if self._synthesize:
                 pts = frame.index * step
             elif frame.pts is None:  # a frame the decoder gave no timestamp: one interval after the one before
@@ -171,6 +213,14 @@ class FrameSource:
             raise SpectraFrameError(
                 f"{self.path}: only {count} of {info.frame_count} frames could be decoded (corrupt data?)"
             )
+
+    def _decoded(self) -> Iterator[DecodedFrame]:
+        """The input's frames, from the section's first one on when a seek gets there exactly: timestamps all
+        present and distinct (otherwise the numbering and the timestamp fixes need every frame from the start)."""
+        seekable = self.first_frame > 0 and not self._synthesize and self._refine == 1 and \
+            len(set(self._pts)) == len(self._pts) == self._scanned_frames
+        frames = decode_from(self.path, self._pts, self.first_frame) if seekable else None
+        return frames if frames is not None else decode_video(self.path, warn_conversions=False)
 
     def _checked(self, frame: DecodedFrame, where: str) -> DecodedFrame:
         height, width = frame.image.shape[:2]

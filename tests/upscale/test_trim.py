@@ -73,3 +73,27 @@ def test_a_trimmed_frame_folder(tmp_path, tiny_weights):
     assert code == 0
     assert sorted(p.name for p in (tmp_path / "shots_x2_0.3s-0.7s").glob("*.png")) == [
         "003.png", "004.png", "005.png", "006.png"]
+
+
+def test_a_section_deep_in_a_clip_is_decoded_from_its_key_frame_with_the_same_frames(tmp_path, monkeypatch):
+    import numpy as np
+
+    from spectraframe.upscale import sources
+    from spectraframe.upscale.sources import FrameSource
+
+    path = tmp_path / "gop.mp4"
+    with av.open(str(path), "w") as container:  # a key frame every 10 frames, B-frames between
+        stream = container.add_stream("libx264", rate=25, options={"g": "10", "bf": "2"})
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        for image in moving_frames(60):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    opened = []
+    real = sources.decode_from
+    monkeypatch.setattr(sources, "decode_from", lambda *a: opened.append(a[2]) or real(*a))
+    seeking = [(f.index, f.pts, f.image) for f in FrameSource(path, trim=Trim(1.3, 0.5)).frames()]
+    assert opened == [33]  # the first frame shown from 1.3 s on (1.32 s), reached from the key frame at 30
+    monkeypatch.setattr(sources, "decode_from", lambda *a: None)
+    from_start = [(f.index, f.pts, f.image) for f in FrameSource(path, trim=Trim(1.3, 0.5)).frames()]
+    assert [(i, p) for i, p, _ in seeking] == [(i, p) for i, p, _ in from_start] and len(seeking) == 12
+    assert all(np.array_equal(a, b) for (_, _, a), (_, _, b) in zip(seeking, from_start, strict=True))
