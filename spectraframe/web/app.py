@@ -26,6 +26,12 @@ THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monos
 
 
 DEFAULT_MODEL = "default"
+# Gradio sends a slider's typed number on blur (Tab) only: Enter in the box does the same here (the frame to compare).
+PAGE_HEAD = """<script>
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && event.target.matches("input[type=number]")) event.target.blur();
+}, true);
+</script>"""
 
 
 def model_choices(custom_weights: Path | None) -> list[str]:

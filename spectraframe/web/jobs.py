@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 # Finished results stay downloadable this long; older job folders go when the next job starts.
 RESULT_LIFETIME_S = 3600
-OUTPUT_NAME = "upscaled.mp4"
 NETWORK_SIZE = "network scale"
 PROGRESS_INTERVAL_S = 0.5
 WORKDIR_NAME_ROOM = 400  # bytes the upload and job names add to the working folder's path
@@ -317,7 +316,7 @@ class JobRunner:
                     if on_progress is not None:
                         on_progress(meter)
 
-                result = upscaler.run(source, job / OUTPUT_NAME, on_frame=on_frame)
+                result = upscaler.run(source, job / output_name(upload, upscaler.output_tag), on_frame=on_frame)
                 return result, source
             except BaseException:
                 shutil.rmtree(job, ignore_errors=True)
@@ -326,6 +325,13 @@ class JobRunner:
                 self._running = None
                 self._cancel.discard(session)
                 self.release(session)
+
+
+def output_name(upload: Path, tag: str) -> str:
+    """The result's file name, which its download keeps: the upload's and the model's (`holiday_x4_real.mp4`); MP4
+    whatever the upload, for the browser's player."""
+    stem = upload.stem[:100] or "upscaled"
+    return f"{stem}_{tag}.mp4"
 
 
 def read_frame(path: Path, index: int) -> np.ndarray:
@@ -345,12 +351,8 @@ def comparison(source: Path, output: Path, index: int) -> tuple[np.ndarray, np.n
 
     The SpectraFrame frame is read back from the encoded result: what the person downloads.
     """
-    from spectraframe.comparison import comparison_image
-    from spectraframe.degradation import imresize
-    from spectraframe.io.tensors import to_tensor, to_uint8
+    from spectraframe.comparison import bicubic_comparison
 
     upscaled = read_frame(output, index)
-    low = read_frame(source, index)
-    bicubic = to_uint8(imresize(to_tensor(low), size=upscaled.shape[:2]).clamp(0, 1))
-    return bicubic, upscaled, comparison_image([("bicubic", bicubic), ("SpectraFrame", upscaled)])
-
+    bicubic, picture = bicubic_comparison(read_frame(source, index), upscaled)
+    return bicubic, upscaled, picture

@@ -128,6 +128,7 @@ def test_a_job_runs_through_the_pipeline_and_the_comparison_matches_the_output(t
     assert len(frames) == 6 and frames[0].shape == (30, 40, 3)
     assert seen == [1, 2, 3, 4, 5, 6]
     assert result.output.parent.parent == workspace.jobs
+    assert result.output.name == "clip_30p.mp4"  # what the download is called: the upload's name and the size
     bicubic, upscaled, side_by_side = comparison(source, result.output, 3)
     assert bicubic.shape == upscaled.shape == (30, 40, 3)
     assert np.array_equal(upscaled, frames[3])
@@ -152,6 +153,10 @@ def test_a_job_with_a_blend_runs_the_fine_tune_mixed_with_the_default(tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(at_zero, read_back(default.output)[0], strict=True))
     assert all(np.array_equal(a, b) for a, b in zip(at_one, frames(), strict=True))
     assert not all(np.array_equal(a, b) for a, b in zip(at_zero, at_one, strict=True))
+    result, _ = runner.run(clip, JobSettings(weights=perceptual, blend=("perceptual", 0.5), precision="fp32"), "a")
+    assert result.output.name == "clip_x4_perceptual-0.5.mp4"
+    assert runner.run(clip, JobSettings(weights=perceptual, precision="fp32"), "a")[0].output.name == \
+        "clip_x4_perceptual.mp4"
 
 
 def test_frame_limit_is_checked_before_the_run(tmp_path, tiny_weights):
