@@ -18,7 +18,7 @@ from pathlib import Path
 from spectraframe.errors import SpectraFrameError, did_you_mean
 from spectraframe.io.formats import VIDEO_SUFFIXES
 from spectraframe.io.images import IMAGE_SUFFIXES, natural_key
-from spectraframe.paths import Output, check_outputs
+from spectraframe.paths import Output, check_outputs, check_path_length
 from spectraframe.upscale.provenance import default_output, made_by_us, names_a_video
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,7 @@ def expand_input(value: str) -> tuple[list[Path], bool]:
     """The inputs one command-line value names, and whether it named several (a folder of inputs or a pattern): a
     video file or a folder holding frames is one input; a folder holding videos or frame folders, each of them."""
     path = Path(value)
+    check_path_length(path, "input")
     if path.is_dir():
         return ([path], False) if _holds_images(path) else (_folder_inputs(path), True)
     if path.exists():

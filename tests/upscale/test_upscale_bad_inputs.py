@@ -209,7 +209,7 @@ def test_missing_weights_file(tmp_path, tiny_weights, capsys):
     (("--tile", "1e23"), "argument --tile: '1e23' is not a whole number"),  # a 1e23-pixel tile used to run
     (("--segment-frames", "0"), "argument --segment-frames: '0' is not a whole number from 1"),
     (("--crf", "nan"), "argument --crf: 'nan' is not a number"),
-    (("--fps", "1e308"), "--fps must be more than 0 and at most 1000 frames per second, got 1e308"),
+    (("--fps", "1e308"), "argument --fps: a frame rate must be more than 0 and at most 1000, got 1e308"),
     (("--max-memory", "9" * 400 + "T"), "is more than any computer has"),  # an OverflowError traceback before
     (("--crf", "99"), "crf=99: its constant quality runs from 0 (best) to 51"),  # x264 clamped it to 51 silently
     (("--codec", "vp9", "-o", "{tmp}/out.webm", "--crf", "64"), "runs from 0 (best) to 63"),
