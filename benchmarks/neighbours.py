@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     from spectraframe.checkpoints import load_generator
     from spectraframe.evaluate import evaluate, generator_clip_method
     from spectraframe.flow.api import METHODS
-    from spectraframe.upscale.weights import model_weights_path
+    from spectraframe.zoo import model_weights_path
 
     weights = args.weights or model_weights_path(args.model)
     model, metadata = load_generator(weights)

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from spectraframe.evaluate import evaluate, generator_method
-    from spectraframe.upscale.weights import model_weights_path
+    from spectraframe.zoo import model_weights_path
 
     weights = args.weights or model_weights_path(args.model)
     network = generator_method(weights, degradation=args.degradation)

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from spectraframe.errors import SpectraFrameError
     from spectraframe.evaluate import evaluate, generator_method
     from spectraframe.paths import Output, check_outputs
-    from spectraframe.upscale.weights import check_strength
+    from spectraframe.zoo import check_strength
 
     parse_degradation(args.degradation)  # a mistake in the syntax fails before anything is loaded
     check_strength(args.model, args.strength)
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     # All outputs before the evaluation: a bad one found after it would cost the whole run.
     check_outputs(outputs, [args.data, args.list_file, args.weights], overwrite=args.overwrite)
     device = resolve_device(args.device)
-    from spectraframe.upscale.weights import weights_from_arguments
+    from spectraframe.zoo import weights_from_arguments
 
     uses_model = args.model is not None or args.weights is not None
     if args.strength is not None:
