@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check spectraframe tests benchmarks
+	$(VENV)/bin/ruff check spectraframe tests benchmarks tools experiments
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
@@ -24,13 +24,13 @@ demo: $(STAMP)
 
 # Quality of the shipped weights on val.txt (pinned protocol) and the model card; FAST=1: PSNR/SSIM only.
 eval-val: $(STAMP)
-	$(PY) -m benchmarks.eval_val $(if $(FAST),--fast,)
+	$(PY) -m tools.eval_val $(if $(FAST),--fast,)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all $(BENCH)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check spectraframe tests benchmarks
+	$(VENV)/bin/ruff check spectraframe tests benchmarks tools experiments
 
 # The README's picture of the web page after a run (needs Debian's chromium and chromium-driver).
 screenshot: $(STAMP)

@@ -6,7 +6,7 @@ retraining), and with each neighbour replaced by a copy of the target frame, i.e
 model sees. The flow rows tell whether a better (or cheaper) flow is a lever; the copies row what the
 multi-frame branch adds.
 
-Run: `make bench BENCH=neighbours` or `python -m benchmarks.neighbours [--model NAME | --weights F] [--degradation D
+Run: `python -m experiments.neighbours [--model NAME | --weights F] [--degradation D
 --name N]` (e.g. `--model real --degradation bi+h264:crf=28 --name neighbours_real_crf28`).
 """
 
