@@ -19,7 +19,7 @@ def add_model_arguments(group: argparse._ActionsContainer, files: str) -> None:
 
 
 def add_strength_argument(parser: argparse.ArgumentParser) -> None:
-    """--strength S: with --model of one of BLENDABLE_MODELS, a blend of that model and the default (0 to 1)."""
+    """--strength S: with --model of a fine-tune of the default (`blendable_models`), how far towards it (0 to 1)."""
     parser.add_argument("--strength", type=float, metavar="S",
                         help=f"with --model {' or '.join(blendable_models())}: how far from the default towards that "
                              "model, 0 to 1 (default 1; e.g. 0.5 for half the perceptual model's texture, or half the "
