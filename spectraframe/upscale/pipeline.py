@@ -27,6 +27,7 @@ from spectraframe.accelerate import (
     resolve_precision,
 )
 from spectraframe.archs.rbpn import RBPN
+from spectraframe.data.scenes import SceneCutDetector
 from spectraframe.data.windows import neighbour_indices, require_odd_window, scene_window
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
@@ -36,7 +37,6 @@ from spectraframe.io.video import EncoderSettings, check_encoder, output_format,
 from spectraframe.upscale.backends import BACKENDS, load_backend
 from spectraframe.upscale.memory import default_memory_budget, default_tile_overlap, tile_for_budget
 from spectraframe.upscale.output_size import check_size_request, final_size, fit_frame, size_label
-from spectraframe.upscale.scenes import SceneCutDetector
 from spectraframe.upscale.sinks import (
     FrameFolderSink,
     OutputSink,
