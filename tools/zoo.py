@@ -89,6 +89,10 @@ def _cell(value: Any, key: str) -> str:
     return f"{value:.2f}" if key == "psnr_y" else f"{value:.4f}" if key == "ssim_y" else f"{value:.3f}"
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
 
@@ -152,8 +156,9 @@ def model_card(zoo: Zoo) -> str:
              "them before any commercial use of the weights.", ""]
     for model in zoo.models:
         aliases = f" (also `{'`, `'.join(model.aliases)}`)" if model.aliases else ""
-        lines += [f"## `{model.name}`{aliases} — `{model.file}`", "", f"{model.summary}. Use it for {model.use_for}.",
-                  "", f"- sha256: `{model.sha256}`", *_architecture(model),
+        lines += [f"## `{model.name}`{aliases} — `{model.file}`", "",
+                  f"{_sentence(model.summary)}. Use it for {model.use_for}.", "",
+                  f"- sha256: `{model.sha256}`", *_architecture(model),
                   f"- Recipe: `{model.recipe}`" + (f", a fine-tune of `{model.fine_tune_of}`" if model.fine_tune_of
                                                    else "") + ".",
                   f"- Made by: {model.command}.", f"- Trained on: {model.trained_on}.",
@@ -161,7 +166,7 @@ def model_card(zoo: Zoo) -> str:
                   "(table below).", ""]
     for set_name, description in zoo.evaluation_sets.items():
         lines += [f"## Quality: {description['title']}", "",
-                  f"{description['description']}; measured by `{description['command']}`.", "",
+                  f"{_sentence(description['description'])}; measured by `{description['command']}`.", "",
                   *quality_table(zoo, set_name), ""]
     clips = list(zoo.bicubic["metrics"]["val"]["clips"])
     entries = [("bicubic", zoo.bicubic["metrics"]["val"])] + [(m.name, m.metrics["val"]) for m in zoo.models]
@@ -193,7 +198,8 @@ def models_page(zoo: Zoo) -> str:
               "(ESRGAN's network interpolation, like Real-ESRGAN's `--denoise_strength`): less texture and flicker, "
               "or a gentler clean-up of compression, without another file.", ""]
     for set_name, description in zoo.evaluation_sets.items():
-        lines += [f"## {description['title']}", "", f"{description['description']}; `{description['command']}`.", "",
+        lines += [f"## {description['title']}", "", f"{_sentence(description['description'])}; "
+                  f"`{description['command']}`.", "",
                   *quality_table(zoo, set_name), ""]
     lines += ["Provenance, per-clip figures and the terms of the training data: "
               "[the model card](../spectraframe/weights/MODEL_CARD.md). How the figures are measured: "
