@@ -89,7 +89,8 @@ def parse_zoo(values: dict[str, Any]) -> Zoo:
 def load_zoo() -> Zoo:
     import yaml
 
-    return parse_zoo(yaml.safe_load(zoo_path().read_text(encoding="utf-8")))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: 30x faster, and the CLI waits for it
+    return parse_zoo(yaml.load(zoo_path().read_text(encoding="utf-8"), Loader=loader))
 
 
 def _model(name: str, option: str = "--model") -> ZooModel:
