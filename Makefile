@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.spectraframe-installed
 SETUP_PIN = $(shell python3 -c "import tomllib;c=tomllib.load(open('pyproject.toml','rb'))['tool']['spectraframe']['setup'];print($(1))")
 
-.PHONY: setup test demo bench eval-val lint screenshot compare compare-compressed gpu-pack
+.PHONY: setup test demo bench eval-val zoo lint screenshot compare compare-compressed gpu-pack
 
 setup: $(STAMP)
 
@@ -20,21 +20,25 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check spectraframe tests benchmarks
+	$(VENV)/bin/ruff check spectraframe tests benchmarks tools experiments
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
 	$(VENV)/bin/spectraframe demo -o demo_out
 
-# Quality of the shipped weights on val.txt (pinned protocol) and the model card; FAST=1: PSNR/SSIM only.
+# Quality of the shipped weights on val.txt (pinned protocol) into zoo.yaml and what is generated from it; FAST=1: PSNR/SSIM only.
 eval-val: $(STAMP)
-	$(PY) -m benchmarks.eval_val $(if $(FAST),--fast,)
+	$(PY) -m tools.eval_val $(if $(FAST),--fast,)
+
+# MODEL_CARD.md, docs/models.md and the README's model table, from spectraframe/weights/zoo.yaml.
+zoo: $(STAMP)
+	$(PY) -m tools.zoo render
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all $(BENCH)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check spectraframe tests benchmarks
+	$(VENV)/bin/ruff check spectraframe tests benchmarks tools experiments
 
 # The README's picture of the web page after a run (needs Debian's chromium and chromium-driver).
 screenshot: $(STAMP)

@@ -15,6 +15,9 @@ Outputs, checked by `check_outputs` for all of a command's outputs before any wo
 `install_output` then puts a finished output in place without ever deleting the old one first, and
 `hidden_sibling` names the work, lock and temporary files next to an output so that they fit the
 filesystem's name limit however long the output's name is.
+
+Every file we write whole (weights, checkpoints, configs, cache entries, state records, frames) goes through
+`atomic_write`: a temporary file beside it renamed onto the name, so no reader ever sees half a file.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import contextlib
 import hashlib
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +65,62 @@ def describe_long_path(text: str | Path | None) -> str:
     """A path shortened for a message: its first and last 28 characters around `...`."""
     text = str(text)
     return text if len(text) <= 60 else f"{text[:28]}...{text[-28:]}"
+
+
+# --- writing a file ------------------------------------------------------------------------------
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux tells it (setting it races other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make a rename in `folder` durable (POSIX; Windows cannot open a folder for fsync and needs no such step)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | Path, write: Callable[[str], object], *, durable: bool = True) -> Path:
+    """Call `write(tmp_path)` then rename onto `path`, so a crash never leaves a half file under the final name.
+
+    With `durable` the data is fsynced before the rename and the folder after it, so after a power loss the file is
+    the old or the new one, never empty (caches and frames, which a rerun recomputes, skip the fsyncs). The file gets
+    the permissions of a plainly created one (0o666 & ~umask): mkstemp makes it owner-only, which would keep
+    exported weights from other users. The temporary name fits the filesystem however long `path`'s name is.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    random_part = "XXXXXXXX.tmp"  # mkstemp's 8 random characters and the suffix
+    prefix = hidden_sibling(path, random_part).name[: -len(random_part)]
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        if durable:
+            with open(tmp, "rb+") as written:  # opened for writing: Windows refuses fsync on read-only handles
+                os.fsync(written.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if durable:
+        _fsync_directory(path.parent)
+    return path
 
 
 # --- inputs ----------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         raise SpectraFrameError("--provenance needs --model NAME or --weights FILE: a preset has no training record")
     if args.weights or args.model:
         from spectraframe.checkpoints import load_generator
-        from spectraframe.upscale.weights import weights_from_arguments
+        from spectraframe.zoo import weights_from_arguments
 
         if args.scale is not None or args.frames is not None:
             raise SpectraFrameError("--scale and --frames change a preset; a weights file's architecture is fixed")

@@ -27,7 +27,7 @@ from spectraframe.errors import SpectraFrameError, did_you_mean
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.losses import GAN_FORMS, PERCEPTUAL_CRITERIA, PIXEL_LOSSES
 from spectraframe.models.run_presets import preset_names
-from spectraframe.paths import require_file
+from spectraframe.paths import atomic_write, require_file
 
 TRAINING_DEGRADATIONS = ("bi", "bd", "realworld")
 
@@ -455,7 +455,5 @@ def load_config(source: str | Path | None = None, overrides: list[str] | None = 
 
 
 def save_config(config: Config, path: str | Path) -> None:
-    from spectraframe.checkpoints import atomic_write
-
     text = yaml.safe_dump(config.to_dict(), sort_keys=False)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))

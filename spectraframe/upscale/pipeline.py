@@ -27,6 +27,7 @@ from spectraframe.accelerate import (
     resolve_precision,
 )
 from spectraframe.archs.rbpn import RBPN
+from spectraframe.data.scenes import SceneCutDetector
 from spectraframe.data.windows import neighbour_indices, require_odd_window, scene_window
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
@@ -44,7 +45,6 @@ from spectraframe.upscale.provenance import (
     names_a_video,
     output_tags,
 )
-from spectraframe.upscale.scenes import SceneCutDetector
 from spectraframe.upscale.sinks import (
     FrameFolderSink,
     OutputSink,

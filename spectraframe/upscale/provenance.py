@@ -14,7 +14,7 @@ from spectraframe.errors import SpectraFrameError
 from spectraframe.paths import is_ours
 from spectraframe.upscale.output_size import size_label
 from spectraframe.upscale.trim import Trim
-from spectraframe.upscale.weights import BLENDABLE_MODELS, DEFAULT_NAME, MODELS, SHIPPED_WEIGHTS, shipped_weights_path
+from spectraframe.zoo import blendable_models, load_zoo, model_weights_path
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +27,18 @@ _TAG_OPTIONS = {"mp4": {"movflags": "use_metadata_tags"}, "mov": {"movflags": "u
 
 
 def _model_of_file(weights: Path | None) -> str | None:
-    """The --model name (else the shipped weights name) of a shipped weights file; None for any other file."""
+    """The model name of a shipped weights file; None for any other file."""
     if weights is None:
         return None
-    by_file = {file: name for name, (file, _) in SHIPPED_WEIGHTS.items()}
-    if weights.name not in by_file:
+    model = next((m for m in load_zoo().models if m.file == weights.name), None)
+    if model is None:
         return None
-    name = by_file[weights.name]
     try:
-        if shipped_weights_path(name).resolve() != weights.resolve():
+        if model_weights_path(model.name).resolve() != weights.resolve():
             return None  # a file of the same name elsewhere: somebody's own weights
     except (SpectraFrameError, OSError):
         return None
-    return next((model for model, (shipped, _) in MODELS.items() if shipped == name), name)
+    return model.name
 
 
 def model_label(weights: Path | None, blend: tuple[str, float] | None = None) -> str | None:
@@ -50,7 +49,7 @@ def model_label(weights: Path | None, blend: tuple[str, float] | None = None) ->
         model, strength = blend
         return model if strength >= 1 else f"{model}-{strength:g}"
     model = _model_of_file(weights)
-    return None if model in (None, "default", DEFAULT_NAME) else model
+    return None if model in (None, load_zoo().default_model) else model
 
 
 def name_tag(scale: int, height: int | None = None, outscale: float | None = None, label: str | None = None,
@@ -96,7 +95,7 @@ def blend_of_metadata(metadata: dict | None) -> tuple[str, float] | None:
     blend = ((metadata or {}).get("provenance") or {}).get("blend")
     if not blend:
         return None
-    by_file = {SHIPPED_WEIGHTS[shipped][0]: model for model, (shipped, _) in MODELS.items()}
+    by_file = {model.file: model.name for model in load_zoo().models}
     return by_file.get(blend["model"], Path(blend["model"]).stem), float(blend["strength"])
 
 
@@ -106,7 +105,7 @@ def output_tags(label: str | None, blend: tuple[str, float] | None, scale_tag: s
 
     model = blend[0] if blend is not None else (label or "default")
     tags = {f"{TAG_PREFIX}version": __version__, f"{TAG_PREFIX}model": model, f"{TAG_PREFIX}scale": scale_tag}
-    if blend is not None or model in BLENDABLE_MODELS:  # a fine-tune: how much of it (1 when not blended)
+    if blend is not None or model in blendable_models():  # a fine-tune: how much of it (1 when not blended)
         tags[f"{TAG_PREFIX}strength"] = f"{blend[1] if blend is not None else 1:g}"
     strength = f" at strength {blend[1]:g}" if blend is not None else ""
     tags["comment"] = f"{COMMENT_PREFIX} {__version__}: {scale_tag}, model {model}{strength}"

@@ -42,7 +42,7 @@ import numpy as np
 
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.video import EncoderSettings, add_video_encoder, rgb_to_video_frame
-from spectraframe.paths import Output, check_outputs, hidden_sibling, install_output, mark_ours
+from spectraframe.paths import Output, atomic_write, check_outputs, hidden_sibling, install_output, mark_ours
 from spectraframe.upscale.provenance import muxer_options
 
 try:
@@ -236,9 +236,8 @@ def _spoken(value) -> str:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=1, sort_keys=True)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 # --- PNG folders ---------------------------------------------------------------------------------
@@ -255,12 +254,10 @@ class FrameFolderSink(OutputSink):
         self.resume_from = done
 
     def write(self, index: int, image: np.ndarray, pts: int) -> None:
-        final = self.work / f"{self.names[index]}.png"
-        tmp = hidden_sibling(final, "tmp")
         from PIL import Image
 
-        Image.fromarray(image).save(tmp, format="PNG")
-        os.replace(tmp, final)
+        final = self.work / f"{self.names[index]}.png"
+        atomic_write(final, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"), durable=False)
 
     def finished_any(self) -> bool:
         return any(self.work.glob("*.png"))

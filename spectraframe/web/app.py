@@ -14,9 +14,9 @@ import gradio as gr
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.images import IMAGE_SUFFIXES
 from spectraframe.io.video import VIDEO_SUFFIXES
-from spectraframe.upscale.weights import BLENDABLE_MODELS, MODELS, installed, model_weights_path
 from spectraframe.web.access import COOKIE
 from spectraframe.web.jobs import NETWORK_SIZE, JobRunner, JobSettings, comparison, parse_size
+from spectraframe.zoo import blendable_models, installed, load_zoo, model_weights_path
 
 CUSTOM = "custom"
 SIZE_CHOICES = [NETWORK_SIZE, "x3", "x2", "2160p", "1440p", "1080p", "720p", "480p"]
@@ -25,7 +25,6 @@ PRECISIONS = ["auto", "fp32", "bf16", "fp16"]
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 
 
-DEFAULT_MODEL = "default"
 # Gradio sends a slider's typed number on blur (Tab) only: Enter in the box does the same here (the frame to compare).
 PAGE_HEAD = """<script>
 document.addEventListener("keydown", (event) => {
@@ -37,7 +36,7 @@ document.addEventListener("keydown", (event) => {
 def model_choices(custom_weights: Path | None) -> list[str]:
     """The `--model` names whose weights are installed (as `spectraframe models` lists them), `custom` first when
     the server was started with --weights."""
-    choices = [name for name, (weights_name, _) in MODELS.items() if installed(weights_name)]
+    choices = [name for name in load_zoo().names() if installed(name)]
     return [CUSTOM, *choices] if custom_weights is not None else choices
 
 
@@ -46,12 +45,12 @@ def model_help(name: str, custom_weights: Path | None) -> str:
     if name == CUSTOM:
         where = custom_weights.name if custom_weights is not None else "none"
         return f"**custom**: the weights given when the server started ({where})"
-    return f"**{name}**: {MODELS[name][1]}"
+    return f"**{name}**: {load_zoo().get(name).use_for}"
 
 
 def blend_of(model: str, strength: float | None) -> tuple[str, float] | None:
     """The blend `--model MODEL --strength S` of the page's fields; None runs the model's own weights."""
-    if model not in BLENDABLE_MODELS or strength is None or float(strength) >= 1.0:
+    if model not in blendable_models() or strength is None or float(strength) >= 1.0:
         return None
     return model, float(strength)
 
@@ -124,7 +123,7 @@ class Handlers:
             self.on_leave(request.session_hash)
 
     def choose_model(self, name):
-        return model_help(name, self.custom_weights), gr.update(visible=name in BLENDABLE_MODELS)
+        return model_help(name, self.custom_weights), gr.update(visible=name in blendable_models())
 
     def cancel(self, request: gr.Request):
         running = self.runner.cancel(request.session_hash)
@@ -148,13 +147,13 @@ def _settings_column(handlers: Handlers) -> dict:
                           file_types=[*VIDEO_SUFFIXES, ".zip"], elem_id="upload")
     c["use_sample"] = gr.Checkbox(label="Upscale the sample clip instead (carphone, 176x144)", value=False,
                                   visible=handlers.sample_clip is not None, elem_id="use-sample")
-    first_model = CUSTOM if custom_weights is not None else DEFAULT_MODEL
+    first_model = CUSTOM if custom_weights is not None else load_zoo().default_model
     c["model"] = gr.Dropdown(model_choices(custom_weights), label="Model", value=first_model, elem_id="model")
     c["model_info"] = gr.Markdown(model_help(first_model, custom_weights), elem_id="model-help")
     c["strength"] = gr.Slider(0, 1, value=1, step=0.05, label="Strength",
                               info="1: the chosen model; 0: the default; in between, a blend of the two "
                                    "(less of its texture or clean-up, less flicker)",
-                              visible=first_model in BLENDABLE_MODELS, elem_id="strength")
+                              visible=first_model in blendable_models(), elem_id="strength")
     c["size"] = gr.Dropdown(SIZE_CHOICES, value=NETWORK_SIZE, allow_custom_value=True, label="Output size",
                             info="the network's scale, a smaller one (x2) or a height (1080p): from the "
                                  "clip's own size (x1) to the network's", elem_id="size")

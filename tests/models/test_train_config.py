@@ -133,7 +133,7 @@ def test_realworld_section_reads_lists_of_names_and_numbers_and_reports_bad_rang
 
 
 def test_real_preset_fine_tunes_the_shipped_default_on_the_realworld_pipeline():
-    from spectraframe.upscale.weights import default_weights_path, resolve_weights
+    from spectraframe.zoo import default_weights_path, resolve_weights
 
     real = load_config("real")
     assert real.data.degradation == "realworld" and real.model.preset == "efficient"

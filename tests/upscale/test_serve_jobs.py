@@ -138,7 +138,7 @@ def test_a_job_runs_through_the_pipeline_and_the_comparison_matches_the_output(t
 
 
 def test_a_job_with_a_blend_runs_the_fine_tune_mixed_with_the_default(tmp_path):
-    from spectraframe.upscale.weights import model_weights_path
+    from spectraframe.zoo import model_weights_path
 
     runner = JobRunner(Workspace(tmp_path / "work"), Limits())
     clip = write_video(tmp_path / "clip.mp4", moving_frames(3, width=24, height=16))

@@ -15,7 +15,7 @@ from spectraframe.cli import main as cli_main
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.video import scan_video
 from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler
-from spectraframe.upscale.weights import default_weights_path
+from spectraframe.zoo import default_weights_path
 
 
 def run_cli(tmp_path, tiny_weights, source, *extra) -> int:
