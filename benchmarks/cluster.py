@@ -46,6 +46,7 @@ def torch_threads(count: int):
 
 def end_to_end(source: Path, folder: Path, frames: int, segment_frames: int, repeats: int) -> tuple[list, dict]:
     """Frames/s of the four variants, alternated; and whether the 2-actor output equals the 1-thread one."""
+    from spectraframe.upscale.batch import BatchPlan, UpscaleJob
     from spectraframe.upscale.cluster import ClusterSettings, UpscalerRecipe, upscale_on_cluster
     from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler
 
@@ -60,9 +61,9 @@ def end_to_end(source: Path, folder: Path, frames: int, segment_frames: int, rep
 
     def cluster(actors: int):
         def run():
-            results, failures = upscale_on_cluster(recipe, [(source, folder / f"ray_{actors}.mp4")],
-                                                   ClusterSettings(workers=actors), progress=False)
-            assert not failures, failures
+            plan = BatchPlan([UpscaleJob(source, folder / f"ray_{actors}.mp4")])
+            report = upscale_on_cluster(recipe, plan, ClusterSettings(workers=actors))
+            assert not report.failed, report.failed
         return run
 
     variants = {"single, 1 thread": single(1), "single, 2 threads": single(2), "ray, 1 actor (1 thread)": cluster(1),

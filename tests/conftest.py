@@ -31,3 +31,15 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def train_corpus(shared_dir: Path) -> Path:
     return shared_dir / "data" / "train_corpus"
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    """A tiny random x2 generator's weights (DIS flow): the upscale pipeline end to end in a fraction of a second."""
+    from helpers.models import tiny_model
+
+    from spectraframe.checkpoints import save_generator
+
+    path = tmp_path_factory.mktemp("weights") / "tiny_x2.safetensors"
+    save_generator(path, tiny_model(), flow_method="dis")
+    return path

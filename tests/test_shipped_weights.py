@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from spectraframe.archs.rbpn import PRESETS
 from spectraframe.checkpoints import load_generator
-from spectraframe.upscale.weights import default_weights_path, shipped_weights_path
+from spectraframe.zoo import default_weights_path, shipped_weights_path
 
 # Y-PSNR of bicubic on the centre frames of the 12 training clips the efficient run holds out.
 HELD_OUT_BICUBIC_PSNR = 29.14

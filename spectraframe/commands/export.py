@@ -22,7 +22,8 @@ def run(args: argparse.Namespace) -> int:
     from spectraframe.errors import SpectraFrameError
     from spectraframe.export import export_onnx, max_export_difference
     from spectraframe.paths import Output, check_outputs
-    from spectraframe.upscale.weights import check_strength, selected_generator, weights_from_arguments
+    from spectraframe.upscale.weights import selected_generator
+    from spectraframe.zoo import check_strength, weights_from_arguments
 
     check_strength(args.model, args.strength)
     out = Path(args.onnx)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from spectraframe.cli_numbers import integer
+
 
 def _presets() -> str:
     from spectraframe.models.run_presets import preset_names
@@ -25,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides, e.g. train.lr=2e-4")
     p.add_argument("--out", help="run folder (default: runs/<config>-<date-time>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from RUN_DIR/checkpoints/last.pt")
-    p.add_argument("--max-steps", type=int, help="stop after this step (checkpoint written; resume later)")
+    p.add_argument("--max-steps", type=integer(1), help="stop after this step (checkpoint written; resume later)")
     p.set_defaults(func=run)
 
 

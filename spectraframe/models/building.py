@@ -86,7 +86,7 @@ def build_generator(config: Config, rbpn: RBPNConfig, *, resuming: bool) -> RBPN
     holds them)."""
     generator = RBPN(rbpn)
     if config.model.init_from and not resuming:
-        from spectraframe.upscale.weights import resolve_weights
+        from spectraframe.zoo import resolve_weights
 
         weights = resolve_weights(config.model.init_from)  # a file, or a shipped weights name such as efficient
         initial, _ = load_generator(weights)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import math
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,13 +20,14 @@ import yaml
 
 from spectraframe.archs.rbpn import PRESETS, RBPNConfig
 from spectraframe.archs.vgg import LAYER_NAMES as VGG_LAYERS
+from spectraframe.cli_numbers import INT_MAX
 from spectraframe.degradation.realworld import RealWorldConfig
 from spectraframe.degradation.steps import parse_degradation
-from spectraframe.errors import SpectraFrameError
+from spectraframe.errors import SpectraFrameError, did_you_mean
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.losses import GAN_FORMS, PERCEPTUAL_CRITERIA, PIXEL_LOSSES
 from spectraframe.models.run_presets import preset_names
-from spectraframe.paths import require_file
+from spectraframe.paths import atomic_write, require_file
 
 TRAINING_DEGRADATIONS = ("bi", "bd", "realworld")
 
@@ -323,9 +323,7 @@ def _section_classes() -> dict[str, type]:
 
 
 def _unknown_key_message(key: str, known: list[str], where: str) -> str:
-    close = difflib.get_close_matches(key, known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown config key {where}{key!r}{hint}; known: {', '.join(known)}"
+    return f"unknown config key {where}{key!r}{did_you_mean(key, known)}; known: {', '.join(known)}"
 
 
 def _field_kind(section: type, key: str) -> str:
@@ -348,6 +346,8 @@ def _coerce(value: Any, kind: str, name: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
                 or int(value) != value:
             raise SpectraFrameError(f"{name} must be an integer, got {value!r}")
+        if abs(value) > INT_MAX:  # past what the C code under torch and numpy takes
+            raise SpectraFrameError(f"{name} must be a whole number of at most {INT_MAX}, got {value!r}")
         return int(value)
     if kind == "float":
         if isinstance(value, str):
@@ -455,7 +455,5 @@ def load_config(source: str | Path | None = None, overrides: list[str] | None = 
 
 
 def save_config(config: Config, path: str | Path) -> None:
-    from spectraframe.checkpoints import atomic_write
-
     text = yaml.safe_dump(config.to_dict(), sort_keys=False)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))

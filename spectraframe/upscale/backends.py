@@ -14,7 +14,7 @@ from spectraframe.accelerate import precision_name, prepare_for_inference
 from spectraframe.errors import SpectraFrameError
 from spectraframe.generator import Generator
 from spectraframe.paths import require_file
-from spectraframe.upscale.weights import resolve_weights
+from spectraframe.zoo import resolve_weights
 
 BACKENDS = ("torch", "onnxruntime")
 

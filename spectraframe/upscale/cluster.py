@@ -83,18 +83,30 @@ class UpscalerRecipe:
     """How each actor builds its Upscaler: the options, and for `--model M --strength S` the blend."""
 
     options: object  # UpscaleOptions (kept untyped: this module loads without torch)
-    blend: tuple[str, float, int | None] | None = None  # (model, strength, scale)
+    blend: tuple[str, float] | None = None  # (MODEL, STRENGTH)
 
     def build(self):
-        from spectraframe.upscale.pipeline import Upscaler
+        from spectraframe.upscale.pipeline import make_upscaler
 
-        if self.blend is None:
-            return Upscaler(self.options)
-        from spectraframe.upscale.weights import blended_model
+        return make_upscaler(self.options, self.blend)
 
-        model, strength, scale = self.blend
-        generator, metadata = blended_model(model, strength, scale=scale)
-        return Upscaler(self.options, model=generator, metadata=metadata)
+
+@dataclass
+class Failures:
+    """The inputs that failed, as `batch.run_jobs` has them: with several inputs each is logged and summed up as it
+    happens (`batch.failure`); a single input's error is kept, to be the command's."""
+
+    many: bool
+    passed: list = field(default_factory=list)  # batch.Passed
+    error: Exception | None = None
+
+    def add(self, path: Path, exc: Exception) -> None:
+        from spectraframe.upscale.batch import failure
+
+        if self.many:
+            self.passed.append(failure(path, exc))
+        else:
+            self.error = self.error or exc
 
 
 # --- what the driver hands an actor ----------------------------------------------------------------
@@ -310,12 +322,14 @@ class ClusterJob:
 
         plan, scan = self.plan, self.scan
         video = plan.source.info.kind == "video"
-        paths = None if video else tuple(plan.source.frame_paths[span.start:span.stop])
+        # The actors' working folder is not ours: every path they get is absolute.
+        paths = None if video else tuple(p.absolute() for p in plan.source.frame_paths[span.start:span.stop])
         index = seek_index(scan.decoded_pts, scan.keyframes, span.start, span.stop - 1) if video else None
         cuts = scan.cuts[bisect.bisect_left(scan.cuts, span.start):bisect.bisect_left(scan.cuts, span.stop)]
-        return SegmentTask(self.number, segment, plan.source.path, paths, targets, span,
+        return SegmentTask(self.number, segment, plan.source.path.absolute(), paths, targets, span,
                            tuple(scan.pts[span.start:span.stop]), frozenset(cuts), plan.tile, plan.tile_overlap,
-                           plan.size, plan.settings, plan.format_name, self.sink.segment_path(segment), index)
+                           plan.size, plan.settings, plan.format_name, self.sink.segment_path(segment).absolute(),
+                           index)
 
 
 def prepare_job(number: int, upscaler, input_path: Path, output: Path | None,
@@ -433,13 +447,13 @@ class ClusterRun:
     """Segments of all inputs in one queue, handed to the actors as they free up; each input muxed (or given up)
     as soon as its segments are settled."""
 
-    def __init__(self, ray, pool: ActorPool, bar, several: bool):
-        self.ray, self.pool, self.bar, self.several = ray, pool, bar, several
+    def __init__(self, ray, pool: ActorPool, bar, failures: Failures):
+        self.ray, self.pool, self.bar = ray, pool, bar
         self.queue: deque[SegmentTask] = deque()
         self.in_flight: dict = {}  # encode() call -> (slot, actor, task)
         self.jobs: dict[int, ClusterJob] = {}
         self.results: list = []
-        self.failures: list[tuple[Path, str]] = []
+        self.failures = failures
         self.counted: dict[tuple[int, int, int], int] = {}  # frames on the bar of each segment attempt out
         self.closed: set[tuple[int, int, int]] = set()  # attempts done or lost: late counts are not added
         self.polled = 0.0
@@ -553,10 +567,8 @@ class ClusterRun:
         del self.jobs[job.number]
         try:
             job.plan.notes += fill_guarded(job.sink, finish)
-        except SpectraFrameError as exc:
-            if self.several:  # said as it happens; a single input's error is the command's
-                log.error("%s", exc)
-            self.failures.append((job.plan.source.path, str(exc)))
+        except Exception as exc:  # not Ctrl-C: the other inputs still run
+            self.failures.add(job.plan.source.path, exc)
             return
         self.results.append(job.plan.result(time.perf_counter() - job.started, job.resumed_from))
 
@@ -581,60 +593,69 @@ def init_ray(ray, address: str | None) -> None:
         raise SpectraFrameError(f"cannot use the Ray cluster at {where or 'this machine'}: {first_line(exc)}") from exc
 
 
-def prepared_jobs(upscaler, jobs: list[tuple[Path, Path | None]], stack: contextlib.ExitStack,
-                  failures: list[tuple[Path, str]]) -> Iterator[ClusterJob]:
+def prepared_jobs(upscaler, jobs: list[tuple[Path, Path]], stack: contextlib.ExitStack,
+                  failures: Failures) -> Iterator[ClusterJob]:
     """Each input planned and its scan started when the queue needs its segments; an input that cannot be planned
     is a failure of its own, the others go on."""
     for number, (input_path, output) in enumerate(jobs):
         try:
-            yield prepare_job(number, upscaler, Path(input_path), output, stack)
-        except SpectraFrameError as exc:
-            if len(jobs) > 1:  # said as it happens; a single input's error is the command's
-                log.error("%s", exc)
-            failures.append((Path(input_path), str(exc)))
+            yield prepare_job(number, upscaler, input_path, output, stack)
+        except Exception as exc:  # not Ctrl-C: the other inputs still run
+            failures.add(input_path, exc)
 
 
-def upscale_on_cluster(recipe: UpscalerRecipe, jobs: list[tuple[Path, Path | None]], settings: ClusterSettings,
-                       *, progress: bool = True) -> tuple[list, list[tuple[Path, str]]]:
-    """Upscale each (input, output) of `jobs` on a Ray cluster (None output: the default name next to the input).
-    Returns the UpscaleResults of the finished inputs and (input, reason) of the failed ones. Uses the Ray
+def upscale_on_cluster(recipe: UpscalerRecipe, plan, settings: ClusterSettings, *, driver=None):
+    """Upscale the jobs of `plan` (`batch.plan_jobs`) on a Ray cluster; returns the `batch.BatchReport`. As
+    `batch.run_jobs`: with several inputs an error fails that input only, a single input's error is raised.
+    `driver`: the Upscaler of `recipe` already loaded here (it plans each input; the actors upscale). Uses the Ray
     session already initialised in this process, else connects to (or starts) one for the run."""
-    from tqdm import tqdm
+    from spectraframe.upscale.batch import BatchReport
 
     ray = import_ray()
-    # The actors' working folder is not ours: every path they get is absolute.
-    jobs = [(Path(i).absolute(), None if o is None else Path(o).absolute()) for i, o in jobs]
+    jobs = [(job.input, job.output) for job in plan.jobs]
     if recipe.options.weights is not None:
         recipe = replace(recipe, options=replace(recipe.options, weights=Path(recipe.options.weights).absolute()))
     started_here = not ray.is_initialized()
     if started_here:
         init_ray(ray, settings.address)
+    failures = Failures(plan.many)
+    try:
+        results = _run(ray, recipe, jobs, settings, driver or recipe.build(), failures)
+    finally:
+        if started_here:
+            ray.shutdown()
+    if failures.error is not None:
+        raise failures.error
+    return BatchReport(results, list(plan.skipped), [*plan.refused, *failures.passed])
+
+
+def _run(ray, recipe: UpscalerRecipe, jobs: list[tuple[Path, Path]], settings: ClusterSettings, driver,
+         failures: Failures) -> list:
+    """The UpscaleResults of the finished jobs (the others go to `failures`): actors started once the first input
+    is planned."""
+    from tqdm import tqdm
+
     pool = None
     try:
-        upscaler = recipe.build()  # the driver's own: it plans each input, the actors upscale
-        with contextlib.ExitStack() as stack, tqdm(total=0, unit="frame", desc="cluster", disable=not progress,
-                                                   dynamic_ncols=True) as bar:
-            failures: list[tuple[Path, str]] = []
-            pending = prepared_jobs(upscaler, jobs, stack, failures)
+        with contextlib.ExitStack() as stack, tqdm(total=0, unit="frame", desc="cluster",
+                                                   disable=not recipe.options.progress, dynamic_ncols=True) as bar:
+            pending = prepared_jobs(driver, jobs, stack, failures)
             first = next(pending, None)
             if first is None:  # no input could be planned: no actor is worth starting
-                return [], failures
+                return []
             single = len(first.remaining) if len(jobs) == 1 else None
             count, cpus, gpus = actor_resources(ray, settings, recipe.options.device, single)
             pool = ActorPool(ray, recipe, count, cpus, gpus)
-            run = ClusterRun(ray, pool, bar, several=len(jobs) > 1)
-            run.failures = failures
+            run = ClusterRun(ray, pool, bar, failures)
             try:
                 _drive(run, pool, [first], pending)
             except BaseException as exc:
                 run.interrupted(exc)
                 raise
-            return run.results, run.failures
+            return run.results
     finally:
         if pool is not None:
             pool.shutdown()
-        if started_here:
-            ray.shutdown()
 
 
 def _drive(run: ClusterRun, pool: ActorPool, ready: list[ClusterJob], pending: Iterator[ClusterJob]) -> None:
@@ -658,32 +679,13 @@ def _drive(run: ClusterRun, pool: ActorPool, ready: list[ClusterJob], pending: I
         run.wait()
 
 
-def cluster_settings(args) -> ClusterSettings:
-    """The --cluster options of `spectraframe upscale`, checked (and Ray found) before anything loads."""
-    address = parse_cluster(args.cluster)
-    if args.workers is not None and args.workers < 1:
-        raise SpectraFrameError(f"--workers must be >= 1, got {args.workers}")
-    if args.worker_cpus <= 0:
-        raise SpectraFrameError(f"--worker-cpus must be more than 0, got {args.worker_cpus}")
-    if args.worker_gpus is not None and args.worker_gpus < 0:
-        raise SpectraFrameError(f"--worker-gpus must be 0 or more, got {args.worker_gpus}")
+def cluster_settings(spec: str, workers: int | None = None, worker_cpus: float = 1.0,
+                     worker_gpus: float | None = None, *, trim=None) -> ClusterSettings:
+    """The --cluster options of `spectraframe upscale` (numbers checked by their parsers), Ray found, before
+    anything loads."""
+    address = parse_cluster(spec)
+    if trim is not None:
+        raise SpectraFrameError("--cluster upscales whole inputs: leave out --start/--duration, or upscale the "
+                                "section without --cluster")
     import_ray()
-    return ClusterSettings(address, args.workers, args.worker_cpus, args.worker_gpus)
-
-
-def upscale_arguments_on_cluster(args, options) -> tuple[list, list[tuple[Path, str]]]:
-    """`spectraframe upscale ... --cluster`: the inputs and -o as the single-machine command reads them."""
-    from spectraframe.upscale.pipeline import default_output
-
-    settings = cluster_settings(args)  # before the model loads: a missing Ray answers at once
-    recipe = UpscalerRecipe(options, None if args.strength is None else (args.model, args.strength, args.scale))
-    inputs = [Path(p) for p in args.inputs]
-    if len(inputs) == 1:
-        jobs = [(inputs[0], Path(args.output) if args.output else None)]
-    else:
-        folder = Path(args.output) if args.output else None
-        if folder is not None and folder.suffix:
-            raise SpectraFrameError(f"with several inputs, -o must be a folder, got {folder}")
-        tag = recipe.build().output_tag
-        jobs = [(path, default_output(path, tag, folder)) for path in inputs]
-    return upscale_on_cluster(recipe, jobs, settings, progress=options.progress)
+    return ClusterSettings(address, workers, worker_cpus, worker_gpus)

@@ -27,6 +27,7 @@ from spectraframe.accelerate import (
     resolve_precision,
 )
 from spectraframe.archs.rbpn import RBPN
+from spectraframe.data.scenes import SceneCutDetector
 from spectraframe.data.windows import neighbour_indices, require_odd_window, scene_window
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
@@ -36,7 +37,14 @@ from spectraframe.io.video import DecodedFrame, EncoderSettings, check_encoder, 
 from spectraframe.upscale.backends import BACKENDS, load_backend
 from spectraframe.upscale.memory import default_memory_budget, default_tile_overlap, tile_for_budget
 from spectraframe.upscale.output_size import check_size_request, final_size, fit_frame, size_label
-from spectraframe.upscale.scenes import SceneCutDetector
+from spectraframe.upscale.provenance import (
+    blend_of_metadata,
+    default_output,
+    model_label,
+    name_tag,
+    names_a_video,
+    output_tags,
+)
 from spectraframe.upscale.sinks import (
     FrameFolderSink,
     OutputSink,
@@ -46,6 +54,7 @@ from spectraframe.upscale.sinks import (
     work_dir_for,
 )
 from spectraframe.upscale.sources import FrameSource
+from spectraframe.upscale.trim import Trim
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +89,7 @@ class UpscaleOptions:
     progress: bool = True
     height: int | None = None  # final height (aspect kept), at most the network's; None: the network's size
     outscale: float | None = None  # final scale, at most the network's; None: the network's
+    trim: Trim | None = None  # only this section of each input (audio and subtitles cut alike); None: all of it
 
 
 @dataclass
@@ -127,22 +137,6 @@ def _duration(seconds: float) -> str:
     hours, minutes = divmod(int(minutes), 60)
     return f"{hours}h{minutes:02d}m{secs:04.1f}s" if hours else (f"{minutes}m{secs:04.1f}s" if minutes else
                                                                      f"{secs:.1f}s")
-
-
-# Input containers kept for the default output: they hold H.264 and the subtitles MP4 would drop.
-KEPT_CONTAINERS = (".mkv", ".mov")
-
-
-def default_output(input_path: Path, scale: int | str, folder: Path | None = None) -> Path:
-    """`clip.avi` -> `clip_x4.mp4`, `clip.mkv` -> `clip_x4.mkv` (and .mov), frame folder `shots/` -> `shots_x4/`
-    (PNGs), next to the input or in `folder`. A string `scale` is the tag itself (`1080p`)."""
-    tag = scale if isinstance(scale, str) else f"x{scale}"
-    if input_path.is_file():
-        suffix = input_path.suffix if input_path.suffix.lower() in KEPT_CONTAINERS else ".mp4"
-        name = f"{input_path.stem}_{tag}{suffix}"
-    else:
-        name = f"{input_path.name}_{tag}"
-    return (folder or input_path.parent) / name
 
 
 def check_options(options: UpscaleOptions) -> None:
@@ -225,9 +219,30 @@ class Upscaler:
         return tile, overlap
 
     @property
+    def blend(self) -> tuple[str, float] | None:
+        """(MODEL, STRENGTH) when the generator is a blend of a fine-tune with the default."""
+        return blend_of_metadata(self.metadata)
+
+    @property
+    def model_description(self) -> str:
+        """The model in words: its weights file, or the blend (`perceptual at strength 0.5`)."""
+        if self.blend is not None:
+            return f"{self.blend[0]} at strength {self.blend[1]:g}"
+        return self.weights_path.name if self.weights_path is not None else "a model given in memory"
+
+    @property
     def output_tag(self) -> str:
-        """The tag of default output names: `x4`, or the size asked for (`1080p`, `x2`)."""
-        return size_label(self.config.scale, self.options.height, self.options.outscale)
+        """The tag of default output names (`output_tag` of the options, for this generator)."""
+        options = self.options
+        return name_tag(self.config.scale, options.height, options.outscale,
+                        model_label(self.weights_path, self.blend), options.trim)
+
+    @property
+    def container_tags(self) -> dict[str, str]:
+        """What a video output records in its container: model, strength, scale, version."""
+        label = model_label(self.weights_path, self.blend)
+        size = size_label(self.config.scale, self.options.height, self.options.outscale)
+        return output_tags(label, self.blend, size)
 
     def _job(self, source: FrameSource, tile: int | None, tile_overlap: int,
              settings: EncoderSettings | None, size: tuple[int, int]) -> dict:
@@ -237,6 +252,7 @@ class Upscaler:
             "input_size": stat.st_size if source.path.is_file() else len(source.info.frame_names or []),
             "input_mtime_ns": stat.st_mtime_ns,
             "weights_sha256": self.weights_id,
+            "model": self.model_description,
             "flow_method": self.flow_method,
             "precision": precision_name(self.dtype),
             "backend": self.options.backend,
@@ -249,6 +265,7 @@ class Upscaler:
             "encoder": settings.to_dict() if settings else None,
             "fps": str(source.info.fps),
             "size": list(size),
+            "trim": self.options.trim.to_dict() if self.options.trim else None,
         }
 
     # -- running --------------------------------------------------------------------------------
@@ -256,10 +273,10 @@ class Upscaler:
     def plan(self, input_path: str | Path, output: str | Path | None = None) -> UpscalePlan:
         """Probe the input and check the output and the encoder settings, before anything is written."""
         options = self.options
-        source = FrameSource(input_path, folder_fps=options.fps)
+        source = FrameSource(input_path, folder_fps=options.fps, trim=options.trim)
         info = source.info
         output = Path(output) if output else default_output(source.path, self.output_tag)
-        video_output = bool(output.suffix)
+        video_output = names_a_video(output)
         size = final_size(info.width, info.height, self.config.scale, target_height=options.height,
                           outscale=options.outscale, even=video_output)
         check_output(output, source.path, video=video_output, overwrite=options.overwrite, weights=self.weights_path)
@@ -302,7 +319,7 @@ class Upscaler:
             return SegmentedVideoSink(
                 plan.output, job, format_name=plan.format_name, settings=plan.settings, frame_count=info.frame_count,
                 segment_frames=options.segment_frames, source=plan.source.path if info.kind == "video" else None,
-                resume=options.resume, overwrite=options.overwrite,
+                resume=options.resume, overwrite=options.overwrite, section=info.section, tags=self.container_tags,
             )
         names = info.frame_names or [f"frame_{i:06d}" for i in range(info.frame_count)]
         if info.variable_frame_rate:
@@ -425,9 +442,12 @@ def fill_guarded(sink: OutputSink, fill: Callable[[], list[str]]) -> list[str]:
         raise
     except KeyboardInterrupt:
         sink.abort()
-        if work_dir_for(output).exists():
+        if sink.finished_any():
             log.error("interrupted: finished segments are kept in %s; rerun with --resume to continue",
                       work_dir_for(output))
+        else:  # shorter than one segment so far: a work folder would only ask for a --resume that gains nothing
+            sink.discard()
+            log.error("interrupted before the first segment of %s was finished: nothing was kept", output)
         raise
     except BaseException as exc:
         sink.abort()
@@ -450,6 +470,17 @@ def frames_with_cuts(source: FrameSource, scene_detect: bool) -> Iterator[tuple[
     detector = SceneCutDetector() if scene_detect else None
     for frame in source.frames():
         yield frame, detector is not None and detector.is_cut(frame.image) and frame.index > 0
+
+
+def make_upscaler(options: UpscaleOptions, blend: tuple[str, float] | None = None) -> Upscaler:
+    """The Upscaler of `options`; with `blend` = (MODEL, STRENGTH) of `--model MODEL --strength S`, that fine-tune
+    blended with the default (`weights.blended_model`) instead of `options.weights`."""
+    if blend is None:
+        return Upscaler(options)
+    from spectraframe.upscale.weights import blended_model
+
+    model, metadata = blended_model(*blend, scale=options.scale)
+    return Upscaler(options, model=model, metadata=metadata)
 
 
 class _DecodedFrames:
@@ -602,14 +633,16 @@ class _Prefetched(Iterator):
 def upscale(
     inputs: Sequence[str | Path], output: str | Path | None = None, options: UpscaleOptions | None = None
 ) -> list[UpscaleResult]:
-    """Upscale each input. With several inputs `output` is a folder that receives one output each."""
+    """Upscale each input: video files, frame folders, folders of them or patterns, as `spectraframe upscale` takes
+    them (`batch.plan_jobs`: our own outputs and inputs already upscaled are skipped). With several inputs `output`
+    is a folder that receives one output each. Raises after the others have run when some input failed."""
+    from spectraframe.upscale.batch import plan_jobs, run_jobs
+
     options = options or UpscaleOptions()
     upscaler = Upscaler(options)
-    results = []
-    for path in inputs:
-        path = Path(path)
-        target = output
-        if output is not None and len(inputs) > 1:
-            target = default_output(path, upscaler.output_tag, Path(output))
-        results.append(upscaler.run(path, target))
-    return results
+    plan = plan_jobs([str(p) for p in inputs], upscaler.output_tag, output, overwrite=options.overwrite,
+                     weights=upscaler.weights_path)
+    report = run_jobs(plan, lambda job: upscaler.run(job.input, job.output))
+    if report.failed:
+        raise SpectraFrameError("; ".join(f"{p.input}: {p.reason}" for p in report.failed))
+    return report.done

@@ -96,3 +96,45 @@ def test_a_file_that_is_not_a_video_is_a_sentence(tmp_path):
     path.write_text("not a video")
     with pytest.raises(SpectraFrameError):
         probe_video(path)
+
+
+def _with_cover(path, *, cover_first: bool, attached_pic: bool, cover_codec: str = "mjpeg"):
+    """A clip of 6 frames and a one-frame 64x64 cover stream, muxed the way tagging tools and downloaders do:
+    an MJPEG picture marked as an attached picture (mp4), or a one-frame track before the video (Matroska),
+    which claims one second where the clip lasts 0.24 s."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        def add_cover():
+            cover = container.add_stream(cover_codec, rate=1)
+            cover.width, cover.height, cover.pix_fmt = 64, 64, "yuvj420p" if cover_codec == "mjpeg" else "yuv420p"
+            if attached_pic:
+                cover.disposition = av.stream.Disposition.attached_pic
+            return cover
+
+        cover = add_cover() if cover_first else None
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 32, 24, "yuv420p"
+        cover = cover or add_cover()
+        picture = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 200, np.uint8), format="rgb24")
+        for packet in [*cover.encode(picture), *cover.encode(None)]:
+            container.mux(packet)
+        for image in moving_frames(6):
+            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(video.encode(None))
+    return path
+
+
+@pytest.mark.parametrize(("name", "cover_first", "attached_pic"), [
+    ("cover_track_first.mkv", True, False),  # the old choice (longest duration) took the cover: 1 frame out
+    ("cover_attached.mp4", True, True),
+    ("cover_attached_last.mkv", False, True),
+])
+def test_the_video_stream_with_the_most_frames_is_read_not_a_cover(tmp_path, name, cover_first, attached_pic):
+    path = _with_cover(tmp_path / name, cover_first=cover_first, attached_pic=attached_pic)
+    info = probe_video(path)
+    frames = [frame.image for frame in decode_video(path)]
+    assert (info.width, info.height) == (32, 24) and len(frames) == 6 and frames[0].shape == (24, 32, 3)
+    assert info.stream_note is not None and "(64x64, 1 frame)" in info.stream_note
+    assert "(32x24, 6 frames), is read" in info.stream_note
+    assert index_video(path).frames == 6

@@ -83,6 +83,7 @@ def test_missing_config_names_the_presets():
         ("loss.tv_weight=-.inf", "loss.tv_weight must be a finite number"),
         ("train.lr_decay_at=[.nan]", "must be a finite number"),
         ("model.base_filter=abc", "model.base_filter must be an integer"),
+        ("train.batch_size=99999999999999999999999", "train.batch_size must be a whole number of at most 2147483647"),
         ("model.residual=maybe", "model.residual must be true or false"),
         ("model.init_from=[a, b]", "model.init_from must be text"),
     ],
@@ -124,15 +125,15 @@ def test_realworld_section_reads_lists_of_names_and_numbers_and_reports_bad_rang
                                   "val.degradation=bi+h264:crf=99", "data.degradation=real"])
     message = str(caught.value)
     for expected in ("realworld.codec_list takes one or more of libx264, mpeg4", "realworld.noise_prob is a "
-                     "probability", "val.degradation: bad value '99' for h264:crf", "data.degradation must be one "
-                     "of bi, bd, realworld"):
+                     "probability", "val.degradation: bad value for h264:crf in 'bi+h264:crf=99': '99' is not a number "
+                     "from 0 to 51", "data.degradation must be one of bi, bd, realworld"):
         assert expected in message
     with pytest.raises(SpectraFrameError, match="realworld.kernel_list takes one or more of iso, aniso"):
         load_config("cpu_small", ["realworld.kernel_list=[1, 2]"])
 
 
 def test_real_preset_fine_tunes_the_shipped_default_on_the_realworld_pipeline():
-    from spectraframe.upscale.weights import default_weights_path, resolve_weights
+    from spectraframe.zoo import default_weights_path, resolve_weights
 
     real = load_config("real")
     assert real.data.degradation == "realworld" and real.model.preset == "efficient"

@@ -17,7 +17,6 @@ import torch
 from helpers.media import moving_frames, read_back, write_video
 
 from spectraframe.cli import main as cli_main
-from spectraframe.upscale.cluster import ClusterSettings, UpscalerRecipe, upscale_on_cluster
 from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler
 from spectraframe.upscale.sinks import work_dir_for
 
@@ -58,8 +57,15 @@ def packets(path) -> list[tuple[str, int | None, int | None, bytes]]:
         return [(p.stream.type, p.pts, p.dts, bytes(p)) for p in container.demux() if p.size]
 
 
+def tags(path) -> dict[str, str]:
+    with av.open(str(path)) as container:
+        return dict(container.metadata)
+
+
 def assert_same_output(cluster_output, single_output) -> None:
     assert packets(cluster_output) == packets(single_output)
+    written = tags(single_output)  # model, scale, version: upper case in Matroska
+    assert tags(cluster_output) == written and "spectraframe_model" in {key.lower() for key in written}
     cluster_frames, cluster_pts, _ = read_back(cluster_output)
     single_frames, single_pts, _ = read_back(single_output)
     assert cluster_pts == single_pts and len(cluster_frames) == len(single_frames)
@@ -67,7 +73,7 @@ def assert_same_output(cluster_output, single_output) -> None:
 
 
 def test_many_inputs_on_two_actors_equal_single_machine_runs(local_cluster, tmp_path, tiny_weights, caplog,
-                                                              monkeypatch):
+                                                              monkeypatch, capsys):
     from spectraframe.io.images import write_image
 
     inputs = tmp_path / "in"
@@ -80,8 +86,12 @@ def test_many_inputs_on_two_actors_equal_single_machine_runs(local_cluster, tmp_
     for i, image in enumerate(moving_frames(6, seed=4)):
         write_image(folder / f"{i}.png", image)
     resumed = write_video(inputs / "resumed.mp4", moving_frames(10, seed=5))
+    (inputs / "broken.mp4").write_bytes(b"not a video")
     single, out = tmp_path / "single", tmp_path / "out"
-    names = {audio: "audio_x2.mp4", cut: "cut_x2.mkv", folder: "shots_x2.mp4", resumed: "resumed_x2.mp4"}
+    out.mkdir()
+    tag = Upscaler(options(tiny_weights)).output_tag  # the planner's names (batch.plan_jobs): a folder gets .mp4
+    names = {source: f"{source.stem}_{tag}.{'mkv' if source == cut else 'mp4'}"
+             for source in (audio, cut, folder, resumed)}
     for source, name in names.items():
         single_machine_run(tiny_weights, source, single / name)
 
@@ -90,21 +100,36 @@ def test_many_inputs_on_two_actors_equal_single_machine_runs(local_cluster, tmp_
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        Upscaler(options(tiny_weights)).run(resumed, out / "resumed_x2.mp4", on_frame=interrupt)
+        Upscaler(options(tiny_weights)).run(resumed, out / names[resumed], on_frame=interrupt)
     caplog.set_level(logging.INFO, logger="spectraframe.upscale.cluster")
     monkeypatch.chdir(tmp_path)  # relative paths too: the actors run in a folder of Ray's
-    jobs = [(source.relative_to(tmp_path), out / name) for source, name in names.items()]
-    weights = os.path.relpath(tiny_weights, tmp_path)
-    results, failures = upscale_on_cluster(UpscalerRecipe(options(weights, resume=True)),
-                                           [*jobs, (inputs / "missing.mp4", None)], ClusterSettings(workers=2),
-                                           progress=False)
-    assert sorted(r.output.name for r in results) == sorted(names.values())
-    assert [(path.name, "input not found" in message) for path, message in failures] == [("missing.mp4", True)]
+    code = cli_main(["upscale", "in", "-o", "out", "--weights", os.path.relpath(tiny_weights, tmp_path),
+                     "--segment-frames", "4", "--precision", "fp32", "--resume", "--no-progress",
+                     "--cluster", "ray", "--workers", "2"])
+    printed = capsys.readouterr().out
+    assert code == 1  # some inputs failed: the others are done, the summary says which
+    assert "upscaled 3 of 5 inputs (0 skipped, 2 failed):" in printed
+    assert re.search(r"FAILED   in/broken\.mp4: .*broken\.mp4", printed), printed
+    # A frame folder's default output is a folder of PNGs, which only a run without --cluster writes.
+    assert re.search(r"FAILED   in/shots: --cluster writes videos: give \S+shots_x2 a video extension", printed)
+    assert cli_main(["upscale", "in/shots", "-o", f"out/{names[folder]}", "--weights", str(tiny_weights),
+                     "--segment-frames", "4", "--precision", "fp32", "--no-progress", "--cluster", "ray",
+                     "--workers", "2"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(names.values())
     assert "1 of 3 segments are done" in caplog.text  # the resumed output's first segment is not redone
     assert re.search(r"\S+-\d+: segment \d+ of", caplog.text)  # done by actors (which of the two: their timing)
     for name in names.values():
         assert_same_output(out / name, single / name)
         assert not work_dir_for(out / name).exists()
+
+
+def test_a_trimmed_run_is_refused_on_the_cluster_before_anything_loads(tmp_path, tiny_weights, capsys):
+    source = write_video(tmp_path / "in.mp4", moving_frames(4))
+    code = cli_main(["upscale", str(source), "--weights", str(tiny_weights), "--start", "0.1", "--cluster", "ray"])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == ("error: --cluster upscales whole inputs: leave out --start/--duration, "
+                                               "or upscale the section without --cluster")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
 
 
 def test_an_actor_killed_mid_segment_is_replaced_and_the_output_unchanged(local_cluster, tmp_path, tiny_weights,

@@ -1,11 +1,11 @@
 """Weights files the training README scores or ships that no run writes: a blend of two fine-tunes of one model, a model
 widened to more frames, and a run's file with the provenance a shipped file carries.
 
-Run: `python -m benchmarks.weights_file blend A B S OUT` (every weight S of the way from A to B, ESRGAN's network
+Run: `python -m tools.weights_file blend A B S OUT` (every weight S of the way from A to B, ESRGAN's network
 interpolation: `checkpoints.interpolate_generators`; `--extrapolate` lets S exceed 1), `python -m
-benchmarks.weights_file widen F N OUT` (F as an N-frame model, untrained: `checkpoints.widen_window`). Score OUT with
+tools.weights_file widen F N OUT` (F as an N-frame model, untrained: `checkpoints.widen_window`). Score OUT with
 `spectraframe eval --weights OUT`.
-`python -m benchmarks.weights_file annotate F OUT KEY=VALUE... [--gan-recipe NAME]`: F's weights with those
+`python -m tools.weights_file annotate F OUT KEY=VALUE... [--gan-recipe NAME]`: F's weights with those
 provenance keys set (VALUE is JSON, or else a string), and with --gan-recipe the resolved training config of that
 recipe of benchmarks/gpu_run.py (GAN_RECIPES), which the GPU run's exports record only as overrides.
 """

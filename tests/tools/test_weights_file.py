@@ -1,4 +1,4 @@
-"""benchmarks/weights_file.py: the files it writes carry what a shipped file needs and nothing changes the weights."""
+"""tools/weights_file.py: the files it writes carry what a shipped file needs and nothing changes the weights."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from benchmarks.gpu_run import GAN_RECIPES
-from benchmarks.weights_file import main
 from spectraframe.archs.rbpn import RBPN, RBPNConfig
 from spectraframe.checkpoints import load_generator, save_generator
+from tools.weights_file import main
 
 TINY = RBPNConfig(scale=4, num_frames=3, base_filter=8, feat=4, num_stages=1, n_resblock=1)
 
