@@ -1,14 +1,14 @@
 """`upscale --cluster ray[:ADDRESS]`: the segments of one or many inputs upscaled by Ray actors.
 
-The driver (the machine running the command) plans each input exactly as a single-machine run does
-(`Upscaler.plan`, the same output checks, lock and work folder) and decodes it once in a thread for the scene
-cuts, timestamps and key frames, queuing each missing segment as soon as that scan has passed the frames the
-segment needs. Each actor loads the model once and, per segment, decodes the
-frames the segment's windows need (seeking to the key frame before them), upscales them with the same code
+The driver (the machine running the command) takes the (input, output) jobs of `batch.plan_jobs` and plans each
+input exactly as a single-machine run does (`Upscaler.plan`, the same output checks, lock and work folder), then
+decodes it once in a thread for the scene cuts, timestamps and key frames, queuing each missing segment as soon
+as that scan has passed the frames the segment needs. Each actor loads the model once and, per segment, decodes
+the frames the segment's windows need (seeking to the key frame before them), upscales them with the same code
 as a single-machine run (`Upscaler.upscale_frames`) and encodes them with the same segment encoder into the
 output's work folder. The driver muxes an input as soon as its last segment is in (`SegmentedVideoSink.finish`,
-audio and subtitles included). Inputs, outputs and weights must therefore be on a path every node sees (a
-shared file system mounted at the same path).
+audio, subtitles and container tags included). Inputs, outputs and weights must therefore be on a path every
+node sees (a shared file system mounted at the same path). A trimmed section (`--start`/`--duration`) is refused.
 
 Faults: a segment whose actor dies is queued again and taken by another actor (a fresh one replaces the
 dead), up to `SEGMENT_ATTEMPTS` times; finished segments are files in the work folder, so a driver that dies
@@ -68,6 +68,13 @@ def parse_cluster(spec: str) -> str | None:
         raise SpectraFrameError(f"--cluster must be ray or ray:ADDRESS (such as ray:auto or ray:10.0.0.5:6379), "
                                 f"got {spec!r}")
     return address or None
+
+
+def refuse_trim(trim) -> None:
+    """The actors decode whole inputs' frames by index: a section (`trim.Trim`) is a single-machine run's."""
+    if trim is not None:
+        raise SpectraFrameError("--cluster upscales whole inputs: leave out --start/--duration, or upscale the "
+                                "section without --cluster")
 
 
 @dataclass(frozen=True)
@@ -593,15 +600,14 @@ def init_ray(ray, address: str | None) -> None:
         raise SpectraFrameError(f"cannot use the Ray cluster at {where or 'this machine'}: {first_line(exc)}") from exc
 
 
-def prepared_jobs(upscaler, jobs: list[tuple[Path, Path]], stack: contextlib.ExitStack,
-                  failures: Failures) -> Iterator[ClusterJob]:
+def prepared_jobs(upscaler, jobs: list, stack: contextlib.ExitStack, failures: Failures) -> Iterator[ClusterJob]:
     """Each input planned and its scan started when the queue needs its segments; an input that cannot be planned
-    is a failure of its own, the others go on."""
-    for number, (input_path, output) in enumerate(jobs):
+    is a failure of its own, the others go on. `jobs`: the `batch.UpscaleJob`s of the plan."""
+    for number, job in enumerate(jobs):
         try:
-            yield prepare_job(number, upscaler, input_path, output, stack)
+            yield prepare_job(number, upscaler, job.input, job.output, stack)
         except Exception as exc:  # not Ctrl-C: the other inputs still run
-            failures.add(input_path, exc)
+            failures.add(job.input, exc)
 
 
 def upscale_on_cluster(recipe: UpscalerRecipe, plan, settings: ClusterSettings, *, driver=None):
@@ -611,8 +617,8 @@ def upscale_on_cluster(recipe: UpscalerRecipe, plan, settings: ClusterSettings, 
     session already initialised in this process, else connects to (or starts) one for the run."""
     from spectraframe.upscale.batch import BatchReport
 
+    refuse_trim(recipe.options.trim)
     ray = import_ray()
-    jobs = [(job.input, job.output) for job in plan.jobs]
     if recipe.options.weights is not None:
         recipe = replace(recipe, options=replace(recipe.options, weights=Path(recipe.options.weights).absolute()))
     started_here = not ray.is_initialized()
@@ -620,7 +626,7 @@ def upscale_on_cluster(recipe: UpscalerRecipe, plan, settings: ClusterSettings, 
         init_ray(ray, settings.address)
     failures = Failures(plan.many)
     try:
-        results = _run(ray, recipe, jobs, settings, driver or recipe.build(), failures)
+        results = _run(ray, recipe, plan.jobs, settings, driver or recipe.build(), failures)
     finally:
         if started_here:
             ray.shutdown()
@@ -629,8 +635,7 @@ def upscale_on_cluster(recipe: UpscalerRecipe, plan, settings: ClusterSettings, 
     return BatchReport(results, list(plan.skipped), [*plan.refused, *failures.passed])
 
 
-def _run(ray, recipe: UpscalerRecipe, jobs: list[tuple[Path, Path]], settings: ClusterSettings, driver,
-         failures: Failures) -> list:
+def _run(ray, recipe: UpscalerRecipe, jobs: list, settings: ClusterSettings, driver, failures: Failures) -> list:
     """The UpscaleResults of the finished jobs (the others go to `failures`): actors started once the first input
     is planned."""
     from tqdm import tqdm
@@ -684,8 +689,6 @@ def cluster_settings(spec: str, workers: int | None = None, worker_cpus: float =
     """The --cluster options of `spectraframe upscale` (numbers checked by their parsers), Ray found, before
     anything loads."""
     address = parse_cluster(spec)
-    if trim is not None:
-        raise SpectraFrameError("--cluster upscales whole inputs: leave out --start/--duration, or upscale the "
-                                "section without --cluster")
+    refuse_trim(trim)
     import_ray()
     return ClusterSettings(address, workers, worker_cpus, worker_gpus)
