@@ -21,7 +21,7 @@ from spectraframe.losses import (
 )
 from spectraframe.models.building import build_loss
 from spectraframe.models.config import TrainConfig, load_config
-from spectraframe.models.trainer import step_schedule
+from spectraframe.models.schedule import step_schedule
 
 
 @pytest.fixture(autouse=True)
