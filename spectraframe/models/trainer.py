@@ -4,12 +4,12 @@ under torchrun, on the CPU or GPUs.
 The parts live beside this file: `data_sources` (batches from a DataLoader or the device-resident corpus),
 `building` (models and losses from a Config), `schedule` (learning rates over steps or a wall-time budget, and
 which network each step trains), `gan_step` (one iteration; a pixel-loss step is one without D), `run_state`
-(RNG, weight average, stop requests), `run_log` (log.csv, TensorBoard, progress) and `distributed`. Validation
-scores with the evaluation protocol (`spectraframe.evaluate`).
+(RNG, weight average, stop requests), `run_log` (log.csv, TensorBoard, progress), `distributed` and `validation`
+(the evaluation protocol, `spectraframe.evaluate`, on the in-memory generator).
 
 Everything a run needs to continue is in `RUN_DIR/checkpoints/last.pt` (models, optimisers, schedulers,
-AMP scaler, step, RNG states, counters); the data order is a pure function of (seed, step), so
-N steps + resume + N steps gives the same weights as 2N steps. Under DDP every rank trains, rank 0 writes.
+AMP scaler, step, wall time, RNG states, each rank's batch-drawing state, counters), so N steps + resume + N steps
+gives the same weights as 2N steps. Under DDP every rank trains, rank 0 writes.
 
 Run folder: config.yaml (resolved), checkpoints/last.pt, generator.safetensors (last),
 discriminator.safetensors, best.safetensors (best validation PSNR), log.csv, tensorboard/, flow_cache/.
@@ -33,7 +33,6 @@ from spectraframe.archs.rbpn import RBPN
 from spectraframe.archs.srgan_discriminator import Discriminator
 from spectraframe.checkpoints import atomic_write, load_discriminator, save_discriminator, save_generator
 from spectraframe.errors import SpectraFrameError
-from spectraframe.generator import Generator, generator_device
 from spectraframe.models.building import amp_dtype, build_generator, build_loss, read_training_checkpoint
 from spectraframe.models.config import Config, config_from_dict, save_config
 from spectraframe.models.data_sources import build_source
@@ -48,6 +47,7 @@ from spectraframe.models.run_state import (
     seed_everything,
     set_rng_state,
     stop_on_signals,
+    warn_about_changes,
 )
 from spectraframe.models.schedule import (
     budget_spent,
@@ -56,6 +56,7 @@ from spectraframe.models.schedule import (
     step_schedule,
     total_steps,
 )
+from spectraframe.models.validation import validate
 from spectraframe.paths import Output, check_outputs
 
 log = logging.getLogger(__name__)
@@ -71,42 +72,6 @@ class TrainResult:
     finished: bool
     history: list[dict] = field(default_factory=list)  # one entry per step, the latest KEPT_STEPS: losses (rank 0)
     best_psnr: float | None = None
-
-
-# --- validation --------------------------------------------------------------------------------
-
-
-def validate(
-    model: Generator,
-    clips: list,
-    *,
-    scale: int,
-    degradation: str,
-    flow_method: str,
-    frames: str = "all",
-    flow_cache=None,
-    autocast_dtype: torch.dtype | None = None,
-) -> tuple[float, float, Tensor | None]:
-    """The evaluation protocol (`spectraframe.evaluate`, Y channel, no border) on the in-memory generator: mean
-    over clips of the per-clip mean PSNR / SSIM, and a preview row bicubic|SR|HR of the first scored frame."""
-    from spectraframe.evaluate import EvalProtocol, EvalReport, generator_clip_method, score_clips
-
-    previews: list[Tensor] = []
-
-    def keep_first(clip, t: int, panels: list[tuple[str, Tensor]]) -> None:
-        if not previews:
-            previews.append(image_row(*(image.float() / 255.0 for _, image in panels)))
-
-    was_training = model.training
-    model.eval()
-    try:
-        method = generator_clip_method(model, flow_method, flow_cache=flow_cache, autocast_dtype=autocast_dtype)
-        scores = score_clips(clips, method, EvalProtocol(scale, degradation, frames=frames),
-                             device=generator_device(model), on_frame=keep_first)
-    finally:
-        model.train(was_training)
-    means = EvalReport(scores).mean_of_clip_means()
-    return means["psnr_y"], means["ssim_y"], previews[0] if previews else None
 
 
 # --- the trainer -------------------------------------------------------------------------------
@@ -229,7 +194,7 @@ class Trainer:
         }
 
     def _load_state(self, state: dict) -> None:
-        self._warn_about_changes(state)
+        warn_about_changes(state, self.ddp.world_size, self.total_steps)
         self.wall_time = float(state["wall_time"])  # before the schedules: a budget's cosine follows it
         self.generator.load_state_dict(state["generator"])
         if self.ema is not None:
@@ -251,24 +216,6 @@ class Trainer:
         self.best_psnr = state["best_psnr"]
         self.source.load_state_dict(state.get("data"))
         self.origins = list(state.get("origins", []))
-
-    def _warn_about_changes(self, state: dict) -> None:
-        """What differs from the run that wrote `state`, and what that changes."""
-        if state["world_size"] != self.ddp.world_size:
-            log.warning("resuming a %d-process run with %d processes: the data order changes",
-                        state["world_size"], self.ddp.world_size)
-        if state.get("torch_threads", torch.get_num_threads()) != torch.get_num_threads():
-            # CPU kernels split sums by thread, so the bits of every step depend on the thread count.
-            log.warning("the run used %d torch threads, this process %d: training continues correctly but "
-                        "not bit-for-bit as an uninterrupted run would", state["torch_threads"],
-                        torch.get_num_threads())
-        if state["total_steps"] != self.total_steps:
-            if "milestones" in state["scheduler_g"]:
-                log.warning("the run had %d steps in total, now %d: the learning-rate decay steps stay as saved "
-                            "(%s)", state["total_steps"], self.total_steps, sorted(state["scheduler_g"]["milestones"]))
-            else:
-                log.info("the run had %d steps in total, now %d: the cosine schedule follows the new total",
-                         state["total_steps"], self.total_steps)
 
     def save_checkpoint(self) -> None:
         state = self.state_dict()  # on every rank: the data source gathers each rank's state
