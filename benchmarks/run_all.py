@@ -10,7 +10,7 @@ from pathlib import Path
 from benchmarks.common import RESULTS
 
 # Not benchmarks: helpers, and the tools the GPU run and the training README use (they need arguments).
-SKIP = {"common", "run_all", "gpu_run", "weights_file", "trainer_equivalence"}
+SKIP = {"common", "run_all", "gpu_run", "weights_file"}
 
 
 def main(names: list[str]) -> int:
