@@ -47,6 +47,7 @@ RESIDENT_SCRIPT = textwrap.dedent("""
     resumed.fit()
     torch.save({"whole": whole.generator.state_dict(), "resumed": resumed.generator.state_dict(),
                 "steps": (whole.step, resumed.step)}, f"{folder}/rank{dist.get_rank()}.pt")
+    dist.barrier()  # neither rank tears the group down while the other still uses it
     dist.destroy_process_group()
 """)
 
@@ -66,7 +67,8 @@ def _run(tmp_path, name, overrides, source: str = SCRIPT) -> list[dict]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     # torchrun's own process group: a timeout ends it and its two workers, none left behind.
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if "Error" in line or "error:" in line]
+    assert done.returncode == 0, "\n".join(errors[:20]) + "\n" + done.stderr[-3000:]
     return [torch.load(run_dir / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
 
 
