@@ -85,8 +85,9 @@ def pack_parts(pack: str | Path) -> list[Path]:
         return [pack]
     parts = sorted(p.parent for p in pack.glob("*/index.json"))
     if not parts:
-        raise SpectraFrameError(f"no packed clips in {pack}: expected index.json there or in its part folders "
-                                "(python -m benchmarks.gpu_run pack)")
+        raise SpectraFrameError(f"no packed clips in {pack} (data.pack): expected index.json there or in its part "
+                                "folders; make them with `make gpu-pack` in the repository, or train on a folder "
+                                "of clips with data.pack=null data.root=FOLDER")
     return parts
 
 

@@ -305,8 +305,8 @@ class Trainer:
                 self.ddp.barrier()
         finally:
             run_log.close()
-        return TrainResult(self.run_dir, self.step, self.total_steps, self.step >= self.total_steps, history,
-                           self.best_psnr)
+        finished = self.step >= self.total_steps or budget_spent(cfg.train, self.wall_time)
+        return TrainResult(self.run_dir, self.step, self.total_steps, finished, history, self.best_psnr)
 
     def _loop(self, end_step: int, run_log: RunLog, history: list[dict], stop: StopRequest) -> bool:
         """Steps up to `end_step`; True when a stop request ended them early (after a checkpoint)."""

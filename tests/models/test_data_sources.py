@@ -28,6 +28,7 @@ def test_resident_run_on_folder_clips_stops_at_its_budget_and_validates_held_out
     assert [type(c) for c in trainer.val_clips] == [MemoryClip] and trainer.source.train_clips == 1
     result = trainer.fit()
     assert 0 < result.step < 100000 and trainer.wall_time >= 1.5  # the budget ended it, not the step cap
+    assert result.finished
     assert result.best_psnr is not None and result.best_psnr > 20  # the final validation, on the held-out clip
     provenance = trainer.provenance()
     assert provenance["data"]["source"] == "resident" and provenance["data"]["held_out_clips"] == 1
