@@ -293,6 +293,7 @@ def check(out: Path, device: str, pack_folder: Path, quick: bool = False) -> dic
         corpus = _write_frames_corpus(pack_folder, work / "frames")
         _attempt(results, "spectraframe train (CLI, 3 steps)", lambda: _command(
             ["train", "--config", "efficient", "--out", str(work / "run"), f"data.root={corpus}", "data.pack=null",
+             f"data.prepared={work / 'prepared'}",
              f"train.device={device}", f"train.amp={'bf16' if amps[0] == 'bf16' else 'none'}", "train.iterations=3",
              "train.batch_size=4", "data.val_holdout=0", "data.num_workers=0", "val.every=0", "log.tensorboard=false",
              "log.progress=false", "train.checkpoint_every=3"], timeout=120))

@@ -8,6 +8,7 @@ the provenance records, and the state a resume needs to draw the same batches as
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Iterator
@@ -139,7 +140,10 @@ class ResidentSource:
         if videos:
             raise SpectraFrameError(f"data.source=resident reads folders of frames; {videos[0]} is a video file: "
                                     "use data.source=loader, or pack it")
-        target = self.prepared_dir / prepared_name(Path(data.root).resolve().name, rbpn.scale, rbpn.num_frames, flow)
+        # Keyed by the folder and its clips: another folder (or list) of the same name never reuses this one's.
+        key = hashlib.sha1("\n".join([str(Path(data.root).resolve()), *(source.name for source in sources)]).encode())
+        name = f"{Path(data.root).resolve().name}-{key.hexdigest()[:10]}"
+        target = self.prepared_dir / prepared_name(name, rbpn.scale, rbpn.num_frames, flow)
         if self.ddp.is_main:
             jobs = [(s.name, list(s.frame_paths), rbpn.scale, rbpn.num_frames, flow) for s in sources]
             prepare_files({"folder": jobs}, target, workers)
