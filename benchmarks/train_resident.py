@@ -25,7 +25,7 @@ REPEATS = 5
 
 def _prepared_pack(folder: Path) -> Path:
     """Four prepared clips of moving random texture (LR 64x80) as a pack part that `prepare` has left."""
-    from spectraframe.data.resident import prepare_clip, prepared_name
+    from spectraframe.data.resident import pack_prepared_file, prepare_clip
 
     clips = []
     for seed in range(4):
@@ -35,9 +35,9 @@ def _prepared_pack(folder: Path) -> Path:
         clips.append(prepare_clip(f"clip{seed}", frames, 4, 3, "dis").__dict__)
     part = folder / "pack" / "part1"
     part.mkdir(parents=True)
-    torch.save(clips, folder / prepared_name("part1", 4, 3, "dis"))
     (part / "index.json").write_text(json.dumps({"crf": 15, "clips": [
         {"name": c["name"], "file": "", "frames": 5, "width": 320, "height": 256, "psnr": 0.0} for c in clips]}))
+    torch.save(clips, pack_prepared_file(part, folder, 4, 3, "dis"))
     return part.parent
 
 

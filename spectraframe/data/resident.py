@@ -118,12 +118,21 @@ def prepare_files(jobs: dict[str, tuple], target: Path, workers: int) -> Path:
     return target
 
 
+def pack_prepared_file(part: Path, prepared: Path, scale: int, num_frames: int, flow_method: str) -> Path:
+    """Where a pack part's prepared clips live: keyed by its index, so another pack's part of the same name (a dry
+    run's) never reuses them."""
+    import hashlib
+
+    key = hashlib.sha1((Path(part) / "index.json").read_bytes()).hexdigest()[:10]
+    return prepared / prepared_name(f"{Path(part).name}-{key}", scale, num_frames, flow_method)
+
+
 def prepare_pack(part: Path, prepared: Path, scale: int, num_frames: int, flow_method: str, workers: int) -> Path:
     """One pack part's clips decoded and prepared (LR, flows) into the folder `prepared`; returns the file."""
     from spectraframe.data.packed import read_index
 
     jobs = [(str(part), clip, scale, num_frames, flow_method) for clip in read_index(part)]
-    return prepare_files({"packed": jobs}, prepared / prepared_name(part.name, scale, num_frames, flow_method),
+    return prepare_files({"packed": jobs}, pack_prepared_file(part, prepared, scale, num_frames, flow_method),
                          workers)
 
 

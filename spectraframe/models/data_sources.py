@@ -119,13 +119,21 @@ class ResidentSource:
 
     def _prepare(self, rbpn: RBPNConfig) -> tuple[list[str], list[Path], set[str]]:
         """(clip order, prepared files, held-out names); rank 0 prepares what is missing, the others wait."""
-        from spectraframe.data.resident import HOLDOUT, ORDER, pack_parts, prepare_files, prepare_pack, prepared_name
+        from spectraframe.data.resident import (
+            HOLDOUT,
+            ORDER,
+            pack_parts,
+            pack_prepared_file,
+            prepare_files,
+            prepare_pack,
+            prepared_name,
+        )
 
         data = self.config.data
         flow, workers = data.flow_method, max(1, data.num_workers)
         if data.pack is not None:
             parts = pack_parts(data.pack)
-            files = [self.prepared_dir / prepared_name(p.name, rbpn.scale, rbpn.num_frames, flow) for p in parts]
+            files = [pack_prepared_file(p, self.prepared_dir, rbpn.scale, rbpn.num_frames, flow) for p in parts]
             if self.ddp.is_main:
                 for part in parts:
                     prepare_pack(part, self.prepared_dir, rbpn.scale, rbpn.num_frames, flow, workers)

@@ -11,7 +11,7 @@ import torch
 from benchmarks.gpu_run import pack_vgg, recipe_command, train, write_frames_corpus
 from spectraframe.archs.vgg import VGG16Features
 from spectraframe.checkpoints import load_generator
-from spectraframe.data.resident import prepare_clip, prepared_name
+from spectraframe.data.resident import pack_prepared_file, prepare_clip
 from spectraframe.io.images import read_frames
 from spectraframe.models.config import load_config
 
@@ -40,10 +40,10 @@ def _prepared_pack(tmp_path, clips: list[dict]):
     cache, part = tmp_path / "cache", tmp_path / "pack" / "part1"
     cache.mkdir()
     part.mkdir(parents=True)
-    torch.save(clips, cache / prepared_name("part1", 4, 3, "dis"))
     (part / "index.json").write_text(json.dumps({"crf": 15, "clips": [
         {"name": c["name"], "file": f"{i:04d}.mkv", "frames": 4, "width": 160, "height": 128, "psnr": 45.0}
         for i, c in enumerate(clips)]}))
+    torch.save(clips, pack_prepared_file(part, cache, 4, 3, "dis"))
     (part / "holdout.txt").write_text("held_b\n")
     return cache, part.parent
 
