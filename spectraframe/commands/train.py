@@ -59,10 +59,23 @@ def run(args: argparse.Namespace) -> int:
         if (run_dir / CHECKPOINT).is_file():
             raise SpectraFrameError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, "
                                     "or choose another --out")
-    result = train(config, run_dir, resume=bool(args.resume), max_steps=args.max_steps)
+    origin = {"command": command_line(args), "config": args.config, "overrides": list(args.overrides)}
+    result = train(config, run_dir, resume=bool(args.resume), max_steps=args.max_steps, origin=origin)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torchrun, rank 0 reports
     state = "finished" if result.finished else "stopped"
     best = f", best validation Y-PSNR {result.best_psnr:.3f} dB" if result.best_psnr is not None else ""
     print(f"{state} at step {result.step}/{result.total_steps}{best}; run folder: {run_dir}")
     return 0
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command as a user would type it again (what the weights' provenance records)."""
+    import shlex
+
+    parts = ["spectraframe", "train"]
+    for flag, value in (("--config", args.config), ("--resume", args.resume), ("--out", args.out),
+                        ("--max-steps", args.max_steps)):
+        if value is not None:
+            parts += [flag, str(value)]
+    return shlex.join([*parts, *args.overrides])
