@@ -20,11 +20,11 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import SHARED, alternate, write_result
-from spectraframe.upscale.weights import SHIPPED_WEIGHTS
+from spectraframe.zoo import load_zoo
 
 CORPUS = SHARED / "data" / "train_corpus"
 WEIGHTS = Path(__file__).resolve().parents[1] / "spectraframe" / "weights"
-BASELINE = SHIPPED_WEIGHTS["compact"][0]  # the default until the efficient preset
+BASELINE = load_zoo().get("compact").file  # the default until the efficient preset
 LR_SIZE = (144, 180)  # (height, width): 720x576 output at x4
 TIMING_CLIP = "davis2016_val/car-shadow_00"
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--weights", action="append", default=[], help="more generator files to time")
     args = parser.parse_args(argv if argv is not None else [])
     # perceptual and real are the default's network: the same time
-    paths = [WEIGHTS / SHIPPED_WEIGHTS[name][0] for name in ("efficient", "compact")]
+    paths = [WEIGHTS / load_zoo().get(name).file for name in ("default", "compact")]
     paths += [Path(p) for p in args.weights]
     timed, infos = {}, {}
     for path in paths:

@@ -21,7 +21,7 @@ import torch
 from benchmarks.common import RESULTS, SHARED, write_result
 from spectraframe.checkpoints import file_digest
 from spectraframe.evaluate import evaluate, generator_method
-from spectraframe.upscale.weights import MODELS, installed, model_weights_path
+from spectraframe.zoo import installed, model_weights_path
 
 CORPUS = SHARED / "data" / "train_corpus"
 DEGRADATIONS = ("bi", "bi+h264:crf=18", "bi+h264:crf=23", "bi+h264:crf=28", "bi+h264:crf=33", "bi+noise:sigma=5")
@@ -31,7 +31,7 @@ NAME = "eval_degraded"
 
 
 def default_models() -> list[str]:
-    return ["default", *(["real"] if installed(MODELS["real"][0]) else [])]
+    return ["default", *(["real"] if installed("real") else [])]
 
 
 def previous_scores() -> dict[str, dict]:

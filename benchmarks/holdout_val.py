@@ -30,13 +30,13 @@ def main(argv: list[str] | None = None) -> None:
     from spectraframe.data.eval_datasets import EvalClip
     from spectraframe.data.train_datasets import find_training_clips, split_holdout
     from spectraframe.models.validation import validate
-    from spectraframe.upscale.weights import SHIPPED_WEIGHTS, installed, shipped_weights_path
+    from spectraframe.zoo import installed, load_zoo, model_weights_path
 
     _, held_out = split_holdout(find_training_clips(CORPUS, "train.txt"), HELD_OUT)
     clips = [EvalClip(name=s.name, frame_paths=list(s.frame_paths)) for s in held_out]
     rows = []
-    shipped = [(name, shipped_weights_path(name)) for name in SHIPPED_WEIGHTS
-               if name != "perceptual" and installed(name)]
+    shipped = [(model.name, model_weights_path(model.name)) for model in load_zoo().models
+               if model.name != "perceptual" and installed(model.name)]
     for name, path in shipped + [(str(path), path) for path in args.weights]:
         model, metadata = load_generator(path)
         for frames in args.frames:

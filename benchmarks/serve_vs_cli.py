@@ -26,8 +26,8 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks.common import write_result
-from spectraframe.upscale.weights import DEFAULT_NAME
 from spectraframe.web.jobs import NETWORK_SIZE
+from spectraframe.zoo import load_zoo
 
 FRAMES = 100
 REPEATS = 3
@@ -154,8 +154,8 @@ def time_client(url: str, clip: Path) -> tuple[float, float, float, float]:
     client = Client(url, verbose=False)
     server_cpu, busy, started = process_cpu_seconds(is_server), machine_busy_seconds(), time.perf_counter()
     client.predict(api_name="/admit")  # the Upscale button's first step: a place in the line
-    status = client.predict(upload=handle_file(str(clip)), use_sample=False, model=DEFAULT_NAME, size=NETWORK_SIZE,
-                            precision="auto", crf=18, api_name="/start")[0]
+    status = client.predict(upload=handle_file(str(clip)), use_sample=False, model=load_zoo().default_model,
+                            size=NETWORK_SIZE, precision="auto", crf=18, api_name="/start")[0]
     return (time.perf_counter() - started, reported_seconds(status), process_cpu_seconds(is_server) - server_cpu,
             machine_busy_seconds() - busy)
 

@@ -25,7 +25,7 @@ from selenium.webdriver.common.keys import Keys
 from spectraframe.demo import sample_clip_path
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.video import read_video_frames
-from spectraframe.upscale.weights import DEFAULT_NAME, shipped_weights_path
+from spectraframe.zoo import load_zoo, model_weights_path
 
 FRAMES = 24
 
@@ -56,8 +56,8 @@ def main() -> int:
     parser.add_argument("out", type=Path, help="PNG to write, e.g. docs/serve.png")
     args = parser.parse_args()
     try:
-        shipped_weights_path(DEFAULT_NAME)
-        model = DEFAULT_NAME
+        model_weights_path(load_zoo().default_model)
+        model = load_zoo().default_model
     except SpectraFrameError:
         model = "compact"
     with tempfile.TemporaryDirectory(prefix="spectraframe-screenshot-") as folder:

@@ -47,15 +47,6 @@ def test_model_and_weights_take_the_same_names_and_the_old_ones() -> None:
     assert weights_from_arguments(None, "some/file.safetensors").as_posix() == "some/file.safetensors"
 
 
-def test_the_old_constants_still_answer_from_the_zoo() -> None:
-    from spectraframe.upscale import weights
-
-    assert weights.DEFAULT_NAME == "default" and weights.BLENDABLE_MODELS == ("real", "perceptual")
-    shipped = weights.SHIPPED_WEIGHTS
-    assert shipped["efficient"][0] == shipped["default"][0] == default_weights_path().name
-    assert set(weights.MODELS) == {"default", "real", "perceptual", "compact"}
-
-
 def test_a_file_named_like_a_shipped_model_wins(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "compact").write_bytes(b"")

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     from spectraframe.paths import Output, check_outputs, require_file
     from spectraframe.upscale.batch import collect_inputs
-    from spectraframe.upscale.weights import check_strength, weights_from_arguments
+    from spectraframe.zoo import check_strength, weights_from_arguments
 
     check_strength(args.model, args.strength)
     weights = require_file(weights_from_arguments(args.model, args.weights), "weights file")

@@ -102,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     and upscale each input."""
     from spectraframe.paths import require_file
     from spectraframe.upscale.batch import plan_jobs, run_jobs
-    from spectraframe.upscale.weights import check_strength, peek_scale, weights_from_arguments
+    from spectraframe.upscale.weights import peek_scale
+    from spectraframe.zoo import check_strength, weights_from_arguments
 
     check_strength(args.model, args.strength)
     fps, trim = _checked_settings(args)

@@ -8,16 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from spectraframe.errors import SpectraFrameError
-from spectraframe.zoo import (  # noqa: F401 (names importers of this module used before the zoo existed)
-    check_strength,
-    default_weights_path,
-    installed,
-    load_zoo,
-    model_weights_path,
-    resolve_weights,
-    shipped_weights_path,
-    weights_from_arguments,
-)
+from spectraframe.zoo import check_strength, default_weights_path, model_weights_path
 
 
 def blended_model(model: str, strength: float, device="cpu", scale: int | None = None):
@@ -44,24 +35,6 @@ def selected_generator(weights: Path, blend: tuple[str, float] | None = None, de
     from spectraframe.checkpoints import load_generator
 
     return load_generator(weights, device) if blend is None else blended_model(*blend, device)
-
-
-def __getattr__(name: str):
-    """The constants of before the zoo (MODELS, SHIPPED_WEIGHTS, BLENDABLE_MODELS, DEFAULT_NAME), derived from it for
-    code that still imports them from here; new code reads `spectraframe.zoo`."""
-    from spectraframe import zoo
-
-    catalogue = zoo.load_zoo()
-    if name == "MODELS":
-        return {model.name: (model.name, model.use_for) for model in catalogue.models}
-    if name == "SHIPPED_WEIGHTS":
-        return {alias: (model.file, model.summary) for model in catalogue.models
-                for alias in (model.name, *model.aliases)}
-    if name == "BLENDABLE_MODELS":
-        return zoo.blendable_models()
-    if name == "DEFAULT_NAME":
-        return catalogue.default_model
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def peek_scale(weights: Path) -> int | None:

@@ -8,7 +8,7 @@ from spectraframe import __version__
 from spectraframe.cli import main as cli_main
 from spectraframe.upscale.provenance import made_by_us, model_label, name_tag, names_a_video, read_output_tags
 from spectraframe.upscale.trim import Trim
-from spectraframe.upscale.weights import default_weights_path, model_weights_path, shipped_weights_path
+from spectraframe.zoo import default_weights_path, model_weights_path, shipped_weights_path
 
 
 def test_names_say_the_model_when_it_is_not_the_default(tmp_path):
