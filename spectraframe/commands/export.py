@@ -1,4 +1,4 @@
-"""`spectraframe export --onnx`: the generator for ONNX Runtime."""
+"""`spectraframe export --onnx`: the generator for ONNX Runtime; `--int8`: its int8 model for OpenVINO."""
 
 from __future__ import annotations
 
@@ -8,10 +8,21 @@ from spectraframe.commands import add_model_arguments, add_strength_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("export", help="export a generator to ONNX")
+    p = subparsers.add_parser("export", help="export a generator to ONNX, or quantize it to int8 for OpenVINO")
     add_model_arguments(p.add_mutually_exclusive_group(), "checkpoint to export")
     add_strength_argument(p)
-    p.add_argument("--onnx", required=True, help="output .onnx file")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--onnx", help="output .onnx file")
+    target.add_argument("--int8", metavar="XML",
+                        help="output int8 model (.xml, its .bin beside it) for `upscale --precision int8`; put it "
+                             "next to the weights as NAME.int8.xml for NAME.safetensors (see docs/speed.md)")
+    p.add_argument("--calibration", metavar="LIST",
+                   help="with --int8: a train.txt-style list of training clips to calibrate and check on")
+    p.add_argument("--calibration-clips", type=int, default=32, help="clips to calibrate on (default 32)")
+    p.add_argument("--validation-clips", type=int, default=24,
+                   help="further clips on which the int8 model must stay within --max-drop (default 24; 0: none)")
+    p.add_argument("--max-drop", type=float, default=0.02,
+                   help="Y-PSNR (dB) the int8 model may lose on the validation clips (default 0.02)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=run)
 
@@ -25,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
     from spectraframe.upscale.weights import check_strength, selected_generator, weights_from_arguments
 
     check_strength(args.model, args.strength)
-    out = Path(args.onnx)
     weights = weights_from_arguments(args.model, args.weights)
+    if args.int8:
+        return run_int8(args, weights)
+    out = Path(args.onnx)
     check_outputs([Output(out, "file", "--onnx")], [weights], overwrite=args.overwrite)
     model, metadata = selected_generator(weights, None if args.strength is None else (args.model, args.strength))
     export_onnx(model, out, metadata={k: metadata[k] for k in ("flow_method", "scale", "num_frames")})
@@ -34,4 +47,43 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); max |onnxruntime - pytorch| = {difference:.2e}")
     if difference > 1e-3:
         raise SpectraFrameError(f"exported model differs from PyTorch by {difference:.2e} (> 1e-3)")
+    return 0
+
+
+def run_int8(args: argparse.Namespace, weights) -> int:
+    from pathlib import Path
+
+    from spectraframe.checkpoints import file_digest, load_generator
+    from spectraframe.errors import SpectraFrameError
+    from spectraframe.int8 import OpenvinoGenerator, mean_psnr, quantize_int8, split_windows, training_windows
+    from spectraframe.paths import Output, check_outputs
+
+    if args.strength is not None:
+        raise SpectraFrameError("--int8 quantizes a weights file as it is: leave out --strength (a blend runs in "
+                                "bf16/fp32)")
+    if not args.calibration:
+        raise SpectraFrameError("--int8 needs --calibration LIST: training clips to calibrate on (e.g. "
+                                "train_corpus/train.txt)")
+    out = Path(args.int8)
+    if out.suffix != ".xml":
+        raise SpectraFrameError(f"--int8 names an OpenVINO .xml file (the .bin goes beside it), got {out}")
+    check_outputs([Output(out, "file", "--int8"), Output(out.with_suffix(".bin"), "file", "--int8 (.bin)")],
+                  [weights], overwrite=args.overwrite)
+    model, metadata = load_generator(weights)
+    config = model.config
+    windows = training_windows(args.calibration, args.calibration_clips + args.validation_clips, config.num_frames,
+                               config.scale, metadata["flow_method"])
+    calibration, validation = split_windows(windows, args.validation_clips)
+    provenance = {"weights_sha256": file_digest(weights), "weights_file": weights.name,
+                  "flow_method": metadata["flow_method"], "scale": config.scale, "num_frames": config.num_frames,
+                  "calibration": {"list": Path(args.calibration).name, "clips": len(calibration),
+                                  "validation_clips": len(validation), "max_drop_db": args.max_drop,
+                                  "degradation": "bi"}}
+    quantize_int8(model, calibration, out, provenance, validation=validation, max_drop=args.max_drop)
+    if validation:
+        int8 = OpenvinoGenerator(out)
+        drop = mean_psnr(model.eval(), validation)[0] - mean_psnr(int8, validation)[0]
+        print(f"wrote {out}; Y-PSNR on {len(validation)} validation clips: {drop:.3f} dB below the fp32 model's")
+    else:
+        print(f"wrote {out}")
     return 0
