@@ -20,7 +20,7 @@ val.txt and on the 12 held-out training clips (centre frame of each, bicubic x4 
 as a difference to torch fp32.
 
 Run: `make bench BENCH=cpu_precision` or `python -m benchmarks.cpu_precision [--repeats 5] [--threads 2,1]
-[--sizes 720x576,1920x1080] [--skip-rss] [--skip-quality]`.
+[--sizes 720x576,1920x1080] [--skip-rss] [--skip-quality] [--name N]`.
 """
 
 from __future__ import annotations
@@ -181,6 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="720x576,1920x1080", help="output sizes (x4), comma-separated")
     parser.add_argument("--skip-rss", action="store_true")
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--name", default="cpu_precision", help="result name under benchmarks/results/")
     parser.add_argument("--rss-child", action="store_true")
     parser.add_argument("--variant")
     parser.add_argument("--models")
@@ -237,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     columns = ["output", "threads", "variant", "total_s", "network_s", "flow_s", "frames_per_s", "total_vs_bf16",
                "peak_rss_mib", "val_psnr_vs_fp32_db", "held_out_psnr_vs_fp32_db"]
-    write_result("cpu_precision", rows, columns, notes)
+    write_result(args.name, rows, columns, notes)
 
 
 if __name__ == "__main__":
