@@ -192,13 +192,31 @@ class OpenvinoGenerator:
         self.request = self.compiled.create_infer_request()
 
     def describe(self) -> str:
-        return f"cpu OpenVINO {self.path.name} ({self.inference_precision} outside the int8 layers)"
+        if self.path.name.endswith(INT8_SUFFIX):
+            return f"cpu int8 (OpenVINO, {self.path.name}; {self.inference_precision} outside the int8 layers)"
+        return f"cpu {self.inference_precision} (OpenVINO)"
 
     def __call__(self, target: Tensor, neighbours: Tensor, flows: Tensor) -> Tensor:
         feeds = {name: np.ascontiguousarray(t.detach().to("cpu", torch.float32).numpy())
                  for name, t in zip(INPUT_NAMES, (target, neighbours, flows), strict=True)}
         out = self.request.infer(feeds)
         return torch.from_numpy(np.array(next(iter(out.values())))).to(target.device)
+
+
+def float_openvino_generator(model: RBPN, metadata: dict, precision: str, threads: int | None = None):
+    """`model` converted for OpenVINO (through its ONNX export) and run in `precision` (fp32 or bf16)."""
+    try:
+        import openvino as ov
+    except ImportError as exc:
+        raise SpectraFrameError(f"--backend openvino needs OpenVINO: {INSTALL_HINT}") from exc
+    from spectraframe.export import export_onnx
+
+    with tempfile.TemporaryDirectory(prefix="spectraframe-openvino-") as folder:
+        onnx = export_onnx(model, Path(folder) / "generator.onnx")
+        path = write_ir(ov.Core().read_model(str(onnx)), Path(folder) / "generator.xml",
+                        {"config": model.config.to_dict(), **metadata})
+        # Compiled, the model lives in memory: the files may go.
+        return OpenvinoGenerator(path, threads, {"fp32": "f32", "bf16": "bf16"}[precision])
 
 
 def int8_weights_digest(path: str | Path) -> str | None:

@@ -138,3 +138,21 @@ def test_a_stale_int8_model_is_not_used(int8_weights: Path, tmp_path: Path, monk
     assert any("made from other weights" in r.getMessage() for r in caplog.records)
     with pytest.raises(SpectraFrameError, match="no int8 model of tiny.safetensors"):
         Upscaler(UpscaleOptions(precision="int8", **common))
+
+
+def test_openvino_backend_runs_fp32_and_bf16(int8_weights: Path) -> None:
+    model = tiny_model()
+    common = {"weights": int8_weights, "device": "cpu", "progress": False, "backend": "openvino"}
+    fp32 = Upscaler(UpscaleOptions(precision="fp32", **common))
+    assert fp32.precision == "fp32" and fp32.describe() == "openvino, cpu f32 (OpenVINO)"
+    torch.manual_seed(1)
+    target, neighbours = torch.rand(1, 3, 12, 20), torch.rand(1, 2, 3, 12, 20)
+    flows = torch.randn(1, 2, 2, 12, 20)
+    with torch.inference_mode():
+        reference = model(target, neighbours, flows)
+    assert float((fp32.generator(target, neighbours, flows) - reference).abs().max()) < 1e-4
+    if accelerate.cpu_has_fast_bf16():
+        bf16 = Upscaler(UpscaleOptions(precision="bf16", **common))
+        assert float((bf16.generator(target, neighbours, flows) - reference).abs().max()) < 0.05
+    with pytest.raises(SpectraFrameError, match="--compile is for the torch backend"):
+        Upscaler(UpscaleOptions(precision="fp32", compile=True, **common))

@@ -33,8 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="network arithmetic; auto (default): int8 on CPUs with VNNI/AMX when the weights have an "
                         "int8 model and OpenVINO is installed, else bf16 on CPUs with native bf16, fp16 on CUDA, "
                         "else fp32 (fp16 needs a GPU; int8 the CPU, see docs/speed.md)")
-    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
-                   help="torch (default) or onnxruntime (fp32; --weights may then be an exported .onnx file)")
+    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "openvino"),
+                   help="torch (default), onnxruntime (fp32; --weights may then be an exported .onnx file) or "
+                        "openvino (CPU: fp32/bf16 on the checkpoint converted on the fly, int8; see docs/speed.md)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the network: faster for long videos, the first frame compiles for minutes")
     p.add_argument("--ensemble", action="store_true",

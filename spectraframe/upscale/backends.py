@@ -1,6 +1,7 @@
 """The generator an upscale runs: the weights resolved and loaded, then prepared for a backend (torch's fast
-inference copy, OpenVINO's int8 model of the weights (`spectraframe.int8`), or ONNX Runtime from an .onnx file
-or a checkpoint exported on the fly), in the precision chosen for them (`accelerate.choose_precision`)."""
+inference copy, OpenVINO's int8 model of the weights (`spectraframe.int8`), OpenVINO's CPU plugin in fp32/bf16 on
+the checkpoint converted on the fly, or ONNX Runtime from an .onnx file or a checkpoint exported on the fly), in the
+precision chosen for them (`accelerate.choose_precision`)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,18 @@ import torch
 from spectraframe.accelerate import choose_precision, prepare_for_inference, warn_once
 from spectraframe.errors import SpectraFrameError
 from spectraframe.generator import Generator
-from spectraframe.int8 import INSTALL_HINT, OpenvinoGenerator, int8_model_path, int8_weights_digest, openvino_available
+from spectraframe.int8 import (
+    INSTALL_HINT,
+    OpenvinoGenerator,
+    float_openvino_generator,
+    int8_model_path,
+    int8_weights_digest,
+    openvino_available,
+)
 from spectraframe.paths import require_file
 from spectraframe.upscale.weights import resolve_weights
 
-BACKENDS = ("torch", "onnxruntime")
+BACKENDS = ("torch", "onnxruntime", "openvino")
 
 
 @dataclass
@@ -39,6 +47,8 @@ def load_backend(backend: str, weights: Path | None, device: torch.device, preci
     from spectraframe.checkpoints import file_digest, load_generator
 
     onnx = backend == "onnxruntime"
+    if backend == "openvino" and device.type != "cpu":
+        raise SpectraFrameError(f"the openvino backend runs on the CPU, not {device.type}: use --backend torch")
     path = None
     if model is None:
         path = resolve_weights(weights)
@@ -63,9 +73,11 @@ def load_backend(backend: str, weights: Path | None, device: torch.device, preci
         return Backend(generator, generator.metadata, path, weights_id, int8_model.with_suffix(".bin").stat().st_size,
                        "int8")
     if model is None:
-        model, metadata = load_generator(path, "cpu" if onnx else device, scale=scale)
+        model, metadata = load_generator(path, "cpu" if onnx or backend == "openvino" else device, scale=scale)
     weights_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    if onnx:
+    if backend == "openvino":
+        generator = float_openvino_generator(model, metadata or {}, precision)
+    elif onnx:
         with tempfile.TemporaryDirectory(prefix="spectraframe-onnx-") as folder:
             from spectraframe.export import export_onnx
 

@@ -61,7 +61,8 @@ class UpscaleOptions:
     # auto (int8 on CPUs with VNNI/AMX where the weights have an int8 model, else bf16 on CPUs with native bf16,
     # fp16 on CUDA, else fp32) | fp32 | bf16 | fp16 | int8
     precision: str = "auto"
-    backend: str = "torch"  # torch | onnxruntime (fp32; .onnx weights or the checkpoint exported on the fly)
+    # torch | onnxruntime (fp32; .onnx weights or the checkpoint exported on the fly) | openvino (CPU, fp32/bf16/int8)
+    backend: str = "torch"
     channels_last: bool = True  # torch backend: channels-last memory format, much faster on CPUs
     compile: bool = False  # torch backend: torch.compile the network (the first frame of each size compiles)
     ensemble: bool = False  # x8 self-ensemble: the 8 flips/rotations of each window, averaged (8x the network time)
@@ -136,8 +137,8 @@ def check_options(options: UpscaleOptions) -> None:
     if onnx and options.precision not in ("auto", "fp32"):
         raise SpectraFrameError(f"the onnxruntime backend runs fp32 only, not {options.precision}; "
                                 "use --backend torch for bf16/fp16/int8")
-    if onnx and options.compile:
-        raise SpectraFrameError("--compile is for the torch backend; the onnxruntime backend optimises itself")
+    if options.backend != "torch" and options.compile:
+        raise SpectraFrameError(f"--compile is for the torch backend; the {options.backend} backend optimises itself")
     if options.tile is not None and options.tile < 0:
         raise SpectraFrameError(f"--tile must be 0 (never tile) or a tile size in LR pixels, got {options.tile}")
     if options.tile_overlap is not None and options.tile_overlap < 0:
