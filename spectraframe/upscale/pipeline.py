@@ -186,7 +186,8 @@ class Upscaler:
         self.reach_ahead = max(offsets) - 10_000
 
     def describe(self) -> str:
-        return f"{self.options.backend}, {self.generator.describe()}"
+        backend = "openvino" if self.precision == "int8" else self.options.backend  # int8 always runs OpenVINO
+        return f"{backend}, {self.generator.describe()}"
 
     # -- planning -------------------------------------------------------------------------------
 
