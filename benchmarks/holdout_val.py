@@ -2,7 +2,7 @@
 
 Not val.txt: the clips the efficient weights were chosen on, which the compact weights never were (compact
 was picked on val.txt, and trained on the older train.txt, which held 5 of these clips). Y-PSNR / SSIM with the
-validation protocol of training (`models.trainer.validate`), centre frames and all frames; bicubic beside.
+validation protocol of training (`models.validation.validate`), centre frames and all frames; bicubic beside.
 
 Run: `make bench BENCH=holdout_val` or `python -m benchmarks.holdout_val`; `--weights F ...` scores those files
 too (rows named by file), `--frames centre` only the centre frames, `--name N` writes results/N.* instead.
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     from spectraframe.checkpoints import load_generator
     from spectraframe.data.eval_datasets import EvalClip
     from spectraframe.data.train_datasets import find_training_clips, split_holdout
-    from spectraframe.models.trainer import validate
+    from spectraframe.models.validation import validate
     from spectraframe.upscale.weights import SHIPPED_WEIGHTS, installed, shipped_weights_path
 
     _, held_out = split_holdout(find_training_clips(CORPUS, "train.txt"), HELD_OUT)

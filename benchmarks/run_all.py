@@ -9,8 +9,8 @@ from pathlib import Path
 
 from benchmarks.common import RESULTS
 
-# Not benchmarks: helpers, and the tools the GPU run and the training README use (they need arguments).
-SKIP = {"common", "run_all", "gpu_run", "weights_file"}
+# Not benchmarks: helpers, and the GPU run (it needs arguments).
+SKIP = {"common", "run_all", "gpu_run"}
 
 
 def main(names: list[str]) -> int:

@@ -39,9 +39,9 @@ def main() -> None:
         ])
         trainer = Trainer(config, tmp_path / "run")
         start = time.perf_counter()
-        for g in range(len(trainer.dataset)):  # one pass: fills the flow cache
-            trainer.dataset[g]
-        flow_seconds = (time.perf_counter() - start) / len(trainer.dataset)
+        for g in range(len(trainer.source.dataset)):  # one pass: fills the flow cache
+            trainer.source.dataset[g]
+        flow_seconds = (time.perf_counter() - start) / len(trainer.source.dataset)
         trainer.fit()
         times = trainer.step_seconds
         rbpn = trainer.rbpn_config

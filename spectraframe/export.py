@@ -11,8 +11,9 @@ import torch
 from torch import Tensor
 
 from spectraframe.archs.rbpn import RBPN
-from spectraframe.checkpoints import atomic_write, rbpn_config_from_metadata
+from spectraframe.checkpoints import rbpn_config_from_metadata
 from spectraframe.errors import SpectraFrameError
+from spectraframe.paths import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,9 @@ Outputs, checked by `check_outputs` for all of a command's outputs before any wo
 `install_output` then puts a finished output in place without ever deleting the old one first, and
 `hidden_sibling` names the work, lock and temporary files next to an output so that they fit the
 filesystem's name limit however long the output's name is.
+
+Every file we write whole (weights, checkpoints, configs, cache entries, state records, frames) goes through
+`atomic_write`: a temporary file beside it renamed onto the name, so no reader ever sees half a file.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import contextlib
 import hashlib
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +37,90 @@ from spectraframe.errors import SpectraFrameError
 MARKER = ".spectraframe-output"
 # Bytes in one file name on the filesystems we meet (ext4, xfs, btrfs, APFS, NTFS in UTF-16 units).
 NAME_MAX = 255
+# Bytes in a whole path the system calls take (Linux PATH_MAX, less its closing NUL).
+PATH_MAX = 4095
+# Bytes the work, lock and temporary names next to an output, and the names of the files inside a folder output
+# or its work folder, may add to the output's path.
+WORK_NAME_ROOM = 64
+
+
+def check_path_length(path: str | Path, what: str, room: int = 0) -> None:
+    """Refuse a path the system cannot open: a part longer than NAME_MAX bytes, or a whole (absolute, plus `room`
+    bytes of names we add to it) longer than PATH_MAX; checked up front, where a reader would fail with OSError."""
+    path = Path(path)
+    shown = describe_long_path(path)
+    for part in path.parts:
+        if _name_bytes(part) > NAME_MAX:
+            raise SpectraFrameError(f"{what} {shown}: its part {describe_long_path(part)} has {_name_bytes(part)} "
+                                    f"bytes, more than the {NAME_MAX} a file or folder name may have; choose shorter "
+                                    "names")
+    size = _name_bytes(str(path.absolute())) + room
+    if size > PATH_MAX:
+        added = f" with the {room} bytes of work names spectraframe adds" if room else ""
+        raise SpectraFrameError(f"{what} {shown}: the path has {size} bytes{added}, more than the {PATH_MAX} a path "
+                                "may have; choose a shorter path")
+
+
+def describe_long_path(text: str | Path | None) -> str:
+    """A path shortened for a message: its first and last 28 characters around `...`."""
+    text = str(text)
+    return text if len(text) <= 60 else f"{text[:28]}...{text[-28:]}"
+
+
+# --- writing a file ------------------------------------------------------------------------------
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux tells it (setting it races other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make a rename in `folder` durable (POSIX; Windows cannot open a folder for fsync and needs no such step)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | Path, write: Callable[[str], object], *, durable: bool = True) -> Path:
+    """Call `write(tmp_path)` then rename onto `path`, so a crash never leaves a half file under the final name.
+
+    With `durable` the data is fsynced before the rename and the folder after it, so after a power loss the file is
+    the old or the new one, never empty (caches and frames, which a rerun recomputes, skip the fsyncs). The file gets
+    the permissions of a plainly created one (0o666 & ~umask): mkstemp makes it owner-only, which would keep
+    exported weights from other users. The temporary name fits the filesystem however long `path`'s name is.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    random_part = "XXXXXXXX.tmp"  # mkstemp's 8 random characters and the suffix
+    prefix = hidden_sibling(path, random_part).name[: -len(random_part)]
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        if durable:
+            with open(tmp, "rb+") as written:  # opened for writing: Windows refuses fsync on read-only handles
+                os.fsync(written.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if durable:
+        _fsync_directory(path.parent)
+    return path
 
 
 # --- inputs ----------------------------------------------------------------------------------------
@@ -41,6 +129,7 @@ NAME_MAX = 255
 def require_file(path: str | Path, what: str = "file") -> Path:
     """`path` as a Path when it is a regular file (or a link to one); else a sentence saying what it is."""
     path = Path(path)
+    check_path_length(path, what)
     if path.is_file():
         return path
     if path.is_dir():
@@ -133,6 +222,8 @@ def _check_one(output: Output, places: list[tuple[Path, str]], overwrite: bool |
     if _name_bytes(path.name) > NAME_MAX:
         raise SpectraFrameError(f"{output.option} {path.name[:40]}...: the name has {_name_bytes(path.name)} bytes, "
                                 f"more than the {NAME_MAX} a file name may have; choose a shorter name")
+    check_path_length(path, output.option, WORK_NAME_ROOM + _name_bytes(hidden_sibling(path, "spectraframe-work").name)
+                      - _name_bytes(path.name))
     for place, what in places:
         if place == target or _same_file(place, path):
             raise SpectraFrameError(f"{output.option} {path} is {what}: give it a new file or folder name")

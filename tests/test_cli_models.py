@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 
 from spectraframe.cli import main
-from spectraframe.upscale.weights import MODELS, SHIPPED_WEIGHTS, installed
+from spectraframe.zoo import installed, load_zoo
 
 
 def test_models_lists_each_model_with_when_to_use_it_and_whether_it_is_installed(capsys) -> None:
     assert main(["models"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "--model NAME" in lines[0]
-    for name, (weights, when) in MODELS.items():
-        line = next(line for line in lines if line.split()[:1] == [name])
-        assert when in line and SHIPPED_WEIGHTS[weights][0] in line
-        assert ("not installed yet" in line) == (not installed(weights))
+    for model in load_zoo().models:
+        line = next(line for line in lines if line.split()[:1] == [model.name])
+        assert model.use_for in line and model.file in line
+        assert ("not installed" in line) == (not installed(model.name))
     assert "--strength S" in lines[-1] and "--model perceptual" in lines[-1]
 
 
@@ -29,13 +29,13 @@ def test_models_imports_no_torch() -> None:
     assert result.stdout.splitlines()[-1] == "False"
 
 
-def test_weights_help_names_every_shipped_file(capsys) -> None:
+def test_model_help_names_every_shipped_model(capsys) -> None:
     for command in ("upscale", "eval", "demo"):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         text = " ".join(capsys.readouterr().out.split())
-        names = text[text.index("a shipped weights name:"):]
-        assert all(name in names for name in SHIPPED_WEIGHTS), (command, names[:120])
+        names = text[text.index("a shipped model:"):]
+        assert all(name in names for name in load_zoo().names()), (command, names[:120])
 
 
 def test_model_option_errors_are_sentences(tmp_path, capsys) -> None:

@@ -42,3 +42,56 @@ def test_a_reader_that_goes_away_ends_the_command_quietly():
                             stderr=subprocess.PIPE, text=True)
     os.close(write_end)
     assert result.returncode == 141 and result.stderr == "", result.stderr
+
+
+# At the point a bad path is reported, torch must not have been imported: the model never loaded.
+ERROR_PROBE = """
+import sys
+from spectraframe.cli import main
+code = main(sys.argv[1:])
+print("exit", code)
+print("torch loaded" if "torch" in sys.modules else "no torch")
+"""
+
+
+def probe(*argv: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", ERROR_PROBE, *argv], capture_output=True, text=True, cwd=cwd)
+
+
+def test_bad_inputs_and_outputs_are_refused_before_torch_loads(tmp_path):
+    result = probe("upscale", "clip.mp4", "--model", "real", cwd=tmp_path)
+    assert result.stdout.splitlines() == ["exit 2", "no torch"], result
+    assert "error: input not found: clip.mp4" in result.stderr
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "clips" / "holiday.mp4").write_bytes(b"a video, as far as names go")
+    result = probe("upscale", "clips/holliday.mp4", cwd=tmp_path)
+    assert "input not found: clips/holliday.mp4 (did you mean 'holiday.mp4'?)" in result.stderr
+    (tmp_path / "precious.mp4").write_bytes(b"mine")
+    result = probe("upscale", "clips/holiday.mp4", "-o", "precious.mp4", cwd=tmp_path)
+    assert result.stdout.splitlines() == ["exit 2", "no torch"], result
+    assert "precious.mp4 already exists; pass --overwrite" in result.stderr
+    result = probe("upscale", "clips/holiday.mp4", "--model", "reel", cwd=tmp_path)
+    assert result.stdout.splitlines() == ["exit 2", "no torch"], result
+    assert "unknown model 'reel' (did you mean 'real'?)" in result.stderr
+
+
+@pytest.mark.parametrize(("argv", "hint"), [
+    (["upscal", "clip.mp4"], "(did you mean 'upscale'?)"),
+    (["upscale", "clip.mp4", "--modle", "real"], "unrecognized arguments: --modle real (did you mean '--model'?)"),
+    (["upscale", "clip.mp4", "--precision", "fp61"], "(did you mean 'fp16'?)"),
+])
+def test_mistyped_commands_and_options_get_a_suggestion(argv, hint, capsys):
+    from spectraframe.cli import main
+
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2 and hint in capsys.readouterr().err
+
+
+def test_version(capsys):
+    from spectraframe import __version__
+    from spectraframe.cli import main
+
+    with pytest.raises(SystemExit) as exit:
+        main(["--version"])
+    assert exit.value.code == 0 and capsys.readouterr().out == f"spectraframe {__version__}\n"

@@ -54,7 +54,7 @@ def test_demo_writes_only_into_a_new_or_its_own_folder(tmp_path: Path, capsys) -
 
 def test_demo_strength_runs_the_blend_of_the_model_with_the_default(capsys) -> None:
     from spectraframe.demo import upscale_one_frame
-    from spectraframe.upscale.weights import model_weights_path
+    from spectraframe.zoo import model_weights_path
 
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (12, 16, 3), dtype=np.uint8) for _ in range(3)]

@@ -304,6 +304,8 @@ def test_codec_and_noise_steps_degrade_the_lr_both_methods_see(tmp_path: Path) -
 
 def test_cli_eval_degradation_syntax_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     for text, message in (("bi+h265:crf=28", "unknown degradation step 'h265'"),
-                          ("bi+h264:crf=x", "bad value 'x' for h264:crf"), ("sharp", "must start with a clean")):
+                          ("bi+h264:crf=x", "bad value for h264:crf in 'bi+h264:crf=x': 'x' is not a number"),
+                          ("bi+h264:crf=nan", "'nan' is not a number from 0 to 51"),
+                          ("bi+h264:crf=20,crf=30", "gives crf twice"), ("sharp", "must start with a clean")):
         assert cli_main(["eval", "--data", str(tmp_path / "missing"), "--degradation", text, "--no-progress"]) == 2
         assert message in capsys.readouterr().err

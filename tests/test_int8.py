@@ -5,6 +5,7 @@ float precision with one warning; a stale int8 model is never run."""
 from __future__ import annotations
 
 import logging
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,9 @@ from spectraframe.int8 import OpenvinoGenerator, int8_model_path, mean_psnr, tra
 from spectraframe.io.images import read_image, write_image
 from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler
 
-pytest.importorskip("openvino")
-pytest.importorskip("nncf")
+# The tests that run OpenVINO or NNCF: `make test` runs them in a process of their own (tests/conftest.py).
+needs_openvino = pytest.mark.skipif(find_spec("openvino") is None or find_spec("nncf") is None,
+                                    reason='needs OpenVINO and NNCF: pip install "spectraframe[openvino]"')
 
 # The default's layout (lr) and structure, made small.
 TINY_LR = RBPNConfig(scale=2, num_frames=3, base_filter=8, feat=8, num_stages=1, n_resblock=1, residual=True,
@@ -69,6 +71,8 @@ def int8_weights(tmp_path_factory) -> Path:
     return weights
 
 
+@pytest.mark.openvino
+@needs_openvino
 def test_int8_model_equals_fp32_within_the_bound(int8_weights: Path, tmp_path: Path) -> None:
     model = tiny_model()
     int8 = OpenvinoGenerator(int8_model_path(int8_weights), threads=1)
@@ -108,6 +112,8 @@ def test_auto_takes_int8_only_where_ready(monkeypatch) -> None:
         choose_precision("int8", torch.device("cuda"), int8_ready=True)
 
 
+@pytest.mark.openvino
+@needs_openvino
 def test_upscale_runs_int8_by_name_and_by_auto(int8_weights: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(accelerate, "cpu_has_int8_dot", lambda: True)
     frames = tmp_path / "in"
@@ -126,6 +132,8 @@ def test_upscale_runs_int8_by_name_and_by_auto(int8_weights: Path, tmp_path: Pat
     assert 10 * np.log10(255**2 / max(mse, 1e-12)) > MIN_UPSCALE_PSNR_VS_FP32
 
 
+@pytest.mark.openvino
+@needs_openvino
 def test_a_stale_int8_model_is_not_used(int8_weights: Path, tmp_path: Path, monkeypatch, caplog) -> None:
     monkeypatch.setattr(accelerate, "cpu_has_int8_dot", lambda: True)
     other = save_generator(tmp_path / "tiny.safetensors", tiny_model(seed=1), flow_method="dis")
@@ -140,6 +148,8 @@ def test_a_stale_int8_model_is_not_used(int8_weights: Path, tmp_path: Path, monk
         Upscaler(UpscaleOptions(precision="int8", **common))
 
 
+@pytest.mark.openvino
+@needs_openvino
 def test_openvino_backend_runs_fp32_and_bf16(int8_weights: Path) -> None:
     model = tiny_model()
     common = {"weights": int8_weights, "device": "cpu", "progress": False, "backend": "openvino"}
@@ -156,3 +166,12 @@ def test_openvino_backend_runs_fp32_and_bf16(int8_weights: Path) -> None:
         assert float((bf16.generator(target, neighbours, flows) - reference).abs().max()) < 0.05
     with pytest.raises(SpectraFrameError, match="--compile is for the torch backend"):
         Upscaler(UpscaleOptions(precision="fp32", compile=True, **common))
+
+
+def test_without_openvino_auto_keeps_to_float_and_int8_says_how_to_install(tiny_weights: Path, monkeypatch) -> None:
+    # Unmarked, so OpenVINO is as not installed here (tests/conftest.py), though the default weights ship an int8 model.
+    monkeypatch.setattr(accelerate, "cpu_has_int8_dot", lambda: True)
+    default = Upscaler(UpscaleOptions(device="cpu", progress=False))
+    assert int8_model_path(default.weights_path).is_file() and default.precision != "int8"
+    with pytest.raises(SpectraFrameError, match=r"--precision int8 needs OpenVINO: pip install"):
+        Upscaler(UpscaleOptions(weights=tiny_weights, device="cpu", precision="int8", progress=False))

@@ -11,6 +11,8 @@ from spectraframe.errors import SpectraFrameError
 from spectraframe.paths import (
     MARKER,
     NAME_MAX,
+    PATH_MAX,
+    WORK_NAME_ROOM,
     Output,
     check_outputs,
     hidden_sibling,
@@ -109,3 +111,37 @@ def test_require_file_says_what_the_path_is(tmp_path: Path) -> None:
     if Path("/dev/zero").exists():
         with pytest.raises(SpectraFrameError, match="is not a regular file"):
             require_file("/dev/zero", "video file")
+
+
+def test_paths_too_long_for_the_system_are_one_sentence_up_front(tmp_path: Path) -> None:
+    # These ended in an OSError traceback (File name too long) from the first stat.
+    deep = tmp_path.joinpath(*["d" * 200] * 21)  # over PATH_MAX, every part a legal name
+    with pytest.raises(SpectraFrameError, match=rf"the path has \d+ bytes, more than the {PATH_MAX} a path may have"):
+        require_file(deep / "in.mp4", "video file")
+    with pytest.raises(SpectraFrameError, match=f"has 300 bytes, more than the {NAME_MAX} a file or folder name"):
+        require_file(tmp_path / ("p" * 300) / "in.mp4", "video file")
+    with pytest.raises(SpectraFrameError, match=f"with the .* bytes of work names spectraframe adds, more than the "
+                                                f"{PATH_MAX}"):
+        check_outputs([Output(deep / "out.mp4")])
+    with pytest.raises(SpectraFrameError, match="-o .*: its part .* has 300 bytes"):
+        check_outputs([Output(tmp_path / ("p" * 300) / "out.mp4")])
+    # Just inside the limit, with the room for the work names: accepted.
+    fits = PATH_MAX - WORK_NAME_ROOM - len(os.fsencode(str(tmp_path))) - 80
+    parts = [("f" * 200)] * (fits // 201) + ["g" * max(1, fits % 201 - 1)]
+    check_outputs([Output(tmp_path.joinpath(*parts) / "o.mp4")])
+
+
+def test_every_command_answers_a_too_long_path_in_one_sentence(tmp_path: Path, capsys) -> None:
+    # Up front where a command checks its paths, else at the first system call: never an OSError traceback.
+    from spectraframe.cli import main
+
+    deep = str(tmp_path.joinpath(*["d" * 200] * 21))
+    long_name = str(tmp_path / ("n" * 300))
+    for argv in (["eval", "--data", deep], ["eval", "--data", long_name], ["prepare", f"{deep}/v.mp4", "-o", "out"],
+                 ["train", "--config", f"{deep}/c.yaml"], ["serve", "--workdir", f"{deep}/w"],
+                 ["flow", f"{deep}/a.png", f"{deep}/b.png", "-o", str(tmp_path / "f.png")]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert "a path may have" in err or "4095 a path" in err or "255 a file or folder name" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

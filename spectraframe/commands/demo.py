@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spectraframe.demo import run_demo
-    from spectraframe.upscale.weights import check_strength, weights_from_arguments
+    from spectraframe.zoo import check_strength, weights_from_arguments
 
     check_strength(args.model, args.strength)
     blend = None if args.strength is None else (args.model, args.strength)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from spectraframe.cli_numbers import integer
 from spectraframe.commands import add_model_arguments, add_strength_argument
 
 
@@ -18,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--list", dest="list_file", help="file of clip paths relative to ROOT, one a line")
     p.add_argument("--layout", default="auto", choices=("auto", "folders", "vimeo"),
                    help="dataset layout (auto: vimeo when ROOT/sequences exists; vimeo scores only im4)")
-    p.add_argument("--scale", type=int, default=4, help="upscaling factor (default 4)")
+    p.add_argument("--scale", type=integer(2, 16), default=4, help="upscaling factor (default 4)")
     method = p.add_mutually_exclusive_group()
     method.add_argument("--method", choices=("bicubic",), help="a baseline method (default: bicubic)")
     add_model_arguments(method, "a trained generator checkpoint (.safetensors or published .pth)")
@@ -29,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "sequence), mpeg4:bitrate=200k, noise:sigma=S[,gray=1] (0-255 scale), jpeg:quality=Q; e.g. "
                         "bi+h264:crf=28")
     p.add_argument("--channel", default="y", choices=("y", "rgb"), help="score on Y (BT.601, default) or RGB")
-    p.add_argument("--border", type=int, default=0, help="pixels cropped at each edge before scoring (default 0)")
+    p.add_argument("--border", type=integer(0), default=0,
+                   help="pixels cropped at each edge before scoring (default 0)")
     p.add_argument("--lpips", action="store_true", help="also compute LPIPS (VGG) per frame (slow on CPU)")
     p.add_argument("--tof", action="store_true", help="also compute tOF (flow difference of consecutive frames)")
     p.add_argument("--ensemble", action="store_true",
@@ -43,20 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _result_outputs(args: argparse.Namespace):
+    """(json path, csv path, every output) of --out and --save-frames; the paths are None without --out."""
     from pathlib import Path
 
-    from spectraframe.accelerate import resolve_device
-    from spectraframe.degradation.steps import parse_degradation
-    from spectraframe.errors import SpectraFrameError
-    from spectraframe.evaluate import evaluate, generator_method
-    from spectraframe.paths import Output, check_outputs
-    from spectraframe.upscale.weights import check_strength
-
-    parse_degradation(args.degradation)  # a mistake in the syntax fails before anything is loaded
-    check_strength(args.model, args.strength)
-    if args.ensemble and args.model is None and args.weights is None:
-        raise SpectraFrameError("--ensemble runs a model: give --model NAME or --weights FILE")
+    from spectraframe.paths import Output
 
     json_path = csv_path = None
     outputs = []
@@ -67,37 +60,45 @@ def run(args: argparse.Namespace) -> int:
         outputs += [Output(json_path, "file", "--out"), Output(csv_path, "file", "--out")]
     if args.save_frames:
         outputs.append(Output(Path(args.save_frames), "folder", "--save-frames"))
-    # All outputs before the evaluation: a bad one found after it would cost the whole run.
-    check_outputs(outputs, [args.data, args.list_file, args.weights], overwrite=args.overwrite)
-    device = resolve_device(args.device)
-    from spectraframe.upscale.weights import weights_from_arguments
+    return json_path, csv_path, outputs
 
-    uses_model = args.model is not None or args.weights is not None
+
+def _method(args: argparse.Namespace, device):
+    """What is scored: "bicubic", a shipped model or weights file, or with --strength the blend of a model."""
+    from spectraframe.evaluate import generator_clip_method, generator_method
+    from spectraframe.zoo import weights_from_arguments
+
     if args.strength is not None:
-        from spectraframe.evaluate import generator_clip_method
         from spectraframe.upscale.weights import blended_model
 
         model, metadata = blended_model(args.model, args.strength, device, scale=args.scale)
-        method = generator_clip_method(model, metadata["flow_method"], ensemble=args.ensemble)
-    else:
-        method = (generator_method(weights_from_arguments(args.model, args.weights), device, scale=args.scale,
-                                   degradation=args.degradation, ensemble=args.ensemble) if uses_model else "bicubic")
-    report = evaluate(
-        args.data,
-        list_file=args.list_file,
-        scale=args.scale,
-        method=method,
-        degradation=args.degradation,
-        lpips=args.lpips,
-        tof=args.tof,
-        save_frames=args.save_frames,
-        border=args.border,
-        channel=args.channel,
-        layout=args.layout,
-        device=device,
-        progress=not args.no_progress,
-        overwrite=args.overwrite,
-    )
+        return generator_clip_method(model, metadata["flow_method"], ensemble=args.ensemble)
+    if args.model is None and args.weights is None:
+        return "bicubic"
+    return generator_method(weights_from_arguments(args.model, args.weights), device, scale=args.scale,
+                            degradation=args.degradation, ensemble=args.ensemble)
+
+
+def run(args: argparse.Namespace) -> int:
+    from spectraframe.accelerate import resolve_device
+    from spectraframe.degradation.steps import parse_degradation
+    from spectraframe.errors import SpectraFrameError
+    from spectraframe.evaluate import evaluate
+    from spectraframe.paths import check_outputs
+    from spectraframe.zoo import check_strength
+
+    parse_degradation(args.degradation)  # a mistake in the syntax fails before anything is loaded
+    check_strength(args.model, args.strength)
+    if args.ensemble and args.model is None and args.weights is None:
+        raise SpectraFrameError("--ensemble runs a model: give --model NAME or --weights FILE")
+    json_path, csv_path, outputs = _result_outputs(args)
+    # All outputs before the evaluation: a bad one found after it would cost the whole run.
+    check_outputs(outputs, [args.data, args.list_file, args.weights], overwrite=args.overwrite)
+    device = resolve_device(args.device)
+    report = evaluate(args.data, list_file=args.list_file, scale=args.scale, method=_method(args, device),
+                      degradation=args.degradation, lpips=args.lpips, tof=args.tof, save_frames=args.save_frames,
+                      border=args.border, channel=args.channel, layout=args.layout, device=device,
+                      progress=not args.no_progress, overwrite=args.overwrite)
     if args.model:
         report.settings["method"] = f"model:{args.model}"
     elif args.weights:

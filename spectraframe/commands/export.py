@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from spectraframe.cli_numbers import integer
 from spectraframe.commands import add_model_arguments, add_strength_argument
 
 
@@ -18,8 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "next to the weights as NAME.int8.xml for NAME.safetensors (see docs/speed.md)")
     p.add_argument("--calibration", metavar="LIST",
                    help="with --int8: a train.txt-style list of training clips to calibrate on")
-    p.add_argument("--calibration-clips", type=int, default=32, help="clips to calibrate on (default 32)")
-    p.add_argument("--held-out", type=int, default=12,
+    p.add_argument("--calibration-clips", type=integer(1), default=32, help="clips to calibrate on (default 32)")
+    p.add_argument("--held-out", type=integer(0), default=12,
                    help="clips of the list that training holds out for validation (data.val_holdout of the run, "
                         "default 12): never calibrated on")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -32,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from spectraframe.errors import SpectraFrameError
     from spectraframe.export import export_onnx, max_export_difference
     from spectraframe.paths import Output, check_outputs
-    from spectraframe.upscale.weights import check_strength, selected_generator, weights_from_arguments
+    from spectraframe.upscale.weights import selected_generator
+    from spectraframe.zoo import check_strength, weights_from_arguments
 
     check_strength(args.model, args.strength)
     weights = weights_from_arguments(args.model, args.weights)

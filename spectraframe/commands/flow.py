@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from spectraframe.cli_numbers import real
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from spectraframe.flow.names import DEFAULT_FLOW_METHOD, FLOW_METHODS
@@ -24,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="DIS preset, with --method dis (default: medium)")
     p.add_argument("--flo", help="also write the flow as a Middlebury .flo file")
     p.add_argument("--npy", help="also write the flow as a (2, H, W) float32 .npy file")
-    p.add_argument("--max-magnitude", type=float,
+    p.add_argument("--max-magnitude", type=real(0, low_excluded=True),
                    help="flow magnitude (pixels) shown fully saturated (default: the largest in the flow)")
     p.add_argument("--device", default="cpu", help="torch device for coarse2fine, e.g. cuda (default: cpu)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")

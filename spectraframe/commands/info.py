@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from spectraframe.cli_numbers import integer
 from spectraframe.commands import add_model_arguments
 
 
@@ -13,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--preset", default="paper", help="architecture preset (default: paper)")
     add_model_arguments(source, "a checkpoint (our .safetensors or a published .pth)")
     p.add_argument("--scale", type=int, choices=(2, 4, 8), help="override the preset's scale")
-    p.add_argument("--frames", type=int, help="override the preset's frame count (target + neighbours)")
+    p.add_argument("--frames", type=integer(1, 99), help="override the preset's frame count (target + neighbours)")
     p.add_argument("--lr-size", default="112x64", help="LR frame size WxH for the FLOP count (default 112x64)")
     p.add_argument("--provenance", action="store_true",
                    help="with a weights file: print its whole training record (config, data) as JSON")
@@ -25,11 +26,10 @@ def parse_size(text: str) -> tuple[int, int]:
     from spectraframe.errors import SpectraFrameError
 
     try:
-        width, height = (int(v) for v in text.lower().split("x"))
+        width, height = (integer(1, 65536).parse(v) for v in text.lower().split("x"))
     except ValueError as exc:
-        raise SpectraFrameError(f"size must look like 112x64 (width x height), got {text!r}") from exc
-    if width <= 0 or height <= 0:
-        raise SpectraFrameError(f"size must be positive, got {text!r}")
+        raise SpectraFrameError(f"--lr-size must look like 112x64 (width x height, each from 1 to 65536), got "
+                                f"{text!r}") from exc
     return width, height
 
 
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         raise SpectraFrameError("--provenance needs --model NAME or --weights FILE: a preset has no training record")
     if args.weights or args.model:
         from spectraframe.checkpoints import load_generator
-        from spectraframe.upscale.weights import weights_from_arguments
+        from spectraframe.zoo import weights_from_arguments
 
         if args.scale is not None or args.frames is not None:
             raise SpectraFrameError("--scale and --frames change a preset; a weights file's architecture is fixed")

@@ -1,4 +1,5 @@
-"""`spectraframe models`: the shipped models, one line each on when to use them, and whether they are installed."""
+"""`spectraframe models`: the shipped models from the zoo, one line each on when to use them, their val.txt figures
+and whether they are installed."""
 
 from __future__ import annotations
 
@@ -11,15 +12,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spectraframe.upscale.weights import BLENDABLE_MODELS, MODELS, SHIPPED_WEIGHTS, installed
+    from spectraframe.zoo import blendable_models, installed, load_zoo
 
-    width = max(len(name) for name in MODELS)
-    print("Shipped models (upscale, eval and demo take --model NAME; --weights FILE for any other checkpoint):")
-    for name, (weights_name, when) in MODELS.items():
-        filename = SHIPPED_WEIGHTS[weights_name][0]
-        state = filename if installed(weights_name) else f"{filename}, not installed yet"
-        print(f"  {name:<{width}}  {when} [{state}]")
-    fine_tunes = " and ".join(f"--model {name}" for name in BLENDABLE_MODELS)
+    zoo = load_zoo()
+    width = max(len(name) for name in zoo.names())
+    print("Shipped models (upscale, eval, demo and export take --model NAME; --weights FILE for any other checkpoint):")
+    for model in zoo.models:
+        state = model.file if installed(model.name) else f"{model.file}, not installed"
+        figures = model.metrics.get("val", {})
+        score = f" {figures['psnr_y']:.2f} dB on val.txt;" if "psnr_y" in figures else ""
+        aliases = f" (also: {', '.join(model.aliases)})" if model.aliases else ""
+        print(f"  {model.name:<{width}}  {model.use_for};{score} [{state}]{aliases}")
+    fine_tunes = " and ".join(f"--model {name}" for name in blendable_models())
     print(f"With {fine_tunes}, --strength S (0 to 1) on upscale, eval, demo and export blends that model with the "
-          "default (0: the default, 1: the model).")
+          f"{zoo.default_model} one (0: {zoo.default_model}, 1: the model). Details: docs/models.md.")
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from spectraframe.cli_numbers import integer
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -15,11 +17,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or folders of videos")
     p.add_argument("-o", "--out", required=True, help="output folder (new or empty)")
     p.add_argument("--split", default="80/10/10", help="train/val/test shares of the videos (default 80/10/10)")
-    p.add_argument("--clip-length", type=int, default=7, help="frames per clip (default 7)")
-    p.add_argument("--short-side", type=int, help="downscale so the short side has this many pixels (e.g. 256)")
-    p.add_argument("--max-clips", type=int, default=0, help="at most this many clips per video, spread out (0: all)")
-    p.add_argument("--gap", type=int, default=0, help="frames skipped between consecutive clips (default 0)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
+    p.add_argument("--clip-length", type=integer(2), default=7, help="frames per clip (default 7)")
+    p.add_argument("--short-side", type=integer(16), help="downscale so the short side has this many pixels (e.g. 256)")
+    p.add_argument("--max-clips", type=integer(0), default=0,
+                   help="at most this many clips per video, spread out (0: all)")
+    p.add_argument("--gap", type=integer(0), default=0, help="frames skipped between consecutive clips (default 0)")
+    p.add_argument("--seed", type=integer(0, 2**32 - 1), default=0, help="seed of the split (default 0)")
     p.set_defaults(func=run)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from spectraframe.cli_numbers import integer
+
 
 def _presets() -> str:
     from spectraframe.models.run_presets import preset_names
@@ -25,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides, e.g. train.lr=2e-4")
     p.add_argument("--out", help="run folder (default: runs/<config>-<date-time>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from RUN_DIR/checkpoints/last.pt")
-    p.add_argument("--max-steps", type=int, help="stop after this step (checkpoint written; resume later)")
+    p.add_argument("--max-steps", type=integer(1), help="stop after this step (checkpoint written; resume later)")
     p.set_defaults(func=run)
 
 
@@ -57,10 +59,23 @@ def run(args: argparse.Namespace) -> int:
         if (run_dir / CHECKPOINT).is_file():
             raise SpectraFrameError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, "
                                     "or choose another --out")
-    result = train(config, run_dir, resume=bool(args.resume), max_steps=args.max_steps)
+    origin = {"command": command_line(args), "config": args.config, "overrides": list(args.overrides)}
+    result = train(config, run_dir, resume=bool(args.resume), max_steps=args.max_steps, origin=origin)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torchrun, rank 0 reports
     state = "finished" if result.finished else "stopped"
     best = f", best validation Y-PSNR {result.best_psnr:.3f} dB" if result.best_psnr is not None else ""
     print(f"{state} at step {result.step}/{result.total_steps}{best}; run folder: {run_dir}")
     return 0
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command as a user would type it again (what the weights' provenance records)."""
+    import shlex
+
+    parts = ["spectraframe", "train"]
+    for flag, value in (("--config", args.config), ("--resume", args.resume), ("--out", args.out),
+                        ("--max-steps", args.max_steps)):
+        if value is not None:
+            parts += [flag, str(value)]
+    return shlex.join([*parts, *args.overrides])

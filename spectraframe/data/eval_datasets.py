@@ -44,6 +44,23 @@ class EvalClip:
         return np.stack(read_frames(self.frame_paths))
 
 
+@dataclass
+class MemoryClip:
+    """A clip already in memory, (T, H, W, 3) uint8 frames, scored like an `EvalClip` (the resident training
+    source's held-out clips)."""
+
+    name: str
+    frames: np.ndarray
+    scored: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.scored = self.scored or list(range(len(self.frames)))
+        self.frame_paths = [Path(f"{t + 1:05d}.png") for t in range(len(self.frames))]
+
+    def read(self) -> np.ndarray:
+        return self.frames
+
+
 def read_list_file(list_file: str | Path) -> list[str]:
     """Non-empty, non-comment lines of a clip list file."""
     list_file = require_file(list_file, "list file")

@@ -28,6 +28,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from spectraframe.cli_numbers import real
+from spectraframe.data.scenes import frame_difference, offline_cuts, thumbnail
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.images import write_image
 from spectraframe.io.video import VIDEO_SUFFIXES, read_video_frames
@@ -85,9 +87,10 @@ class VideoPlan:
 def parse_split(text: str) -> tuple[float, float, float]:
     parts = text.split("/")
     try:
-        values = tuple(float(p) for p in parts)
+        values = tuple(real(0, 10**6).parse(p) for p in parts)
     except ValueError as exc:
-        raise SpectraFrameError(f"--split must look like 80/10/10, got {text!r}") from exc
+        raise SpectraFrameError(f"--split must look like 80/10/10 (three shares from 0 to 1000000), got {text!r}") \
+            from exc
     if len(values) != 3:
         raise SpectraFrameError(f"--split needs three shares (train/val/test) like 80/10/10, got {text!r}")
     return values  # type: ignore[return-value]
@@ -112,11 +115,6 @@ def find_videos(inputs: list[str | Path]) -> list[Path]:
     return videos
 
 
-def _thumbnail(frame: np.ndarray) -> np.ndarray:
-    gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-    return cv2.resize(gray, THUMBNAIL_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
-
-
 def measure(path: Path, options: PrepareOptions) -> tuple[list[int], list[float], int]:
     """Pass 1: (kept frame indices, difference of each kept frame to the previous kept one, frame count)."""
     kept: list[int] = []
@@ -125,13 +123,13 @@ def measure(path: Path, options: PrepareOptions) -> tuple[list[int], list[float]
     count = 0
     for index, frame in enumerate(read_video_frames(path)):
         count += 1
-        thumb = _thumbnail(frame)
+        thumb = thumbnail(frame, THUMBNAIL_SIZE)
         if previous is None:
             kept.append(index)
             differences.append(float("inf"))  # the first frame starts a shot
             previous = thumb
             continue
-        difference = float(np.abs(thumb - previous).mean())
+        difference = frame_difference(thumb, previous)
         if difference < options.duplicate_below:
             continue
         kept.append(index)
@@ -144,13 +142,9 @@ def plan_clips(kept: list[int], differences: list[float], options: PrepareOption
     """Clips of consecutive kept frames that never cross a cut. Returns (clips, cuts, static clips skipped)."""
     shots: list[list[int]] = []
     cuts = 0
-    k = options.cut_context
-    for position, difference in enumerate(differences):
-        # Compared with the motion around it, so fast shots do not hide cuts and calm ones do not invent them.
-        nearby = [d for d in differences[max(0, position - k) : position] + differences[position + 1 : position + k + 1]
-                  if np.isfinite(d)]
-        local = float(np.median(nearby)) if nearby else 0.0
-        if not np.isfinite(difference) or difference > max(options.cut_above, options.cut_ratio * local):
+    starts = offline_cuts(differences, options.cut_ratio, options.cut_above, options.cut_context)
+    for position, (difference, start) in enumerate(zip(differences, starts, strict=True)):
+        if start:
             cuts += int(np.isfinite(difference))
             shots.append([])
         shots[-1].append(position)

@@ -12,8 +12,11 @@ and flow vectors transformed the same way). `patches` with a given crop and symm
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,6 +25,11 @@ from torch import Tensor
 from spectraframe.data.augment import Symmetry
 from spectraframe.data.windows import neighbour_indices
 from spectraframe.errors import SpectraFrameError
+
+log = logging.getLogger(__name__)
+
+HOLDOUT = "holdout.txt"  # a pack's held-out clips (benchmarks/gpu_run.py pack)
+ORDER = "order.txt"  # a pack's clips in train.txt's order
 
 
 @dataclass
@@ -51,6 +59,85 @@ def prepare_clip(name: str, frames: Sequence[np.ndarray], scale: int, num_frames
     flows = torch.stack([estimate_flow(lr[t], lr[order[t]], method=flow_method).float() for t in range(length)])
     as_uint8 = lambda x: x.mul(255).round_().to(torch.uint8)  # noqa: E731
     return PreparedClip(name, as_uint8(hr), as_uint8(lr), flows, torch.tensor(order, dtype=torch.long))
+
+
+def _prepare_packed(job: tuple) -> dict:
+    torch.set_num_threads(1)
+    from spectraframe.data.packed import decode_clip
+
+    folder, clip, scale, num_frames, flow_method = job
+    frames = decode_clip(Path(folder) / clip.file, clip.frames)
+    return prepare_clip(clip.name, frames, scale, num_frames, flow_method).__dict__
+
+
+def _prepare_folder(job: tuple) -> dict:
+    torch.set_num_threads(1)
+    from spectraframe.io.images import read_frames
+
+    name, paths, scale, num_frames, flow_method = job
+    return prepare_clip(name, read_frames(paths), scale, num_frames, flow_method).__dict__
+
+
+def pack_parts(pack: str | Path) -> list[Path]:
+    """A pack folder (index.json) or a folder of pack parts (part*/index.json), in name order."""
+    pack = Path(pack)
+    if (pack / "index.json").is_file():
+        return [pack]
+    parts = sorted(p.parent for p in pack.glob("*/index.json"))
+    if not parts:
+        raise SpectraFrameError(f"no packed clips in {pack} (data.pack): expected index.json there or in its part "
+                                "folders; make them with `make gpu-pack` in the repository, or train on a folder "
+                                "of clips with data.pack=null data.root=FOLDER")
+    return parts
+
+
+def prepared_name(name: str, scale: int, num_frames: int, flow_method: str) -> str:
+    return f"{name}-x{scale}-{num_frames}f-{flow_method}.pt"
+
+
+def prepare_files(jobs: dict[str, tuple], target: Path, workers: int) -> Path:
+    """Prepare clips into `target` (a list of PreparedClip dicts), on `workers` processes, unless it exists.
+    `jobs`: {"packed" or "folder": [per-clip argument tuples]}."""
+    from multiprocessing import get_context
+
+    if target.is_file():
+        return target
+    kind, arguments = next(iter(jobs.items()))
+    function = _prepare_packed if kind == "packed" else _prepare_folder
+    start = time.perf_counter()
+    if workers > 1:
+        with get_context("spawn").Pool(workers) as pool:
+            prepared = pool.map(function, arguments, chunksize=2)
+    else:
+        prepared = [function(job) for job in arguments]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    torch.save(prepared, partial)
+    partial.replace(target)
+    log.info("prepared %d clips in %.1f s -> %s", len(prepared), time.perf_counter() - start, target)
+    return target
+
+
+def pack_prepared_file(part: Path, prepared: Path, scale: int, num_frames: int, flow_method: str) -> Path:
+    """Where a pack part's prepared clips live: keyed by its index, so another pack's part of the same name (a dry
+    run's) never reuses them."""
+    import hashlib
+
+    key = hashlib.sha1((Path(part) / "index.json").read_bytes()).hexdigest()[:10]
+    return prepared / prepared_name(f"{Path(part).name}-{key}", scale, num_frames, flow_method)
+
+
+def prepare_pack(part: Path, prepared: Path, scale: int, num_frames: int, flow_method: str, workers: int) -> Path:
+    """One pack part's clips decoded and prepared (LR, flows) into the folder `prepared`; returns the file."""
+    from spectraframe.data.packed import read_index
+
+    jobs = [(str(part), clip, scale, num_frames, flow_method) for clip in read_index(part)]
+    return prepare_files({"packed": jobs}, pack_prepared_file(part, prepared, scale, num_frames, flow_method),
+                         workers)
+
+
+def load_prepared(files: Sequence[Path]) -> list[PreparedClip]:
+    return [PreparedClip(**clip) for path in files for clip in torch.load(path, weights_only=False)]
 
 
 def apply_symmetries(patches: dict[str, Tensor], hflip: Tensor, vflip: Tensor, rot90: Tensor) -> dict[str, Tensor]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from spectraframe.cli_numbers import integer, real
 from spectraframe.degradation.bicubic import DEGRADATIONS
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.tensors import quantize
@@ -30,24 +31,14 @@ SYNTAX_HELP = ("a clean degradation (bi or bd) followed by '+'-separated steps w
                "bi+h264:crf=28, bi+mpeg4:bitrate=200k, bi+noise:sigma=5, bi+jpeg:quality=40")
 
 
-def _in_range(convert: Callable[[str], float], low: float, high: float) -> Callable[[str], float]:
-    """A parser of numbers (`convert`: int or float) from `low` to `high`."""
-    def parse(text: str) -> float:
-        value = convert(text)
-        if not low <= value <= high:
-            raise ValueError(f"must be from {low:g} to {high:g}")
-        return value
-
-    return parse
-
-
 def parse_bitrate(text: str) -> int:
-    """'200k' -> 200000, '1.5M' -> 1500000, '96000' -> 96000 (bits per second)."""
+    """'200k' -> 200000, '1.5M' -> 1500000, '96000' -> 96000 (bits per second), from 1k to 1000M."""
     multiplier = {"k": 1_000, "m": 1_000_000}.get(text[-1:].lower(), 1)
-    value = float(text[:-1] if multiplier > 1 else text) * multiplier
-    if value < 1000:
-        raise ValueError("must be at least 1k (1000 bits per second)")
-    return int(round(value))
+    try:
+        value = real(1000 / multiplier, 10**9 / multiplier).parse(text[:-1] if multiplier > 1 else text)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a bit rate from 1k to 1000M (bits per second)") from exc
+    return int(round(value * multiplier))
 
 
 def _preset(text: str) -> str:
@@ -66,10 +57,10 @@ def _switch(text: str) -> bool:
 
 # Step name -> {parameter: (parser, default)}.
 STEPS: dict[str, dict[str, tuple[Callable[[str], object], object]]] = {
-    "h264": {"crf": (_in_range(float, 0, 51), 23.0), "preset": (_preset, "medium")},
+    "h264": {"crf": (real(0, 51).parse, 23.0), "preset": (_preset, "medium")},
     "mpeg4": {"bitrate": (parse_bitrate, 200_000)},
-    "noise": {"sigma": (_in_range(float, 0, 255), 5.0), "gray": (_switch, False)},
-    "jpeg": {"quality": (_in_range(int, 1, 100), 75)},
+    "noise": {"sigma": (real(0, 255).parse, 5.0), "gray": (_switch, False)},
+    "jpeg": {"quality": (integer(1, 100).parse, 75)},
 }
 
 
@@ -123,6 +114,7 @@ def _parse_step(part: str, text: str) -> Step:
         raise SpectraFrameError(f"unknown degradation step {name!r} in {text!r}: the steps are {known} ({SYNTAX_HELP})")
     schema = STEPS[name]
     params = {key: default for key, (_, default) in schema.items()}
+    given: set[str] = set()
     for item in filter(None, arguments.split(",")):
         key, sep, raw = item.partition("=")
         if not sep:
@@ -131,10 +123,13 @@ def _parse_step(part: str, text: str) -> Step:
         if key not in schema:
             raise SpectraFrameError(f"step {name!r} in {text!r} has no parameter {key!r}; its parameters are "
                                     f"{', '.join(schema)}")
+        if key in given:
+            raise SpectraFrameError(f"step {name!r} in {text!r} gives {key} twice: keep one value")
+        given.add(key)
         try:
             params[key] = schema[key][0](raw)
         except ValueError as exc:
-            raise SpectraFrameError(f"bad value {raw!r} for {name}:{key} in {text!r}: {exc}") from exc
+            raise SpectraFrameError(f"bad value for {name}:{key} in {text!r}: {exc}") from exc
     return Step(name, params)
 
 

@@ -11,17 +11,15 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from spectraframe.errors import SpectraFrameError
+from spectraframe.flow.cache import FlowCache, content_hash
 from spectraframe.flow.coarse2fine import CoarseToFineParams, coarse_to_fine_flow, warp_sampled
 from spectraframe.flow.names import DEFAULT_FLOW_METHOD
 from spectraframe.flow.opencv_flow import DISParams, FarnebackParams, dis_flow, farneback_flow
-
-if TYPE_CHECKING:
-    from spectraframe.flow.cache import FlowCache
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +124,29 @@ def estimate_flow(
     backend, resolved = resolve_params(method, params)
     check_pair_shapes(target, neighbours)
     if cache is not None:
-        return cache.estimate(target, neighbours, backend.name, resolved)
+        return cached_flow(cache, target, neighbours, backend.name, resolved)
     return compute_flow(target, neighbours, backend.name, resolved)
+
+
+def cached_flow(cache: FlowCache, target: torch.Tensor, neighbours: torch.Tensor, method: str,
+                params: Any) -> torch.Tensor:
+    """Flows for all pairs from `cache`, computing (in one batch) and storing only those it lacks."""
+    count = neighbours.shape[0]
+    shared_target = target.ndim == 3
+    target_hashes = [content_hash(target)] * count if shared_target else [content_hash(t) for t in target]
+    keys = [cache.key(target_hashes[i], content_hash(neighbours[i]), method, params) for i in range(count)]
+    flows: list[torch.Tensor | None] = [cache.get(key) for key in keys]
+    missing = [i for i, flow in enumerate(flows) if flow is None]
+    cache.hits += count - len(missing)
+    cache.misses += len(missing)
+    if missing:
+        index = torch.tensor(missing, device=neighbours.device)
+        missing_targets = target if shared_target else target.index_select(0, index)
+        fresh = compute_flow(missing_targets, neighbours.index_select(0, index), method, params)
+        for i, flow in zip(missing, fresh.to(torch.float16).cpu(), strict=True):
+            cache.put(keys[i], flow)
+            flows[i] = flow
+    return torch.stack(flows).to(device=neighbours.device, dtype=torch.float32)
 
 
 def compute_flow(target: torch.Tensor, neighbours: torch.Tensor, method: str, params: Any) -> torch.Tensor:

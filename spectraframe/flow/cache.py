@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 
 from spectraframe.errors import SpectraFrameError
+from spectraframe.paths import atomic_write
 
 try:
     import fcntl
@@ -58,7 +58,8 @@ def content_hash(images: torch.Tensor) -> str:
 
 
 class FlowCache:
-    """Disk cache for :func:`spectraframe.flow.estimate_flow` (pass it as ``cache=``)."""
+    """Disk store of flows by key for :func:`spectraframe.flow.estimate_flow` (pass it as ``cache=``), which computes
+    what is missing (``flow.api.cached_flow``)."""
 
     def __init__(self, directory: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         if max_bytes <= 0:
@@ -101,10 +102,8 @@ class FlowCache:
         return size if isinstance(size, int) and size >= 0 else None
 
     def _record_size(self, size: int) -> None:
-        path = self.directory / SIZE_FILE
-        tmp = path.with_name(f"{SIZE_FILE}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"bytes": int(size)}))
-        os.replace(tmp, path)
+        text = json.dumps({"bytes": int(size)})
+        atomic_write(self.directory / SIZE_FILE, lambda tmp: Path(tmp).write_text(text), durable=False)
 
     # ----------------------------------------------------------------------------------- keys, files
     @staticmethod
@@ -171,21 +170,18 @@ class FlowCache:
                         self.max_bytes)
             return
         path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as temp_file:
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as temp_file:  # a file object: np.save would add .npy to a name
                 np.save(temp_file, array, allow_pickle=False)
-            with self._locked():
-                replaced = path.stat().st_size if path.exists() else 0  # another worker computed the same pair
-                os.replace(temp_name, path)
-                size = (self._recorded_size() or 0) + path.stat().st_size - replaced
-                if size > self.max_bytes:
-                    size = self._evict()
-                self._record_size(size)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+
+        with self._locked():
+            replaced = path.stat().st_size if path.exists() else 0  # another worker computed the same pair
+            atomic_write(path, write, durable=False)
+            size = (self._recorded_size() or 0) + path.stat().st_size - replaced
+            if size > self.max_bytes:
+                size = self._evict()
+            self._record_size(size)
 
     def _evict(self) -> int:
         """Delete least recently used entries until the cache is under EVICT_TO_FRACTION of its limit; returns the
@@ -202,25 +198,3 @@ class FlowCache:
             removed += 1
         log.debug("flow cache: evicted %d entries, %d bytes remain", removed, total)
         return total
-
-    # ------------------------------------------------------------------------------------ estimate
-    def estimate(self, target: torch.Tensor, neighbours: torch.Tensor, method: str, params: Any) -> torch.Tensor:
-        """Flows for all pairs, computing (in one batch) only those not cached. See ``estimate_flow``."""
-        from spectraframe.flow.api import compute_flow
-
-        count = neighbours.shape[0]
-        shared_target = target.ndim == 3
-        target_hashes = [content_hash(target)] * count if shared_target else [content_hash(t) for t in target]
-        keys = [self.key(target_hashes[i], content_hash(neighbours[i]), method, params) for i in range(count)]
-        flows: list[torch.Tensor | None] = [self.get(key) for key in keys]
-        missing = [i for i, flow in enumerate(flows) if flow is None]
-        self.hits += count - len(missing)
-        self.misses += len(missing)
-        if missing:
-            index = torch.tensor(missing, device=neighbours.device)
-            missing_targets = target if shared_target else target.index_select(0, index)
-            fresh = compute_flow(missing_targets, neighbours.index_select(0, index), method, params)
-            for i, flow in zip(missing, fresh.to(torch.float16).cpu(), strict=True):
-                self.put(keys[i], flow)
-                flows[i] = flow
-        return torch.stack(flows).to(device=neighbours.device, dtype=torch.float32)

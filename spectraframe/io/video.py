@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import io
 import logging
 from collections.abc import Iterator
@@ -77,25 +78,54 @@ _STILL = av.stream.Disposition.attached_pic | av.stream.Disposition.still_image 
 
 
 def main_video_stream(container: av.container.InputContainer) -> av.VideoStream:
-    """The video stream to upscale: not a cover picture or thumbnail track, then the most frames or the longest.
+    """The video stream to upscale: not a cover picture or thumbnail track, then the most frames, then the longest.
 
     Files may carry a 1-frame cover (an attached picture) or a thumbnail track before the real video;
     taking the first video stream would upscale that and drop the video. Every reader uses this choice.
+    Matroska announces no frame count and a cover track there may claim a longer duration than a short clip
+    (one frame shown for a second), so frames are counted from the packets when the header does not say.
     """
     streams = list(container.streams.video)
+    moving = [s for s in streams if not int(s.disposition) & int(_STILL)] or streams
+    if len(moving) == 1:
+        return moving[0]
+    counts = _frame_counts(container)
+    return max(moving, key=lambda s: (counts[s.index], _stream_duration(s) or 0.0, -s.index))
 
-    def size(stream: av.VideoStream) -> tuple:
-        still = bool(int(stream.disposition) & int(_STILL))
-        return (not still, int(stream.frames or 0), _stream_duration(stream) or 0.0, -stream.index)
 
-    return max(streams, key=size)
+def _frame_counts(container: av.container.InputContainer) -> dict[int, int]:
+    """Frames of each video stream: the header's count, or (when a header does not say) the packets counted."""
+    streams = container.streams.video
+    if all(s.frames for s in streams):
+        return {s.index: int(s.frames) for s in streams}
+    path = Path(container.name)
+    stat = path.stat()
+    return dict(_counted_packets(str(path), stat.st_size, stat.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=8)
+def _counted_packets(path: str, size: int, mtime_ns: int) -> tuple[tuple[int, int], ...]:
+    """(stream index, packets) of every video stream, from one demux pass (no decoding); cached by the file's size
+    and time, since every reader of a file makes the same choice."""
+    counts: dict[int, int] = {}
+    try:
+        with av.open(path) as container:
+            counts = {s.index: 0 for s in container.streams.video}
+            for packet in container.demux(*container.streams.video):
+                if packet.size:
+                    counts[packet.stream.index] += 1
+    except av.error.FFmpegError:
+        pass  # a broken file: the counts so far choose, and the reader reports the break where it finds it
+    return tuple(counts.items())
 
 
 def _stream_note(container: av.container.InputContainer, stream: av.VideoStream) -> str | None:
     if len(container.streams.video) < 2:
         return None
+    counts = _frame_counts(container)
+
     def described(s: av.VideoStream) -> str:
-        frames = f", {s.frames} frames" if s.frames else ""
+        frames = f", {counts[s.index]} frame{'s' if counts[s.index] != 1 else ''}"
         return f"#{s.index} ({s.codec_context.width}x{s.codec_context.height}{frames})"
 
     others = ", ".join(described(s) for s in container.streams.video if s is not stream)
@@ -252,6 +282,8 @@ class DecodedFrame:
     image: np.ndarray  # (H, W, 3) uint8 RGB
     pts: int | None  # presentation time in `time_base` units, None when the container has none
     time_base: Fraction
+    key_frame: bool = False
+    decoded_pts: int | None = None  # the decoder's own timestamp, kept when a caller re-times `pts`
 
 
 def decode_video(path: str | Path, *, warn_conversions: bool = True) -> Iterator[DecodedFrame]:
@@ -272,7 +304,7 @@ def decode_video(path: str | Path, *, warn_conversions: bool = True) -> Iterator
         try:
             for frame in container.decode(stream):
                 image = frame.to_ndarray(format="rgb24")
-                yield DecodedFrame(decoded, image, frame.pts, time_base)
+                yield DecodedFrame(decoded, image, frame.pts, time_base, frame.key_frame, frame.pts)
                 decoded += 1
         except av.error.FFmpegError as exc:
             raise SpectraFrameError(f"{path}: decoding failed after frame {decoded}: {exc}") from exc
@@ -304,6 +336,21 @@ class FrameIndex:
     frames: int
     pts: tuple[int, ...] = ()  # empty: timestamps missing or repeated, windows are decoded from frame 0
     keyframes: tuple[int, ...] = ()
+    offset: int = 0  # pts[i] is frame offset + i's (a part of the scan: see `seek_index`)
+
+
+def seek_index(pts: list[int | None], keyframes: list[int], first: int, last: int) -> FrameIndex | None:
+    """The part of a scan (every frame's decoder timestamp, the key frames' positions) that `read_video_window`
+    needs for frames first..last: from a few key frames before `first` on. None when those timestamps are missing
+    or repeated (the window is then decoded from frame 0)."""
+    position = bisect.bisect_right(keyframes, first) - 1
+    if position < 0:
+        return None
+    keys = keyframes[max(0, position - SEEK_ATTEMPTS + 1):position + 1]
+    part = pts[keys[0]:last + 1]
+    if None in part or len(set(part)) != len(part):
+        return None
+    return FrameIndex(last + 1, tuple(part), tuple(keys), offset=keys[0])  # type: ignore[arg-type]
 
 
 def index_video(path: str | Path) -> FrameIndex:
@@ -373,8 +420,8 @@ def _seek_window(path: Path, index: FrameIndex, first: int, last: int) -> list[n
         key = index.keyframes[position - attempt]
         if key == 0:
             return None  # nothing to skip: the plain decode from the start is the same work
-        try:
-            frames = _decode_from_keyframe(path, pts, key, first, last)
+        try:  # positions in `pts`, which starts at frame index.offset
+            frames = _decode_from_keyframe(path, pts, key - index.offset, first - index.offset, last - index.offset)
         except (av.error.FFmpegError, OSError) as exc:
             log.debug("%s: seeking to frame %d failed (%s); decoding from the start", path, key, exc)
             return None

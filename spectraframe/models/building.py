@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from spectraframe.checkpoints import check_compatible, load_generator, load_torc
 from spectraframe.data.train_datasets import TrainingSamples, find_training_clips, split_holdout
 from spectraframe.errors import SpectraFrameError
 from spectraframe.losses import GeneratorLoss, LossWeights
-from spectraframe.models.config import Config, TrainConfig
+from spectraframe.models.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -73,20 +72,13 @@ def validation_clips(config: Config, holdout: list) -> list:
     return clips[: config.val.max_clips] if config.val.max_clips else clips
 
 
-def total_steps(config: Config, samples_per_epoch: int, world_size: int) -> int:
-    if config.train.iterations > 0:
-        return config.train.iterations
-    per_step = config.train.batch_size * world_size
-    return config.train.epochs * max(1, math.ceil(samples_per_epoch / per_step))
-
-
 def build_generator(config: Config, rbpn: RBPNConfig, *, resuming: bool) -> RBPN:
     """A new RBPN, or with model.init_from (ignored on resume, where the checkpoint wins) those weights; with
     model.overparameterise its 3x3 convolutions get their training-time branches (on resume too: the checkpoint
     holds them)."""
     generator = RBPN(rbpn)
     if config.model.init_from and not resuming:
-        from spectraframe.upscale.weights import resolve_weights
+        from spectraframe.zoo import resolve_weights
 
         weights = resolve_weights(config.model.init_from)  # a file, or a shipped weights name such as efficient
         initial, _ = load_generator(weights)
@@ -113,19 +105,6 @@ def build_loss(config: Config, gan_phase: bool = True) -> GeneratorLoss:
         perceptual_layer_weights=(tuple(loss.perceptual_layer_weights)
                                   if loss.perceptual_layer_weights is not None else None),
     )
-
-
-def build_scheduler(optimizer: torch.optim.Optimizer, train: TrainConfig,
-                    total: int) -> torch.optim.lr_scheduler.LRScheduler:
-    if train.lr_schedule == "cosine":
-        # Built from this run's total: a resume with a new total stretches the curve.
-        def cosine(step: int) -> float:
-            progress = min(1.0, step / max(1, total))
-            return train.lr_min_ratio + (1 - train.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)
-    milestones = sorted({max(1, int(f * total)) for f in train.lr_decay_at})
-    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=train.lr_gamma)
 
 
 def amp_dtype(amp: str) -> torch.dtype | None:

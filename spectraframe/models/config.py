@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import math
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,13 +20,14 @@ import yaml
 
 from spectraframe.archs.rbpn import PRESETS, RBPNConfig
 from spectraframe.archs.vgg import LAYER_NAMES as VGG_LAYERS
+from spectraframe.cli_numbers import INT_MAX
 from spectraframe.degradation.realworld import RealWorldConfig
 from spectraframe.degradation.steps import parse_degradation
-from spectraframe.errors import SpectraFrameError
+from spectraframe.errors import SpectraFrameError, did_you_mean
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.losses import GAN_FORMS, PERCEPTUAL_CRITERIA, PIXEL_LOSSES
 from spectraframe.models.run_presets import preset_names
-from spectraframe.paths import require_file
+from spectraframe.paths import atomic_write, require_file
 
 TRAINING_DEGRADATIONS = ("bi", "bd", "realworld")
 
@@ -99,6 +99,15 @@ class DataConfig:
     # about 33 GB for every pair).
     flow_cache_gb: float = 2.0
     num_workers: int = 2
+    # Where training batches come from: "loader" (a DataLoader: per-sample work on CPU workers, what the
+    # real-world degradations need) or "resident" (spectraframe/data/resident.py: the whole corpus prepared once,
+    # MATLAB-bicubic LR and flows, held on the training device; a batch is one gather and the 8 symmetries).
+    source: str = "loader"
+    # The resident source's clips: a folder of packed clips (`python -m benchmarks.gpu_run pack`: index.json, or
+    # part folders holding one each); None: the folder clips of data.root / data.train_list.
+    pack: str | None = None
+    # Where the resident source keeps its prepared clips (reused by later runs); None: <run dir>/prepared.
+    prepared: str | None = None
 
 
 @dataclass
@@ -157,6 +166,14 @@ class TrainConfig:
     # torch CPU threads of the training process (0: torch's default). 1 is faster on a busy machine.
     threads: int = 0
     amp: str = "none"  # "none", "bf16" (CPU or CUDA), "fp16" (CUDA, with a GradScaler)
+    # A wall-time budget in seconds of training steps (validation not counted; 0: none). With it, the run ends
+    # at this budget or at train.iterations, whichever comes first, and the cosine schedule runs over the larger
+    # fraction of the two; a resume with a larger budget stretches the curve to the new end.
+    seconds: float = 0.0
+    # Linear learning-rate warm-up over this fraction of the schedule (0: none), for runs from scratch.
+    lr_warmup: float = 0.0
+    # The generator in channels-last memory format (faster convolutions on GPUs).
+    channels_last: bool = False
     # Steps whose loss is NaN/Inf are skipped; training stops after this many.
     max_nonfinite_steps: int = 10
     checkpoint_every: int = 500
@@ -240,6 +257,7 @@ class Config:
             "loss.gan_form": (self.loss.gan_form, GAN_FORMS),
             "loss.perceptual_criterion": (self.loss.perceptual_criterion, PERCEPTUAL_CRITERIA),
             "train.amp": (self.train.amp, ("none", "bf16", "fp16")),
+            "data.source": (self.data.source, ("loader", "resident")),
             "val.frames": (self.val.frames, ("all", "centre")),
         }
         for name, (value, allowed) in choices.items():
@@ -281,6 +299,7 @@ class Config:
             "train.d_warmup_iterations": self.train.d_warmup_iterations,
             "train.max_nonfinite_steps": self.train.max_nonfinite_steps,
             "train.threads": self.train.threads,
+            "train.seconds": self.train.seconds,
             "val.every": self.val.every,
             "val.max_clips": self.val.max_clips,
             "log.image_every": self.log.image_every,
@@ -313,6 +332,27 @@ class Config:
             problems.append(f"train.lr_min_ratio must be in [0, 1], got {self.train.lr_min_ratio}")
         if self.train.lr <= 0 or self.train.lr_d <= 0:
             problems.append("train.lr and train.lr_d must be > 0")
+        if not 0 <= self.train.lr_warmup < 1:
+            problems.append(f"train.lr_warmup is a fraction of the schedule in [0, 1), got {self.train.lr_warmup}")
+        return [*problems, *self._resident_problems()]
+
+    def _resident_problems(self) -> list[str]:
+        """What the resident source cannot do: it prepares bicubic LR once and draws every frame with the 8
+        symmetries."""
+        data = self.data
+        if data.source != "resident":
+            return []
+        problems = []
+        if data.degradation != "bi":
+            problems.append(f"data.source=resident prepares MATLAB-bicubic LR once: data.degradation must be bi, got "
+                            f"{data.degradation!r} (use data.source=loader for per-sample degradations)")
+        if data.targets != "all":
+            problems.append("data.source=resident draws every frame of every clip: set data.targets=all")
+        if not (data.hflip and data.vflip and data.rot90):
+            problems.append("data.source=resident always applies the 8 symmetries: set data.hflip, data.vflip and "
+                            "data.rot90 to true")
+        if data.pack is None and data.root is None:
+            problems.append("data.source=resident needs data.pack (packed clips) or data.root (folder clips)")
         return problems
 
 
@@ -323,9 +363,7 @@ def _section_classes() -> dict[str, type]:
 
 
 def _unknown_key_message(key: str, known: list[str], where: str) -> str:
-    close = difflib.get_close_matches(key, known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown config key {where}{key!r}{hint}; known: {', '.join(known)}"
+    return f"unknown config key {where}{key!r}{did_you_mean(key, known)}; known: {', '.join(known)}"
 
 
 def _field_kind(section: type, key: str) -> str:
@@ -348,6 +386,8 @@ def _coerce(value: Any, kind: str, name: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
                 or int(value) != value:
             raise SpectraFrameError(f"{name} must be an integer, got {value!r}")
+        if abs(value) > INT_MAX:  # past what the C code under torch and numpy takes
+            raise SpectraFrameError(f"{name} must be a whole number of at most {INT_MAX}, got {value!r}")
         return int(value)
     if kind == "float":
         if isinstance(value, str):
@@ -392,9 +432,29 @@ def config_from_dict(values: dict[str, Any]) -> Config:
     return config
 
 
-def read_config_file(source: str | Path) -> dict[str, Any]:
-    """YAML of a file path, or of a shipped preset when `source` is a preset name (see `preset_names`)."""
+def read_config_file(source: str | Path, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """YAML of a file path, or of a shipped preset when `source` is a preset name (see `preset_names`). A
+    top-level `base: NAME` (a preset, or a file relative to this one) is read first and this file's keys go on
+    top of it, section by section (mmagic's `_base_`): a recipe states only what differs."""
+    values, folder = _read_yaml(source)
+    base = values.pop("base", None)
+    if base is None:
+        return _sections(values, f"config {source}")
+    if not isinstance(base, str):
+        raise SpectraFrameError(f"config {source}: base must name a preset or a YAML file, got {base!r}")
+    if base in _seen or str(source) in _seen:
+        raise SpectraFrameError(f"config {source}: its base chain loops ({' -> '.join([*_seen, str(source), base])})")
+    located = folder / base if folder is not None and (folder / base).is_file() else base
+    merged = {k: dict(v or {}) for k, v in read_config_file(located, (*_seen, str(source))).items()}
+    for section, entries in _sections(values, f"config {source}").items():
+        merged.setdefault(section, {}).update(entries or {})
+    return merged
+
+
+def _read_yaml(source: str | Path) -> tuple[dict, Path | None]:
+    """A config file's or preset's YAML mapping, and the folder a relative base is found in (None: a preset)."""
     path = Path(source)
+    folder = path.parent if path.is_file() else None
     if path.is_file():
         try:
             text = path.read_text(encoding="utf-8")
@@ -416,7 +476,9 @@ def read_config_file(source: str | Path) -> dict[str, Any]:
         values = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise SpectraFrameError(f"config {source} is not valid YAML: {exc}") from exc
-    return _sections(values, f"config {source}")
+    if not isinstance(values, dict):
+        return _sections(values, f"config {source}"), folder  # raises: not a mapping
+    return values, folder
 
 
 def _sections(values: Any, where: str) -> dict[str, Any]:
@@ -455,7 +517,5 @@ def load_config(source: str | Path | None = None, overrides: list[str] | None = 
 
 
 def save_config(config: Config, path: str | Path) -> None:
-    from spectraframe.checkpoints import atomic_write
-
     text = yaml.safe_dump(config.to_dict(), sort_keys=False)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))

@@ -47,6 +47,14 @@ class Distributed:
         dist.broadcast(tensor, src=0)
         return None if math.isnan(tensor.item()) else tensor.item()
 
+    def gather(self, value: object) -> list:
+        """Every rank's `value`, in rank order, on every rank."""
+        if not self.enabled:
+            return [value]
+        values: list = [None] * self.world_size
+        dist.all_gather_object(values, value)
+        return values
+
     def share_buffers(self, *modules: nn.Module) -> None:
         """Give every rank rank 0's buffers (BatchNorm statistics, which each rank updates locally)."""
         if self.enabled:

@@ -104,3 +104,23 @@ def stop_on_signals() -> Iterator[StopRequest]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def warn_about_changes(state: dict, world_size: int, total_steps: int) -> None:
+    """Log what differs between a resumed run and the one that wrote its checkpoint `state`, and what that
+    changes."""
+    if state["world_size"] != world_size:
+        log.warning("resuming a %d-process run with %d processes: the data order changes",
+                    state["world_size"], world_size)
+    if state.get("torch_threads", torch.get_num_threads()) != torch.get_num_threads():
+        # CPU kernels split sums by thread, so the bits of every step depend on the thread count.
+        log.warning("the run used %d torch threads, this process %d: training continues correctly but "
+                    "not bit-for-bit as an uninterrupted run would", state["torch_threads"],
+                    torch.get_num_threads())
+    if state["total_steps"] != total_steps:
+        if "milestones" in state["scheduler_g"]:
+            log.warning("the run had %d steps in total, now %d: the learning-rate decay steps stay as saved "
+                        "(%s)", state["total_steps"], total_steps, sorted(state["scheduler_g"]["milestones"]))
+        else:
+            log.info("the run had %d steps in total, now %d: the cosine schedule follows the new total",
+                     state["total_steps"], total_steps)

@@ -1,13 +1,15 @@
-"""The SpectraFrame GAN training loop: resumable bit-exactly, single process or DDP under torchrun.
+"""The SpectraFrame training loop: every recipe (pixel loss, GAN), resumable bit-exactly, one process or DDP
+under torchrun, on the CPU or GPUs.
 
-The parts live beside this file: `building` (data, models, optimisers, schedules from a Config), `gan_step`
-(one iteration, testable on its own), `run_state` (RNG, weight average, stop requests), `run_log` (log.csv,
-TensorBoard, progress) and `distributed`. Validation scores with the evaluation protocol
-(`spectraframe.evaluate`).
+The parts live beside this file: `data_sources` (batches from a DataLoader or the device-resident corpus),
+`building` (models and losses from a Config), `schedule` (learning rates over steps or a wall-time budget, and
+which network each step trains), `gan_step` (one iteration; a pixel-loss step is one without D), `run_state`
+(RNG, weight average, stop requests), `run_log` (log.csv, TensorBoard, progress), `distributed` and `validation`
+(the evaluation protocol, `spectraframe.evaluate`, on the in-memory generator).
 
 Everything a run needs to continue is in `RUN_DIR/checkpoints/last.pt` (models, optimisers, schedulers,
-AMP scaler, step, RNG states, counters); the data order is a pure function of (seed, step), so
-N steps + resume + N steps gives the same weights as 2N steps. Under DDP every rank trains, rank 0 writes.
+AMP scaler, step, wall time, RNG states, each rank's batch-drawing state, counters), so N steps + resume + N steps
+gives the same weights as 2N steps. Under DDP every rank trains, rank 0 writes.
 
 Run folder: config.yaml (resolved), checkpoints/last.pt, generator.safetensors (last),
 discriminator.safetensors, best.safetensors (best validation PSNR), log.csv, tensorboard/, flow_cache/.
@@ -16,7 +18,6 @@ discriminator.safetensors, best.safetensors (best validation PSNR), log.csv, ten
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 import warnings
@@ -26,26 +27,15 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
 
 from spectraframe.accelerate import autocast_context
 from spectraframe.archs.rbpn import RBPN
 from spectraframe.archs.srgan_discriminator import Discriminator
 from spectraframe.checkpoints import atomic_write, load_discriminator, save_discriminator, save_generator
-from spectraframe.data.train_datasets import StreamSampler, seed_worker
 from spectraframe.errors import SpectraFrameError
-from spectraframe.generator import Generator, generator_device
-from spectraframe.models.building import (
-    amp_dtype,
-    build_data,
-    build_generator,
-    build_loss,
-    build_scheduler,
-    read_training_checkpoint,
-    total_steps,
-    validation_clips,
-)
-from spectraframe.models.config import Config, TrainConfig, config_from_dict, save_config
+from spectraframe.models.building import amp_dtype, build_generator, build_loss, read_training_checkpoint
+from spectraframe.models.config import Config, config_from_dict, save_config
+from spectraframe.models.data_sources import build_source
 from spectraframe.models.distributed import for_training, init_distributed, training_device
 from spectraframe.models.gan_step import DiscriminatorLogits, GanStep
 from spectraframe.models.run_log import RunLog, image_row
@@ -57,7 +47,16 @@ from spectraframe.models.run_state import (
     seed_everything,
     set_rng_state,
     stop_on_signals,
+    warn_about_changes,
 )
+from spectraframe.models.schedule import (
+    budget_spent,
+    build_scheduler,
+    load_scheduler_state,
+    step_schedule,
+    total_steps,
+)
+from spectraframe.models.validation import validate
 from spectraframe.paths import Output, check_outputs
 
 log = logging.getLogger(__name__)
@@ -75,42 +74,6 @@ class TrainResult:
     best_psnr: float | None = None
 
 
-# --- validation --------------------------------------------------------------------------------
-
-
-def validate(
-    model: Generator,
-    clips: list,
-    *,
-    scale: int,
-    degradation: str,
-    flow_method: str,
-    frames: str = "all",
-    flow_cache=None,
-    autocast_dtype: torch.dtype | None = None,
-) -> tuple[float, float, Tensor | None]:
-    """The evaluation protocol (`spectraframe.evaluate`, Y channel, no border) on the in-memory generator: mean
-    over clips of the per-clip mean PSNR / SSIM, and a preview row bicubic|SR|HR of the first scored frame."""
-    from spectraframe.evaluate import EvalProtocol, EvalReport, generator_clip_method, score_clips
-
-    previews: list[Tensor] = []
-
-    def keep_first(clip, t: int, panels: list[tuple[str, Tensor]]) -> None:
-        if not previews:
-            previews.append(image_row(*(image.float() / 255.0 for _, image in panels)))
-
-    was_training = model.training
-    model.eval()
-    try:
-        method = generator_clip_method(model, flow_method, flow_cache=flow_cache, autocast_dtype=autocast_dtype)
-        scores = score_clips(clips, method, EvalProtocol(scale, degradation, frames=frames),
-                             device=generator_device(model), on_frame=keep_first)
-    finally:
-        model.train(was_training)
-    means = EvalReport(scores).mean_of_clip_means()
-    return means["psnr_y"], means["ssim_y"], previews[0] if previews else None
-
-
 # --- the trainer -------------------------------------------------------------------------------
 
 
@@ -121,7 +84,7 @@ class Trainer:
     raised as SpectraFrameError from the constructor, before any training step.
     """
 
-    def __init__(self, config: Config, run_dir: str | Path, *, resume: bool = False):
+    def __init__(self, config: Config, run_dir: str | Path, *, resume: bool = False, origin: dict | None = None):
         config.validate()
         self.config = cfg = config
         self.run_dir = Path(run_dir)
@@ -142,20 +105,21 @@ class Trainer:
 
         # Data first: bad input fails before any model is built.
         self.rbpn_config = cfg.model.rbpn_config()
-        data = build_data(cfg, self.rbpn_config, self.run_dir)
-        self.sources, self.holdout, self.dataset = data.sources, data.holdout, data.dataset
-        self.flow_cache_dir = data.flow_cache_dir
-        self.val_clips = validation_clips(cfg, self.holdout)
-        self.total_steps = total_steps(cfg, len(self.dataset), self.ddp.world_size)
+        self.source = build_source(cfg, self.rbpn_config, self.run_dir, self.ddp, self.device)
+        self.val_clips = self.source.val_clips
+        self.total_steps = total_steps(cfg.train, self.source.samples_per_epoch, self.ddp.world_size)
+        self.wall_time = 0.0
         self._build_models(resuming=checkpoint is not None)
 
         self.step = 0
+        # How this run was started and continued: the command of every sitting (the provenance records them).
+        self.origins: list[dict] = []
         self.step_seconds: list[float] = []
         self.nonfinite_steps = 0
         self.best_psnr: float | None = None
-        self.wall_time = 0.0
         if checkpoint is not None:
             self._load_state(checkpoint)
+        self.origins.append(origin or {})
         if self.ddp.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.run_dir / "config.yaml")
@@ -164,6 +128,10 @@ class Trainer:
     def _build_models(self, *, resuming: bool) -> None:
         cfg = self.config
         self.generator = build_generator(cfg, self.rbpn_config, resuming=resuming).to(self.device)
+        if cfg.train.channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed patch sizes: the fastest kernels are worth finding
         self.discriminator = Discriminator()
         if cfg.model.discriminator_from and not resuming:
             self.discriminator = load_discriminator(cfg.model.discriminator_from)
@@ -175,8 +143,8 @@ class Trainer:
         betas = (cfg.train.beta1, cfg.train.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.train.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.train.lr_d, betas=betas)
-        self.sched_g = build_scheduler(self.opt_g, cfg.train, self.total_steps)
-        self.sched_d = build_scheduler(self.opt_d, cfg.train, self.total_steps)
+        self.sched_g = build_scheduler(self.opt_g, cfg.train, self.total_steps, lambda: self.wall_time)
+        self.sched_d = build_scheduler(self.opt_d, cfg.train, self.total_steps, lambda: self.wall_time)
         # A pixel-loss run never trains D: its state is left out of the checkpoint (small enough to commit).
         self.ema = ema_copy(self.generator) if cfg.train.ema else None
         self.gan_step = GanStep(
@@ -221,10 +189,13 @@ class Trainer:
             "world_size": self.ddp.world_size,
             "torch_threads": torch.get_num_threads(),
             "config": self.config.to_dict(),
+            "data": self.source.state_dict(),
+            "origins": self.origins,
         }
 
     def _load_state(self, state: dict) -> None:
-        self._warn_about_changes(state)
+        warn_about_changes(state, self.ddp.world_size, self.total_steps)
+        self.wall_time = float(state["wall_time"])  # before the schedules: a budget's cosine follows it
         self.generator.load_state_dict(state["generator"])
         if self.ema is not None:
             # A run that turns EMA on at resume starts the average from the current weights.
@@ -243,42 +214,29 @@ class Trainer:
         self.step = int(state["step"])
         self.nonfinite_steps = int(state["nonfinite_steps"])
         self.best_psnr = state["best_psnr"]
-        self.wall_time = float(state["wall_time"])
-
-    def _warn_about_changes(self, state: dict) -> None:
-        """What differs from the run that wrote `state`, and what that changes."""
-        if state["world_size"] != self.ddp.world_size:
-            log.warning("resuming a %d-process run with %d processes: the data order changes",
-                        state["world_size"], self.ddp.world_size)
-        if state.get("torch_threads", torch.get_num_threads()) != torch.get_num_threads():
-            # CPU kernels split sums by thread, so the bits of every step depend on the thread count.
-            log.warning("the run used %d torch threads, this process %d: training continues correctly but "
-                        "not bit-for-bit as an uninterrupted run would", state["torch_threads"],
-                        torch.get_num_threads())
-        if state["total_steps"] != self.total_steps:
-            if "milestones" in state["scheduler_g"]:
-                log.warning("the run had %d steps in total, now %d: the learning-rate decay steps stay as saved "
-                            "(%s)", state["total_steps"], self.total_steps, sorted(state["scheduler_g"]["milestones"]))
-            else:
-                log.info("the run had %d steps in total, now %d: the cosine schedule follows the new total",
-                         state["total_steps"], self.total_steps)
+        self.source.load_state_dict(state.get("data"))
+        self.origins = list(state.get("origins", []))
 
     def save_checkpoint(self) -> None:
+        state = self.state_dict()  # on every rank: the data source gathers each rank's state
         if self.ddp.is_main:
-            state = self.state_dict()
             atomic_write(self.run_dir / CHECKPOINT, lambda tmp: torch.save(state, tmp))
         self._checkpoint_step = self.step
 
     def provenance(self, **extra) -> dict:
-        cfg = self.config
+        """What an exported file records of how it was made: the config's name and overrides, the command of every
+        sitting, the resolved config, the data, the steps and time, and the hardware."""
+        first = next((o for o in self.origins if o.get("config")), {})
         return {
+            "recipe": {"config": first.get("config"), "overrides": first.get("overrides", [])},
+            "commands": [o["command"] for o in self.origins if o.get("command")],
             "iterations": self.step,
             "wall_time_s": round(self.wall_time, 1),
-            "data": {"root": cfg.data.root, "train_list": cfg.data.train_list, "clips": len(self.sources),
-                     "held_out_clips": len(self.holdout),
-                     "samples_per_epoch": len(self.dataset), "degradation": cfg.data.degradation},
-            "config": cfg.to_dict(),
+            "samples": self.step * self.config.train.batch_size * self.ddp.world_size,
+            "data": self.source.provenance(),
+            "config": self.config.to_dict(),
             "world_size": self.ddp.world_size,
+            "trained_on": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
             **extra,
         }
 
@@ -294,18 +252,21 @@ class Trainer:
     # --- one iteration ---
 
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, float] | None:
-        """One iteration; returns the logged values, or None when the step was skipped (NaN/Inf)."""
-        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        """One iteration on a batch on the device (the schedules advance separately: `advance_schedules`);
+        returns the logged values, or None when the step was skipped (NaN/Inf)."""
         outcome = self.gan_step(batch, step=self.step, **step_schedule(self.config.train, self.step))
+        if outcome.skipped:
+            self._count_nonfinite(outcome.values)
+        self._last_sr, self._last_batch = outcome.sr, batch
+        return None if outcome.skipped else outcome.values
+
+    def advance_schedules(self) -> None:
+        """The learning rates of the next step (after the step count and the wall time have advanced)."""
         with warnings.catch_warnings():
             # In the warm-up D is not stepped; its schedule still counts steps so both decay together.
             warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()`"))
             self.sched_g.step()
             self.sched_d.step()
-        if outcome.skipped:
-            self._count_nonfinite(outcome.values)
-        self._last_sr, self._last_batch = outcome.sr, batch
-        return None if outcome.skipped else outcome.values
 
     def _count_nonfinite(self, values: dict) -> None:
         limit = self.config.train.max_nonfinite_steps
@@ -321,22 +282,6 @@ class Trainer:
             )
 
     # --- the loop ---
-
-    def loader(self, end_step: int) -> DataLoader:
-        workers = self.config.data.num_workers
-        sampler = StreamSampler(self.config.train.batch_size, self.step, self.ddp.rank, self.ddp.world_size,
-                                end_step=end_step)
-        return DataLoader(
-            self.dataset,
-            batch_size=self.config.train.batch_size,
-            sampler=sampler,
-            num_workers=workers,
-            worker_init_fn=seed_worker,
-            generator=torch.Generator().manual_seed(self.config.train.seed),
-            pin_memory=self.device.type == "cuda",
-            prefetch_factor=2 if workers else None,
-            multiprocessing_context="fork" if workers and os.name == "posix" else None,
-        )
 
     def fit(self, max_steps: int | None = None) -> TrainResult:
         """Train to train's total steps, or stop after step `max_steps` (as an interruption would)."""
@@ -360,8 +305,8 @@ class Trainer:
                 self.ddp.barrier()
         finally:
             run_log.close()
-        return TrainResult(self.run_dir, self.step, self.total_steps, self.step >= self.total_steps, history,
-                           self.best_psnr)
+        finished = self.step >= self.total_steps or budget_spent(cfg.train, self.wall_time)
+        return TrainResult(self.run_dir, self.step, self.total_steps, finished, history, self.best_psnr)
 
     def _loop(self, end_step: int, run_log: RunLog, history: list[dict], stop: StopRequest) -> bool:
         """Steps up to `end_step`; True when a stop request ended them early (after a checkpoint)."""
@@ -369,11 +314,12 @@ class Trainer:
         self.generator.train()
         self.discriminator.train()
         started = time.perf_counter()
-        for batch in self.loader(end_step):
+        for batch in self.source.batches(self.step, end_step):
             values = self.train_step(batch)
             self.step += 1
             elapsed = time.perf_counter() - started
-            self.wall_time += elapsed
+            self.wall_time += self.ddp.share(elapsed)  # rank 0's clock: every rank's schedule and stop agree
+            self.advance_schedules()
             self.step_seconds.append(elapsed)  # data wait + step: what benchmarks report
             keep_latest(self.step_seconds)
             started = time.perf_counter()
@@ -390,6 +336,9 @@ class Trainer:
                 log.warning("stop requested: checkpoint written at step %d; continue with --resume %s",
                             self.step, self.run_dir)
                 return True
+            if budget_spent(cfg.train, self.wall_time):
+                log.info("step %d: the wall-time budget train.seconds=%g is spent", self.step, cfg.train.seconds)
+                break
         return False
 
     def _log_step(self, run_log: RunLog, values: dict | None) -> None:
@@ -411,7 +360,7 @@ class Trainer:
             log.info("step %d: validating on %d clips (%s frames)", self.step, len(self.val_clips), cfg.val.frames)
             from spectraframe.flow.cache import FlowCache
 
-            cache = FlowCache(self.flow_cache_dir, max_bytes=int(cfg.data.flow_cache_gb * 1024**3))
+            cache = FlowCache(self.source.flow_cache_dir, max_bytes=int(cfg.data.flow_cache_gb * 1024**3))
             dtype = torch.bfloat16 if cfg.train.amp == "bf16" else None
             psnr, ssim, preview = validate(
                 self.shipped_generator, self.val_clips, scale=self.rbpn_config.scale,
@@ -431,28 +380,10 @@ class Trainer:
         self._validated_step = self.step
 
 
-def step_schedule(train: TrainConfig, step: int) -> dict[str, bool]:
-    """Which networks step `step` (from 0) trains, as GanStep's keywords: G alone with the pixel loss
-    (train.warmup_iterations), then D alone (train.d_warmup_iterations), then both, D on every
-    train.d_update_every-th step."""
-    gan_start = train.warmup_iterations + train.d_warmup_iterations
-    return {"gan_phase": step >= train.warmup_iterations,
-            "update_g": not train.warmup_iterations <= step < gan_start,
-            "update_d": step < gan_start or (step - gan_start) % train.d_update_every == 0}
-
-
-def load_scheduler_state(scheduler: torch.optim.lr_scheduler.LRScheduler, state: dict) -> None:
-    scheduler.load_state_dict(state)
-    if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
-        # The next step already follows the (possibly new) total, not the rate saved for the old one.
-        for group, base, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs,
-                                       scheduler.lr_lambdas, strict=True):
-            group["lr"] = base * factor(scheduler.last_epoch)
-
-
-def train(config: Config, run_dir: str | Path, *, resume: bool = False, max_steps: int | None = None) -> TrainResult:
-    """Train (or resume) a run; see `Trainer`."""
-    return Trainer(config, run_dir, resume=resume).fit(max_steps=max_steps)
+def train(config: Config, run_dir: str | Path, *, resume: bool = False, max_steps: int | None = None,
+          origin: dict | None = None) -> TrainResult:
+    """Train (or resume) a run; see `Trainer`. `origin`: the command and config name the provenance records."""
+    return Trainer(config, run_dir, resume=resume, origin=origin).fit(max_steps=max_steps)
 
 
 def load_run_config(run_dir: str | Path, overrides: list[str] | None = None) -> Config:

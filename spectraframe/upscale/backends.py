@@ -24,7 +24,7 @@ from spectraframe.int8 import (
     openvino_available,
 )
 from spectraframe.paths import require_file
-from spectraframe.upscale.weights import resolve_weights
+from spectraframe.zoo import resolve_weights
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
 

@@ -20,6 +20,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 from spectraframe.archs.rbpn import RBPN, RBPNConfig
+from spectraframe.cli_numbers import typed
 from spectraframe.errors import SpectraFrameError
 
 # Beyond this many LR pixels the influence of a pixel on the output is below 1e-5 of the output's range
@@ -139,7 +140,10 @@ def parse_memory(text: str) -> int:
     if not match:
         raise SpectraFrameError(f"memory size must look like 4G, 512M or 1.5GiB, got {text!r}")
     number, unit = float(match.group(1)), match.group(2).upper()
-    size = int(number * 1024 ** ("KMGT".index(unit) + 1)) if unit else int(number)
+    size = number * 1024 ** ("KMGT".index(unit) + 1) if unit else number
+    if size > 2**60:  # also the digits that make an infinite float
+        raise SpectraFrameError(f"memory size {typed(text)} is more than any computer has: write it like 4G or 512M")
+    size = int(size)
     if size <= 0:
         raise SpectraFrameError(f"memory size must be more than 0 bytes, got {text!r} (leave it out for the default: "
                                 "half the available memory)")

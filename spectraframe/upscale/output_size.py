@@ -2,7 +2,9 @@
 filter to the size asked for, aspect kept, even sides for video (yuv420p halves the chroma both ways).
 
 The network only makes detail up to its own scale; anything larger would be plain interpolation, so a
-size beyond it is refused rather than quietly enlarged.
+size beyond it is refused rather than quietly enlarged. Anything smaller than the input is refused too: a
+super-resolution tool asked for a 2x2 video was given a typo, not a wish (the one rule: from the input's size
+to the network's, the same on the command line and on the page).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from spectraframe.cli_numbers import shown
 from spectraframe.errors import SpectraFrameError
 
 
@@ -19,12 +22,13 @@ def check_size_request(target_height: int | None, outscale: float | None, networ
         raise SpectraFrameError("give --height or --outscale, not both: each sets the output size on its own")
     if target_height is not None and target_height < 2:
         raise SpectraFrameError(f"--height must be 2 pixels or more, got {target_height}")
-    if outscale is not None and not outscale > 0:
-        raise SpectraFrameError(f"--outscale must be more than 0, got {outscale}")
+    if outscale is not None and not outscale >= 1:  # also nan
+        raise SpectraFrameError(f"--outscale {shown(outscale)} would make the output smaller than the input: use "
+                                "--outscale 1 (the input's size) or more")
     if outscale is not None and network_scale is not None and outscale > network_scale:
         raise SpectraFrameError(
-            f"--outscale {outscale:g} is more than the x{network_scale} these weights reach; going further would "
-            f"only be interpolation: use --outscale {network_scale} or less, or weights made for a larger scale"
+            f"--outscale {shown(outscale)} is more than the x{network_scale} these weights reach; going further "
+            f"would only be interpolation: use --outscale {network_scale} or less, or weights made for a larger scale"
         )
 
 
@@ -37,6 +41,9 @@ def final_size(width: int, height: int, network_scale: int, *, target_height: in
     if target_height is None and outscale is None:
         return network_width, network_height
     if target_height is not None:
+        if target_height < height:
+            raise SpectraFrameError(f"--height {target_height} would make the output smaller than the {height}-pixel-"
+                                    f"high input: use --height {height} (the input's size) or more")
         if target_height > network_height:
             raise SpectraFrameError(
                 f"--height {target_height} needs x{target_height / height:.3g} of the {height}-pixel-high input, "

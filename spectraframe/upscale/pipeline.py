@@ -27,16 +27,24 @@ from spectraframe.accelerate import (
     resolve_precision,
 )
 from spectraframe.archs.rbpn import RBPN
+from spectraframe.data.scenes import SceneCutDetector
 from spectraframe.data.windows import neighbour_indices, require_odd_window, scene_window
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.api import DEFAULT_FLOW_METHOD
 from spectraframe.generator import SelfEnsemble
 from spectraframe.io.tensors import to_tensor, to_uint8
-from spectraframe.io.video import EncoderSettings, check_encoder, output_format, resolve_encoder
+from spectraframe.io.video import DecodedFrame, EncoderSettings, check_encoder, output_format, resolve_encoder
 from spectraframe.upscale.backends import BACKENDS, load_backend
 from spectraframe.upscale.memory import default_memory_budget, default_tile_overlap, tile_for_budget
 from spectraframe.upscale.output_size import check_size_request, final_size, fit_frame, size_label
-from spectraframe.upscale.scenes import SceneCutDetector
+from spectraframe.upscale.provenance import (
+    blend_of_metadata,
+    default_output,
+    model_label,
+    name_tag,
+    names_a_video,
+    output_tags,
+)
 from spectraframe.upscale.sinks import (
     FrameFolderSink,
     OutputSink,
@@ -46,11 +54,12 @@ from spectraframe.upscale.sinks import (
     work_dir_for,
 )
 from spectraframe.upscale.sources import FrameSource
+from spectraframe.upscale.trim import Trim
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BACKENDS", "PRECISION_CHOICES", "PRECISIONS", "UpscaleOptions", "UpscaleResult", "Upscaler",
-           "default_output", "resolve_precision", "upscale"]
+__all__ = ["BACKENDS", "PRECISION_CHOICES", "PRECISIONS", "UpscaleOptions", "UpscalePlan", "UpscaleResult", "Upscaler",
+           "default_output", "fill_guarded", "frames_with_cuts", "resolve_precision", "upscale"]
 
 
 @dataclass
@@ -83,6 +92,7 @@ class UpscaleOptions:
     progress: bool = True
     height: int | None = None  # final height (aspect kept), at most the network's; None: the network's size
     outscale: float | None = None  # final scale, at most the network's; None: the network's
+    trim: Trim | None = None  # only this section of each input (audio and subtitles cut alike); None: all of it
 
 
 @dataclass
@@ -103,27 +113,33 @@ class UpscaleResult:
                 f"({rate:.2f} frames/s{resumed})")
 
 
+@dataclass
+class UpscalePlan:
+    """One input's run, checked before anything is written: where it goes, at which size, in which tiles and
+    with which encoder (None: a folder of PNGs)."""
+
+    source: FrameSource
+    output: Path
+    size: tuple[int, int]
+    tile: int | None
+    tile_overlap: int
+    settings: EncoderSettings | None
+    format_name: str | None
+    notes: list[str]  # for the user: the input's, then the output's
+
+    def result(self, seconds: float, resumed_from: int = 0) -> UpscaleResult:
+        for note in self.notes[len(self.source.info.notes):]:
+            log.warning("%s: %s", self.output, note)
+        info = self.source.info
+        return UpscaleResult(info.path, self.output, *self.size, info.frame_count, seconds, resumed_from,
+                             list(self.notes))
+
+
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(seconds, 60)
     hours, minutes = divmod(int(minutes), 60)
     return f"{hours}h{minutes:02d}m{secs:04.1f}s" if hours else (f"{minutes}m{secs:04.1f}s" if minutes else
                                                                      f"{secs:.1f}s")
-
-
-# Input containers kept for the default output: they hold H.264 and the subtitles MP4 would drop.
-KEPT_CONTAINERS = (".mkv", ".mov")
-
-
-def default_output(input_path: Path, scale: int | str, folder: Path | None = None) -> Path:
-    """`clip.avi` -> `clip_x4.mp4`, `clip.mkv` -> `clip_x4.mkv` (and .mov), frame folder `shots/` -> `shots_x4/`
-    (PNGs), next to the input or in `folder`. A string `scale` is the tag itself (`1080p`)."""
-    tag = scale if isinstance(scale, str) else f"x{scale}"
-    if input_path.is_file():
-        suffix = input_path.suffix if input_path.suffix.lower() in KEPT_CONTAINERS else ".mp4"
-        name = f"{input_path.stem}_{tag}{suffix}"
-    else:
-        name = f"{input_path.name}_{tag}"
-    return (folder or input_path.parent) / name
 
 
 def check_options(options: UpscaleOptions) -> None:
@@ -208,9 +224,30 @@ class Upscaler:
         return tile, overlap
 
     @property
+    def blend(self) -> tuple[str, float] | None:
+        """(MODEL, STRENGTH) when the generator is a blend of a fine-tune with the default."""
+        return blend_of_metadata(self.metadata)
+
+    @property
+    def model_description(self) -> str:
+        """The model in words: its weights file, or the blend (`perceptual at strength 0.5`)."""
+        if self.blend is not None:
+            return f"{self.blend[0]} at strength {self.blend[1]:g}"
+        return self.weights_path.name if self.weights_path is not None else "a model given in memory"
+
+    @property
     def output_tag(self) -> str:
-        """The tag of default output names: `x4`, or the size asked for (`1080p`, `x2`)."""
-        return size_label(self.config.scale, self.options.height, self.options.outscale)
+        """The tag of default output names (`output_tag` of the options, for this generator)."""
+        options = self.options
+        return name_tag(self.config.scale, options.height, options.outscale,
+                        model_label(self.weights_path, self.blend), options.trim)
+
+    @property
+    def container_tags(self) -> dict[str, str]:
+        """What a video output records in its container: model, strength, scale, version."""
+        label = model_label(self.weights_path, self.blend)
+        size = size_label(self.config.scale, self.options.height, self.options.outscale)
+        return output_tags(label, self.blend, size)
 
     def _job(self, source: FrameSource, tile: int | None, tile_overlap: int,
              settings: EncoderSettings | None, size: tuple[int, int]) -> dict:
@@ -220,6 +257,7 @@ class Upscaler:
             "input_size": stat.st_size if source.path.is_file() else len(source.info.frame_names or []),
             "input_mtime_ns": stat.st_mtime_ns,
             "weights_sha256": self.weights_id,
+            "model": self.model_description,
             "flow_method": self.flow_method,
             "precision": self.precision,
             "backend": self.options.backend,
@@ -232,28 +270,22 @@ class Upscaler:
             "encoder": settings.to_dict() if settings else None,
             "fps": str(source.info.fps),
             "size": list(size),
+            "trim": self.options.trim.to_dict() if self.options.trim else None,
         }
 
     # -- running --------------------------------------------------------------------------------
 
-    def run(
-        self, input_path: str | Path, output: str | Path | None = None, *,
-        on_frame: Callable[[int], None] | None = None,
-    ) -> UpscaleResult:
-        """Upscale one input. `on_frame(index)` is called after each output frame is handed to the encoder."""
-        started = time.perf_counter()
+    def plan(self, input_path: str | Path, output: str | Path | None = None) -> UpscalePlan:
+        """Probe the input and check the output and the encoder settings, before anything is written."""
         options = self.options
-        source = FrameSource(input_path, folder_fps=options.fps)
+        source = FrameSource(input_path, folder_fps=options.fps, trim=options.trim)
         info = source.info
-        scale = self.config.scale
         output = Path(output) if output else default_output(source.path, self.output_tag)
-        video_output = bool(output.suffix)
-        width, height = final_size(info.width, info.height, scale, target_height=options.height,
-                                   outscale=options.outscale, even=video_output)
-        # Before anything is written: where the output goes, and whether the encoder takes the settings.
+        video_output = names_a_video(output)
+        size = final_size(info.width, info.height, self.config.scale, target_height=options.height,
+                          outscale=options.outscale, even=video_output)
         check_output(output, source.path, video=video_output, overwrite=options.overwrite, weights=self.weights_path)
-        notes = list(info.notes)
-        for note in notes:
+        for note in info.notes:
             log.warning("%s: %s", source.path, note)
         tile, tile_overlap = self.tiling(info.height, info.width)
         if tile:
@@ -261,105 +293,106 @@ class Upscaler:
         settings = format_name = None
         if video_output:
             settings = EncoderSettings(
-                codec=resolve_encoder(options.codec), width=width, height=height, fps=info.fps,
+                codec=resolve_encoder(options.codec), width=size[0], height=size[1], fps=info.fps,
                 time_base=info.time_base, pix_fmt=options.pix_fmt, crf=options.crf, preset=options.preset,
             )
             format_name = output_format(output)
             check_encoder(settings, format_name, output)
-        with output_lock(output):
-            sink = self._open_sink(output, source, tile, tile_overlap, settings, format_name, notes, (width, height))
+        return UpscalePlan(source, output, size, tile, tile_overlap, settings, format_name, list(info.notes))
+
+    def run(
+        self, input_path: str | Path, output: str | Path | None = None, *,
+        on_frame: Callable[[int], None] | None = None,
+    ) -> UpscaleResult:
+        """Upscale one input. `on_frame(index)` is called after each output frame is handed to the encoder."""
+        started = time.perf_counter()
+        plan = self.plan(input_path, output)
+        info = plan.source.info
+        with output_lock(plan.output):
+            sink = self.open_sink(plan)
             resume_from = sink.resume_from
             if resume_from:
-                log.info("resuming %s at frame %d of %d", output, resume_from, info.frame_count)
-            notes += self._fill(sink, output, source, tile, tile_overlap, on_frame, (width, height))
-        for note in notes[len(info.notes):]:
-            log.warning("%s: %s", output, note)
-        return UpscaleResult(source.path, output, width, height, info.frame_count,
-                             time.perf_counter() - started, resume_from, notes)
+                log.info("resuming %s at frame %d of %d", plan.output, resume_from, info.frame_count)
+            plan.notes += self._fill(sink, plan, on_frame)
+        return plan.result(time.perf_counter() - started, resume_from)
 
-    def _open_sink(self, output: Path, source: FrameSource, tile: int | None, tile_overlap: int,
-                   settings: EncoderSettings | None, format_name: str | None, notes: list[str],
-                   size: tuple[int, int]) -> OutputSink:
+    def open_sink(self, plan: UpscalePlan) -> OutputSink:
         """The output being written: a segmented video, or a folder of PNGs (then a note when timing is lost)."""
-        info, options = source.info, self.options
-        job = self._job(source, tile, tile_overlap, settings, size)
-        if settings is not None:
+        info, options = plan.source.info, self.options
+        job = self._job(plan.source, plan.tile, plan.tile_overlap, plan.settings, plan.size)
+        if plan.settings is not None:
             return SegmentedVideoSink(
-                output, job, format_name=format_name, settings=settings, frame_count=info.frame_count,
-                segment_frames=options.segment_frames, source=source.path if info.kind == "video" else None,
-                resume=options.resume, overwrite=options.overwrite,
+                plan.output, job, format_name=plan.format_name, settings=plan.settings, frame_count=info.frame_count,
+                segment_frames=options.segment_frames, source=plan.source.path if info.kind == "video" else None,
+                resume=options.resume, overwrite=options.overwrite, section=info.section, tags=self.container_tags,
             )
         names = info.frame_names or [f"frame_{i:06d}" for i in range(info.frame_count)]
         if info.variable_frame_rate:
-            notes.append("PNG frames carry no timestamps: the variable frame timing is not kept")
-        return FrameFolderSink(output, job, names, resume=options.resume, overwrite=options.overwrite)
+            plan.notes.append("PNG frames carry no timestamps: the variable frame timing is not kept")
+        return FrameFolderSink(plan.output, job, names, resume=options.resume, overwrite=options.overwrite)
 
-    def _fill(self, sink: OutputSink, output: Path, source: FrameSource, tile: int | None, tile_overlap: int,
-              on_frame: Callable[[int], None] | None, size: tuple[int, int]) -> list[str]:
+    def _fill(self, sink: OutputSink, plan: UpscalePlan, on_frame: Callable[[int], None] | None) -> list[str]:
         """Stream every frame into `sink` and finish it (returns its notes); on failure keep what --resume can
         use and say so, or remove it."""
-        info = source.info
-        try:
-            frames = self._stream(source, sink, tile, tile_overlap, sink.resume_from, on_frame, size)
-            if frames != info.frame_count:
-                raise SpectraFrameError(f"{source.path}: expected {info.frame_count} frames, decoded {frames}")
-            return sink.finish()
-        except SpectraFrameError:
-            sink.abort()
-            sink.discard()  # the input or the settings are at fault: nothing worth resuming
-            raise
-        except KeyboardInterrupt:
-            sink.abort()
-            if work_dir_for(output).exists():
-                log.error("interrupted: finished segments are kept in %s; rerun with --resume to continue",
-                          work_dir_for(output))
-            raise
-        except BaseException as exc:
-            sink.abort()
-            kept = sink.finished_any()
-            if not kept:
-                sink.discard()  # nothing to resume: a leftover work folder would only block the next run
-            if isinstance(exc, OSError):  # a full disk, a vanished mount: the user's to fix, in one sentence
-                reason = exc.strerror or str(exc)
-                resume = (f"the finished part is kept in {work_dir_for(output)}: free space or fix the cause, "
-                          "then rerun with --resume to continue") if kept else "nothing was kept"
-                raise SpectraFrameError(f"writing {output} failed ({reason}); {resume}") from exc
-            if kept:
-                log.error("failed: finished segments are kept in %s; rerun with --resume to continue",
-                          work_dir_for(output))
-            raise
 
-    def _stream(self, source: FrameSource, sink: OutputSink, tile: int | None, tile_overlap: int, resume_from: int,
-                on_frame: Callable[[int], None] | None, size: tuple[int, int]) -> int:
-        """Decode, window, super-resolve and hand frames to the sink; returns the number of frames.
+        def fill() -> list[str]:
+            self._stream(plan, sink, on_frame)
+            return sink.finish()
+
+        return fill_guarded(sink, fill)
+
+    def _stream(self, plan: UpscalePlan, sink: OutputSink, on_frame: Callable[[int], None] | None) -> None:
+        """Decode, window, super-resolve and hand frames to the sink, from `sink.resume_from` on."""
+        info, resume_from = plan.source.info, sink.resume_from
+        first_needed = max(0, resume_from - self.reach_back)
+
+        def decode() -> Iterator[tuple[int, torch.Tensor, int, bool]]:
+            for frame, cut in frames_with_cuts(plan.source, self.options.scene_detect):
+                if frame.index >= first_needed:  # the detector still sees every frame: its decisions stay
+                    yield frame.index, to_tensor(frame.image), frame.pts, cut
+
+        bar = tqdm(total=info.frame_count, initial=resume_from, unit="frame", desc=plan.source.path.name,
+                   disable=not self.options.progress, dynamic_ncols=True)
+
+        def finish(t: int, image, pts: int) -> None:
+            sink.write(t, fit_frame(image, plan.size), pts)
+            bar.update(1)
+            if on_frame is not None:
+                on_frame(t)
+
+        try:
+            frames = self.upscale_frames(decode(), range(resume_from, info.frame_count), plan.tile, plan.tile_overlap,
+                                         finish)
+        finally:
+            bar.close()
+        if frames != info.frame_count:
+            raise SpectraFrameError(f"{plan.source.path}: expected {info.frame_count} frames, decoded {frames}")
+
+    def span_to_decode(self, targets: range, frame_count: int) -> range:
+        """The frames whose windows and scene decisions the targets `targets` need: their neighbours, and
+        far enough ahead that each target is planned exactly as in a run over the whole video."""
+        reach = self.config.num_frames // 2
+        return range(max(0, targets.start - self.reach_back), min(frame_count, targets.stop + max(reach,
+                                                                                                   self.reach_ahead)))
+
+    def upscale_frames(self, frames: Iterator[tuple[int, torch.Tensor, int, bool]], targets: range, tile: int | None,
+                       tile_overlap: int, finish: Callable[[int, object, int], None]) -> int:
+        """Super-resolve the targets among `frames` ((index, LR tensor, pts, starts a scene) in order from
+        any index: a whole video, or the span a segment needs) and `finish(t, image, pts)` them in order.
+        Returns the index one past the last frame decoded.
 
         Pipelined (`UpscaleOptions.pipelined`), frames are decoded (and checked for scene cuts) by a background
         thread, and the flows of the next target are estimated by a worker thread while the network runs on the
         current one.
         """
         pipelined = self.options.pipelined
-        detector = SceneCutDetector() if self.options.scene_detect else None
-
-        def decode() -> Iterator[tuple[int, torch.Tensor, int, bool]]:
-            for frame in source.frames():
-                cut = detector is not None and detector.is_cut(frame.image) and frame.index > 0
-                yield frame.index, to_tensor(frame.image), frame.pts, cut
-
-        frames = _Prefetched(decode(), depth=2 * (self.reach_ahead + 1)) if pipelined else decode()
+        frames = _Prefetched(frames, depth=2 * (self.reach_ahead + 1)) if pipelined else frames
         flow_worker = ThreadPoolExecutor(1, thread_name_prefix="spectraframe-flow") if pipelined else None
-        bar = tqdm(total=source.info.frame_count, initial=resume_from, unit="frame", desc=source.path.name,
-                   disable=not self.options.progress, dynamic_ncols=True)
 
         def start(t: int, window: list[int], decoded: _DecodedFrames) -> _PendingFrame | None:
-            if t < resume_from:
+            if t not in targets:
                 return None
             return self._super_resolve(decoded, t, window, tile, tile_overlap, flow_worker)
-
-        def finish(t: int, image, pts: int) -> None:
-            sink.write(t, fit_frame(image, size), pts)
-            bar.update(1)
-            if on_frame is not None:
-                on_frame(t)
 
         try:
             return _run_stream(frames, self.config.num_frames, start, finish)
@@ -369,7 +402,6 @@ class Upscaler:
                 close()
             if flow_worker is not None:
                 flow_worker.shutdown(wait=True, cancel_futures=True)
-            bar.close()
 
     def _super_resolve(self, decoded: _DecodedFrames, t: int, indices: Sequence[int], tile: int | None,
                        tile_overlap: int, flow_worker: ThreadPoolExecutor | None) -> _PendingFrame:
@@ -401,6 +433,59 @@ class Upscaler:
 
         hr = super_resolve_frame(self.generator, target, neighbours, flows=flows, tile=tile, tile_overlap=tile_overlap)
         return to_uint8(hr)
+
+
+def fill_guarded(sink: OutputSink, fill: Callable[[], list[str]]) -> list[str]:
+    """`fill()` writes `sink` and finishes it (returning its notes); on failure keep what --resume can use and
+    say so, or remove it."""
+    output = sink.output
+    try:
+        return fill()
+    except SpectraFrameError:
+        sink.abort()
+        sink.discard()  # the input or the settings are at fault: nothing worth resuming
+        raise
+    except KeyboardInterrupt:
+        sink.abort()
+        if sink.finished_any():
+            log.error("interrupted: finished segments are kept in %s; rerun with --resume to continue",
+                      work_dir_for(output))
+        else:  # shorter than one segment so far: a work folder would only ask for a --resume that gains nothing
+            sink.discard()
+            log.error("interrupted before the first segment of %s was finished: nothing was kept", output)
+        raise
+    except BaseException as exc:
+        sink.abort()
+        kept = sink.finished_any()
+        if not kept:
+            sink.discard()  # nothing to resume: a leftover work folder would only block the next run
+        if isinstance(exc, OSError):  # a full disk, a vanished mount: the user's to fix, in one sentence
+            reason = exc.strerror or str(exc)
+            resume = (f"the finished part is kept in {work_dir_for(output)}: free space or fix the cause, "
+                      "then rerun with --resume to continue") if kept else "nothing was kept"
+            raise SpectraFrameError(f"writing {output} failed ({reason}); {resume}") from exc
+        if kept:
+            log.error("failed: finished segments are kept in %s; rerun with --resume to continue",
+                      work_dir_for(output))
+        raise
+
+
+def frames_with_cuts(source: FrameSource, scene_detect: bool) -> Iterator[tuple[DecodedFrame, bool]]:
+    """Every frame of `source` with whether it starts a new scene (always False without scene detection)."""
+    detector = SceneCutDetector() if scene_detect else None
+    for frame in source.frames():
+        yield frame, detector is not None and detector.is_cut(frame.image) and frame.index > 0
+
+
+def make_upscaler(options: UpscaleOptions, blend: tuple[str, float] | None = None) -> Upscaler:
+    """The Upscaler of `options`; with `blend` = (MODEL, STRENGTH) of `--model MODEL --strength S`, that fine-tune
+    blended with the default (`weights.blended_model`) instead of `options.weights`."""
+    if blend is None:
+        return Upscaler(options)
+    from spectraframe.upscale.weights import blended_model
+
+    model, metadata = blended_model(*blend, scale=options.scale)
+    return Upscaler(options, model=model, metadata=metadata)
 
 
 class _DecodedFrames:
@@ -450,7 +535,7 @@ def _run_stream(frames: Iterator[tuple[int, torch.Tensor, int, bool]], num_frame
     reach = num_frames // 2
     decoded = _DecodedFrames()
     pending: deque[tuple[int, _PendingFrame | None]] = deque()  # started targets, oldest first
-    next_target = 0
+    next_target = -1  # set to the first frame's index: a segment's span starts mid-video
 
     def plan(ended: bool) -> None:
         nonlocal next_target
@@ -466,10 +551,11 @@ def _run_stream(frames: Iterator[tuple[int, torch.Tensor, int, bool]], num_frame
 
     for index, image, pts, cut in frames:
         decoded.add(index, image, pts, cut)
+        next_target = index if next_target < 0 else next_target
         while next_target + reach <= index:
             plan(ended=False)
             finish_all_but(1)
-    while next_target < decoded.count:
+    while 0 <= next_target < decoded.count:
         plan(ended=True)
         finish_all_but(1)
     finish_all_but(0)
@@ -552,14 +638,16 @@ class _Prefetched(Iterator):
 def upscale(
     inputs: Sequence[str | Path], output: str | Path | None = None, options: UpscaleOptions | None = None
 ) -> list[UpscaleResult]:
-    """Upscale each input. With several inputs `output` is a folder that receives one output each."""
+    """Upscale each input: video files, frame folders, folders of them or patterns, as `spectraframe upscale` takes
+    them (`batch.plan_jobs`: our own outputs and inputs already upscaled are skipped). With several inputs `output`
+    is a folder that receives one output each. Raises after the others have run when some input failed."""
+    from spectraframe.upscale.batch import plan_jobs, run_jobs
+
     options = options or UpscaleOptions()
     upscaler = Upscaler(options)
-    results = []
-    for path in inputs:
-        path = Path(path)
-        target = output
-        if output is not None and len(inputs) > 1:
-            target = default_output(path, upscaler.output_tag, Path(output))
-        results.append(upscaler.run(path, target))
-    return results
+    plan = plan_jobs([str(p) for p in inputs], upscaler.output_tag, output, overwrite=options.overwrite,
+                     weights=upscaler.weights_path)
+    report = run_jobs(plan, lambda job: upscaler.run(job.input, job.output))
+    if report.failed:
+        raise SpectraFrameError("; ".join(f"{p.input}: {p.reason}" for p in report.failed))
+    return report.done

@@ -33,6 +33,7 @@ import shutil
 import struct
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -41,7 +42,8 @@ import numpy as np
 
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.video import EncoderSettings, add_video_encoder, rgb_to_video_frame
-from spectraframe.paths import Output, check_outputs, hidden_sibling, install_output, mark_ours
+from spectraframe.paths import Output, atomic_write, check_outputs, hidden_sibling, install_output, mark_ours
+from spectraframe.upscale.provenance import muxer_options
 
 try:
     import fcntl
@@ -151,11 +153,11 @@ class OutputSink(ABC):
             raise SpectraFrameError(
                 f"cannot resume: {state_path} is unreadable ({exc}); pass --overwrite to start over"
             ) from exc
-        for key in sorted(set(job) | set(previous)):
+        for key in sorted((set(job) | set(previous)) - DESCRIPTIVE_KEYS):
             if job.get(key) != previous.get(key):
                 raise SpectraFrameError(
-                    f"cannot resume {self.output}: {key} was {previous.get(key)!r} in the interrupted run and is "
-                    f"{job.get(key)!r} now; use the same settings, or --overwrite to start over"
+                    f"cannot resume {self.output}: {describe_change(key, previous, job)}; use the same settings, "
+                    "or --overwrite to start over"
                 )
 
     def save_state(self) -> None:
@@ -185,10 +187,57 @@ class OutputSink(ABC):
         shutil.rmtree(self.work, ignore_errors=True)
 
 
+# Entries of a job that only name another entry in words (the model, for the weights' hash): not compared, so a run
+# interrupted by a version that did not write them still resumes.
+DESCRIPTIVE_KEYS = {"model"}
+# What each entry of a job (`Upscaler._job`) is, in words, with the option that sets it.
+JOB_WORDS = {
+    "input": "the input", "input_size": "the input's size", "input_mtime_ns": "the input's modification time",
+    "weights_sha256": "the model (--model / --weights / --strength)",
+    "flow_method": "the flow method (--flow-method)", "precision": "the precision (--precision)",
+    "backend": "the backend (--backend)", "device": "the device (--device)",
+    "tile": "the tile size (--tile / --max-memory)", "tile_overlap": "the tile overlap (--tile-overlap)",
+    "ensemble": "the self-ensemble (--ensemble)", "scene_detect": "scene detection (--no-scene-detect)",
+    "segment_frames": "the segment length (--segment-frames)", "fps": "the frame rate (--fps)",
+    "size": "the output size (--height / --outscale)", "trim": "the section (--start / --duration)",
+    "encoder": "the encoder settings",
+}
+ENCODER_WORDS = {"codec": "the codec (--codec)", "crf": "the quality (--crf)", "preset": "the preset (--preset)",
+                 "pix_fmt": "the pixel format (--pix-fmt)"}
+
+
+def describe_change(key: str, previous: dict, job: dict) -> str:
+    """`the quality (--crf) was 18 in the interrupted run and is 30 now`: one changed entry of a job, in words
+    (the model by its file or blend, not its hash)."""
+    before, after = previous.get(key), job.get(key)
+    what = JOB_WORDS.get(key, key)
+    if key == "weights_sha256" and previous.get("model") and job.get("model"):
+        before, after = previous["model"], job["model"]
+    elif key == "input_mtime_ns" or key == "input_size":
+        return f"{what} changed since the interrupted run (the file was modified)"
+    elif key == "encoder" and isinstance(before, dict) and isinstance(after, dict):
+        changed = next((k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)), None)
+        if changed is not None:
+            what, before, after = ENCODER_WORDS.get(changed, f"the encoder's {changed}"), before.get(changed), \
+                after.get(changed)
+    return f"{what} was {_spoken(before)} in the interrupted run and is {_spoken(after)} now"
+
+
+def _spoken(value) -> str:
+    if value is None:
+        return "not set"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return "x".join(str(v) for v in value)
+    return str(value)
+
+
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=1, sort_keys=True)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 # --- PNG folders ---------------------------------------------------------------------------------
@@ -205,12 +254,10 @@ class FrameFolderSink(OutputSink):
         self.resume_from = done
 
     def write(self, index: int, image: np.ndarray, pts: int) -> None:
-        final = self.work / f"{self.names[index]}.png"
-        tmp = hidden_sibling(final, "tmp")
         from PIL import Image
 
-        Image.fromarray(image).save(tmp, format="PNG")
-        os.replace(tmp, final)
+        final = self.work / f"{self.names[index]}.png"
+        atomic_write(final, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"), durable=False)
 
     def finished_any(self) -> bool:
         return any(self.work.glob("*.png"))
@@ -228,6 +275,59 @@ class FrameFolderSink(OutputSink):
 # --- video files ---------------------------------------------------------------------------------
 
 
+class SegmentEncoder:
+    """The packets of one segment: a fresh encoder with the run's settings, its packets stored (bytes and
+    timestamps, exactly as the encoder produced them) in `partial`, renamed to `path` once complete.
+
+    An encoder's output depends only on its settings and frames, so a segment encoded by another process (a
+    resumed run, a cluster worker) is bit-identical to the one an uninterrupted run would have stored.
+    """
+
+    def __init__(self, path: Path, settings: EncoderSettings, format_name: str, partial: Path | None = None):
+        # A container of the final format that never receives a packet: it gives the encoder exactly
+        # the flags (global header or not) the final file will need.
+        self._container = av.open(io.BytesIO(), "w", format=format_name)
+        self._stream = add_video_encoder(self._container, settings)
+        self._stream.codec_context.open()
+        self.extradata = (self._stream.codec_context.extradata or b"").hex()
+        self.settings = settings
+        self.path = path
+        self.partial = partial or path.with_suffix(".partial")
+        self._file = open(self.partial, "wb")  # noqa: SIM115 (closed by close() or abort())
+
+    def write(self, image: np.ndarray, pts: int) -> None:
+        frame = rgb_to_video_frame(image, pts, self.settings.time_base, self.settings.pix_fmt)
+        self._store(self._stream.encode(frame))
+
+    def _store(self, packets) -> None:
+        for packet in packets:
+            data = bytes(packet)
+            pts = _NONE if packet.pts is None else packet.pts
+            dts = _NONE if packet.dts is None else packet.dts
+            self._file.write(_RECORD.pack(pts, dts, packet.duration or 0, int(packet.is_keyframe), len(data)))
+            self._file.write(data)
+
+    def close(self) -> None:
+        """Flush the encoder and put the complete segment under its final name (on failure: `abort`)."""
+        try:
+            self._store(self._stream.encode(None))
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        except BaseException:
+            self.abort()
+            raise
+        os.replace(self.partial, self.path)
+        _close_quietly(self._container)
+
+    def abort(self) -> None:
+        """Drop the unfinished segment (its finished siblings stay for --resume)."""
+        with contextlib.suppress(OSError):  # a full disk fails the flush on close too: the file goes anyway
+            self._file.close()
+        self.partial.unlink(missing_ok=True)
+        _close_quietly(self._container)
+
+
 class SegmentedVideoSink(OutputSink):
     def __init__(
         self,
@@ -241,89 +341,74 @@ class SegmentedVideoSink(OutputSink):
         source: Path | None,
         resume: bool,
         overwrite: bool,
+        section: tuple[float, float | None] | None = None,
+        tags: dict[str, str] | None = None,
     ):
         super().__init__(output, job, resume=resume, overwrite=overwrite)
+        self.section = section  # the input's (start, end) seconds whose audio and subtitles go with the frames
+        self.tags = tags or {}
         self.format_name = format_name
         self.settings = settings
         self.frame_count = frame_count
         self.segment_frames = segment_frames
         self.source = source
         segments = 0
-        while self._segment_path(segments).is_file():
+        while self.segment_path(segments).is_file():
             segments += 1
         self.resume_from = min(frame_count, segments * segment_frames)
-        self._encoder: tuple[av.container.OutputContainer, av.VideoStream] | None = None
-        self._file = None
+        self._encoder: SegmentEncoder | None = None
         self._segment = -1
 
-    def _segment_path(self, segment: int) -> Path:
+    @property
+    def segment_count(self) -> int:
+        return -(-self.frame_count // self.segment_frames)
+
+    def segment_path(self, segment: int) -> Path:
         return self.work / f"segment_{segment:06d}.packets"
+
+    def segment_frames_of(self, segment: int) -> range:
+        """The frame indices segment `segment` holds."""
+        return range(segment * self.segment_frames, min(self.frame_count, (segment + 1) * self.segment_frames))
+
+    def missing_segments(self) -> list[int]:
+        """The segments not finished yet, in any order a previous run left them (a cluster run finishes them
+        out of order)."""
+        return [k for k in range(self.segment_count) if not self.segment_path(k).is_file()]
 
     def finished_any(self) -> bool:
         return any(self.work.glob("segment_*.packets"))
+
+    def check_extradata(self, extradata: str) -> None:
+        """Every segment must come from an encoder with the same headers: the first one's are kept in the state."""
+        if self.state.setdefault("extradata", extradata) != extradata:
+            raise SpectraFrameError("the video encoder produced different headers for two segments; cannot resume")
+        self.save_state()
 
     def write(self, index: int, image: np.ndarray, pts: int) -> None:
         segment = index // self.segment_frames
         if segment != self._segment:
             self._close_segment()
-            self._open_segment(segment)
-        _, stream = self._encoder
-        frame = rgb_to_video_frame(image, pts, self.settings.time_base, self.settings.pix_fmt)
-        self._store(stream.encode(frame))
-        if index + 1 == min(self.frame_count, (segment + 1) * self.segment_frames):
+            self._encoder = SegmentEncoder(self.segment_path(segment), self.settings, self.format_name)
+            self._segment = segment
+            self.check_extradata(self._encoder.extradata)
+        self._encoder.write(image, pts)
+        if index + 1 == self.segment_frames_of(segment).stop:
             self._close_segment()
 
-    def _open_segment(self, segment: int) -> None:
-        # A container of the final format that never receives a packet: it gives the encoder exactly
-        # the flags (global header or not) the final file will need.
-        container = av.open(io.BytesIO(), "w", format=self.format_name)
-        stream = add_video_encoder(container, self.settings)
-        stream.codec_context.open()
-        extradata = (stream.codec_context.extradata or b"").hex()
-        if self.state.setdefault("extradata", extradata) != extradata:
-            raise SpectraFrameError("the video encoder produced different headers for two segments; cannot resume")
-        self.save_state()
-        self._encoder = (container, stream)
-        self._segment = segment
-        self._file = open(self._segment_path(segment).with_suffix(".partial"), "wb")  # noqa: SIM115
-
-    def _store(self, packets) -> None:
-        for packet in packets:
-            data = bytes(packet)
-            pts = _NONE if packet.pts is None else packet.pts
-            dts = _NONE if packet.dts is None else packet.dts
-            self._file.write(_RECORD.pack(pts, dts, packet.duration or 0, int(packet.is_keyframe), len(data)))
-            self._file.write(data)
-
     def _close_segment(self) -> None:
-        if self._encoder is None:
-            return
-        container, stream = self._encoder
-        self._store(stream.encode(None))
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        partial = self._segment_path(self._segment).with_suffix(".partial")
-        os.replace(partial, self._segment_path(self._segment))
-        self._encoder = None
-        self._file = None
-        _close_quietly(container)
+        if self._encoder is not None:
+            encoder, self._encoder = self._encoder, None
+            encoder.close()
 
     def abort(self) -> None:
         """Drop the unfinished segment (called on interruption; finished segments stay for --resume)."""
-        if self._file is not None:
-            with contextlib.suppress(OSError):  # a full disk fails the flush on close too: the file goes anyway
-                self._file.close()
-            self._segment_path(self._segment).with_suffix(".partial").unlink(missing_ok=True)
         if self._encoder is not None:
-            _close_quietly(self._encoder[0])
-        self._encoder = None
-        self._file = None
+            encoder, self._encoder = self._encoder, None
+            encoder.abort()
 
     def _segment_records(self, with_data: bool) -> Iterator[tuple[int, int, int, int, bytes | None]]:
-        segments = -(-self.frame_count // self.segment_frames)
-        for segment in range(segments):
-            with open(self._segment_path(segment), "rb") as handle:
+        for segment in range(self.segment_count):
+            with open(self.segment_path(segment), "rb") as handle:
                 while header := handle.read(_RECORD.size):
                     pts, dts, duration, keyframe, size = _RECORD.unpack(header)
                     if with_data:
@@ -368,8 +453,9 @@ class SegmentedVideoSink(OutputSink):
         self._close_segment()
         partial = self.work / f"final{self.output.suffix}"
         try:
-            notes = _mux(partial, self.format_name, self.settings, self._video_packets, self.source,
-                         bytes.fromhex(self.state.get("extradata", "")))
+            notes = _mux(partial, self.format_name, self.settings, self._video_packets,
+                         _Companions(self.source, self.section), bytes.fromhex(self.state.get("extradata", "")),
+                         self.tags)
             install_output(partial, self.output)
         except BaseException:
             partial.unlink(missing_ok=True)  # a half file would only fill the disk; the segments stay for --resume
@@ -384,36 +470,62 @@ def _close_quietly(container: av.container.OutputContainer) -> None:
         container.close()
 
 
-def _mux(path: Path, format_name: str, settings: EncoderSettings, video_packets, source: Path | None,
-         extradata: bytes) -> list[str]:
+@dataclass(frozen=True)
+class _Companions:
+    """The input whose audio and subtitles go into the output, and the section of it the frames came from."""
+
+    source: Path | None
+    section: tuple[float, float | None] | None = None
+
+    def keeps(self, seconds: float) -> bool:
+        start, end = self.section or (0.0, None)
+        return seconds >= start - 1e-6 and (end is None or seconds < end - 1e-6)
+
+    @property
+    def shift(self) -> float:
+        """Seconds to take off a kept packet's time: the section starts at 0 in the output, like its frames."""
+        return self.section[0] if self.section else 0.0
+
+
+def _add_companion_streams(out, source_container, format_name: str, copied: dict, reencoded: dict) -> list[str]:
+    """Output streams for the input's audio and subtitles (copied, audio re-encoded where the container needs);
+    returns notes on what was converted or dropped."""
     notes: list[str] = []
-    out = av.open(str(path), "w", format=format_name)
+    accepted = set(out.supported_codecs)
+    for stream in (*source_container.streams.audio, *source_container.streams.subtitles):
+        name = stream.codec_context.name
+        if name in accepted:
+            copied[stream.index] = out.add_stream_from_template(stream)
+        elif stream.type == "audio":
+            codec = out.default_audio_codec
+            target = out.add_stream(codec, rate=stream.rate)
+            target.layout = stream.layout
+            resampler = av.AudioResampler(format=target.codec_context.format or "fltp",
+                                          layout=stream.layout, rate=stream.rate)
+            reencoded[stream.index] = (target, resampler)
+            notes.append(f"audio stream {stream.index} ({name}) cannot go into {format_name}: re-encoded as {codec}")
+        else:
+            notes.append(f"subtitle stream {stream.index} ({name}) cannot go into {format_name}: dropped "
+                         "(use .mkv to keep it)")
+    skipped = [s for s in source_container.streams if s.type not in ("video", "audio", "subtitle")]
+    if skipped:
+        notes.append(f"{len(skipped)} data/attachment stream(s) of the input are not copied")
+    return notes
+
+
+def _mux(path: Path, format_name: str, settings: EncoderSettings, video_packets, companions: _Companions,
+         extradata: bytes, tags: dict[str, str]) -> list[str]:
+    notes: list[str] = []
+    out = av.open(str(path), "w", format=format_name, options=muxer_options(format_name))
     try:
+        out.metadata.update(tags)
         video = add_video_encoder(out, settings)
+        source = companions.source
         source_container = av.open(str(source)) if source is not None else None
         copied: dict[int, av.stream.Stream] = {}
         reencoded: dict[int, tuple[av.stream.Stream, av.AudioResampler]] = {}
         if source_container is not None:
-            accepted = set(out.supported_codecs)
-            for stream in (*source_container.streams.audio, *source_container.streams.subtitles):
-                name = stream.codec_context.name
-                if name in accepted:
-                    copied[stream.index] = out.add_stream_from_template(stream)
-                elif stream.type == "audio":
-                    codec = out.default_audio_codec
-                    target = out.add_stream(codec, rate=stream.rate)
-                    target.layout = stream.layout
-                    resampler = av.AudioResampler(format=target.codec_context.format or "fltp",
-                                                  layout=stream.layout, rate=stream.rate)
-                    reencoded[stream.index] = (target, resampler)
-                    notes.append(f"audio stream {stream.index} ({name}) cannot go into {format_name}: "
-                                 f"re-encoded as {codec}")
-                else:
-                    notes.append(f"subtitle stream {stream.index} ({name}) cannot go into {format_name}: dropped "
-                                 "(use .mkv to keep it)")
-            skipped = [s for s in source_container.streams if s.type not in ("video", "audio", "subtitle")]
-            if skipped:
-                notes.append(f"{len(skipped)} data/attachment stream(s) of the input are not copied")
+            notes += _add_companion_streams(out, source_container, format_name, copied, reencoded)
         try:
             out.start_encoding()
         except av.error.FFmpegError as exc:
@@ -422,7 +534,8 @@ def _mux(path: Path, format_name: str, settings: EncoderSettings, video_packets,
             raise SpectraFrameError("the encoder headers of the final file differ from the segments'")
         streams = [s for s in (source_container.streams if source_container else [])
                    if s.index in copied or s.index in reencoded]
-        others = _other_packets(source_container, streams, copied, reencoded) if streams else iter(())
+        others = (_other_packets(source_container, streams, copied, reencoded, companions) if streams
+                  else iter(()))
         for _, _, packet in heapq.merge(video_packets(video), others, key=lambda item: (item[0], item[1])):
             out.mux(packet)
         for target, _ in reencoded.values():
@@ -437,20 +550,35 @@ def _mux(path: Path, format_name: str, settings: EncoderSettings, video_packets,
     return notes
 
 
-def _other_packets(container, streams, copied, reencoded) -> Iterator[tuple[float, int, av.Packet]]:
-    """Audio/subtitle packets of the input in file order, copied or re-encoded, keyed by their time."""
+def _other_packets(container, streams, copied, reencoded, companions: _Companions,
+                   ) -> Iterator[tuple[float, int, av.Packet]]:
+    """Audio/subtitle packets of the input in file order (those of the section, moved to start with it), copied
+    or re-encoded, keyed by their time."""
     for packet in container.demux(streams):
         when = packet.dts if packet.dts is not None else packet.pts
         index = packet.stream.index
         if index in copied:
             if when is None or packet.size == 0:
                 continue
+            start = packet.pts if packet.pts is not None else when
+            if not companions.keeps(float(start * packet.time_base)):
+                continue
+            shift = round(companions.shift / packet.time_base)
+            packet.pts = None if packet.pts is None else packet.pts - shift
+            packet.dts = None if packet.dts is None else packet.dts - shift
             packet.stream = copied[index]
-            yield float(when * packet.time_base), 1, packet
+            yield float((when - shift) * packet.time_base), 1, packet
         else:
-            target, resampler = reencoded[index]
-            for frame in packet.decode():
-                for resampled in resampler.resample(frame):
-                    for encoded in target.encode(resampled):
-                        stamp = encoded.dts if encoded.dts is not None else encoded.pts or 0
-                        yield float(stamp * (encoded.time_base or Fraction(1, target.rate))), 1, encoded
+            yield from _reencoded_packets(packet, *reencoded[index], companions)
+
+
+def _reencoded_packets(packet, target, resampler, companions: _Companions) -> Iterator[tuple[float, int, av.Packet]]:
+    for frame in packet.decode():
+        if frame.pts is not None and frame.time_base:
+            if not companions.keeps(float(frame.pts * frame.time_base)):
+                continue
+            frame.pts -= round(companions.shift / frame.time_base)
+        for resampled in resampler.resample(frame):
+            for encoded in target.encode(resampled):
+                stamp = encoded.dts if encoded.dts is not None else encoded.pts or 0
+                yield float(stamp * (encoded.time_base or Fraction(1, target.rate))), 1, encoded

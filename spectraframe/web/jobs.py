@@ -22,15 +22,15 @@ import numpy as np
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.images import IMAGE_SUFFIXES
 from spectraframe.io.video import VIDEO_SUFFIXES
-from spectraframe.paths import is_ours, mark_ours
+from spectraframe.paths import check_path_length, is_ours, mark_ours
 
 log = logging.getLogger(__name__)
 
 # Finished results stay downloadable this long; older job folders go when the next job starts.
 RESULT_LIFETIME_S = 3600
-OUTPUT_NAME = "upscaled.mp4"
 NETWORK_SIZE = "network scale"
 PROGRESS_INTERVAL_S = 0.5
+WORKDIR_NAME_ROOM = 400  # bytes the upload and job names add to the working folder's path
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,8 @@ class Workspace:
         import tempfile
 
         self.temporary = root is None
+        if root is not None:  # room for Gradio's upload names: uploads/<64-digit hash>/<the file's own name>
+            check_path_length(root, "--workdir", room=WORKDIR_NAME_ROOM)
         if root is None:
             root = Path(tempfile.mkdtemp(prefix="spectraframe-serve-"))
         elif root.exists() and (not root.is_dir() or (any(root.iterdir()) and not is_ours(root))):
@@ -213,19 +215,72 @@ class JobSettings:
 
 
 class JobRunner:
-    """Runs one upscale at a time (the page's queue decides the order); each session may cancel its own."""
+    """Runs one upscale at a time (the page's queue decides the order); each session may cancel its own.
 
-    def __init__(self, workspace: Workspace, limits: Limits):
+    A session is one open page; a client is one browser or login, which may open several pages. A client may
+    have `max_jobs_per_client` jobs in line or running at once (`admit`); a page that closes (`leave`) has its
+    job cancelled and its results removed; `shutdown` cancels everything when the server stops.
+    """
+
+    def __init__(self, workspace: Workspace, limits: Limits, max_jobs_per_client: int = 1):
         self.workspace = workspace
         self.limits = limits
-        self._lock = threading.Lock()
+        self.max_jobs_per_client = max_jobs_per_client
+        self._lock = threading.Lock()  # held by the running job
+        self._guard = threading.Lock()  # the bookkeeping below, short
         self._cancel: set[str] = set()
         self._running: str | None = None
+        self._admitted: dict[str, str] = {}  # session -> client, from `admit` until the job ends or is cancelled
+        self._folders: dict[str, list[Path]] = {}  # session -> its job folders
+        self._gone: set[str] = set()  # sessions whose page closed: a job of theirs still in line never starts
+        self._closed = False
+
+    def admit(self, session: str, client: str) -> None:
+        """Take a job into the line, or refuse it when the page or the client already has its share there."""
+        with self._guard:
+            if self._closed:
+                raise SpectraFrameError("the server is stopping: no new jobs")
+            if session in self._admitted:
+                raise SpectraFrameError("this page already has a clip in line or running: wait for it or cancel it")
+            if sum(c == client for c in self._admitted.values()) >= self.max_jobs_per_client:
+                raise SpectraFrameError(f"you already have {self.max_jobs_per_client} clip(s) in line or running, the "
+                                        "most this server takes from one person: wait for them or cancel one")
+            self._admitted[session] = client
+
+    def admitted(self, session: str) -> bool:
+        with self._guard:
+            return session in self._admitted
+
+    def release(self, session: str) -> None:
+        """The session's job has ended (or never got to run): its place in the client's share is free."""
+        with self._guard:
+            self._admitted.pop(session, None)
 
     def cancel(self, session: str) -> bool:
         """Ask the session's job to stop at its next frame; True when one was running."""
+        self.release(session)
         self._cancel.add(session)
         return self._running == session
+
+    def leave(self, session: str) -> None:
+        """The page closed: stop its job (the job removes its own folder) and remove its finished results."""
+        self.cancel(session)
+        with self._guard:
+            self._gone.add(session)
+            folders = self._folders.pop(session, [])
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def shutdown(self, timeout_s: float = 30.0) -> bool:
+        """Refuse new jobs, cancel the running one and wait for it to end; False when it did not in time."""
+        with self._guard:
+            self._closed = True
+        if self._running is not None:
+            self._cancel.add(self._running)
+        if not self._lock.acquire(timeout=timeout_s):
+            return False
+        self._lock.release()
+        return True
 
     def run(self, upload: Path, settings: JobSettings, session: str,
             on_progress: Callable[[ProgressMeter], None] | None = None):
@@ -236,8 +291,12 @@ class JobRunner:
 
         with self._lock:
             self._cancel.discard(session)  # a cancel of a job still waiting in the queue is done with
+            if self._closed or session in self._gone:
+                raise Cancelled("the server is stopping or the page was closed: nothing was started")
             self._running = session
             job = self.workspace.new_job()
+            with self._guard:
+                self._folders.setdefault(session, []).append(job)
             try:
                 source = prepare_input(Path(upload), job, self.limits)
                 info = FrameSource(source).info
@@ -257,7 +316,7 @@ class JobRunner:
                     if on_progress is not None:
                         on_progress(meter)
 
-                result = upscaler.run(source, job / OUTPUT_NAME, on_frame=on_frame)
+                result = upscaler.run(source, job / output_name(upload, upscaler.output_tag), on_frame=on_frame)
                 return result, source
             except BaseException:
                 shutil.rmtree(job, ignore_errors=True)
@@ -265,6 +324,14 @@ class JobRunner:
             finally:
                 self._running = None
                 self._cancel.discard(session)
+                self.release(session)
+
+
+def output_name(upload: Path, tag: str) -> str:
+    """The result's file name, which its download keeps: the upload's and the model's (`holiday_x4_real.mp4`); MP4
+    whatever the upload, for the browser's player."""
+    stem = upload.stem[:100] or "upscaled"
+    return f"{stem}_{tag}.mp4"
 
 
 def read_frame(path: Path, index: int) -> np.ndarray:
@@ -284,12 +351,8 @@ def comparison(source: Path, output: Path, index: int) -> tuple[np.ndarray, np.n
 
     The SpectraFrame frame is read back from the encoded result: what the person downloads.
     """
-    from spectraframe.comparison import comparison_image
-    from spectraframe.degradation import imresize
-    from spectraframe.io.tensors import to_tensor, to_uint8
+    from spectraframe.comparison import bicubic_comparison
 
     upscaled = read_frame(output, index)
-    low = read_frame(source, index)
-    bicubic = to_uint8(imresize(to_tensor(low), size=upscaled.shape[:2]).clamp(0, 1))
-    return bicubic, upscaled, comparison_image([("bicubic", bicubic), ("SpectraFrame", upscaled)])
-
+    bicubic, picture = bicubic_comparison(read_frame(source, index), upscaled)
+    return bicubic, upscaled, picture

@@ -140,12 +140,16 @@ def test_a_failure_while_writing_leaves_nothing_behind_and_a_rerun_works(tmp_pat
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (["--max-clips", "-1"], "--max-clips must be 0"),
-    (["--gap", "-7"], "--gap is a number of frames"),  # with 7-frame clips: a range() step of 0, a traceback
+    (["--max-clips=-1"], "argument --max-clips: '-1' is not a whole number from 0"),
+    (["--gap=-7"], "argument --gap: '-7' is not a whole number from 0"),  # a range() step of 0, a traceback
+    (["--clip-length", "1"], "argument --clip-length: '1' is not a whole number from 2"),
+    (["--seed", "1e30"], "argument --seed: '1e30' is not a whole number"),
 ])
 def test_negative_counts_are_one_sentence(tmp_path, capsys, extra, message):
     (tmp_path / "v.mp4").write_bytes(b"never read")
-    assert main(["prepare", str(tmp_path / "v.mp4"), "-o", str(tmp_path / "set"), *extra]) == 2
+    with pytest.raises(SystemExit) as exit:  # argparse refuses the value (spectraframe.cli_numbers)
+        main(["prepare", str(tmp_path / "v.mp4"), "-o", str(tmp_path / "set"), *extra])
+    assert exit.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]

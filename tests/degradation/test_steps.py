@@ -27,11 +27,20 @@ def test_parses_into_a_base_and_steps_with_defaults_filled_in() -> None:
     ("h264:crf=28", "must start with a clean degradation"),
     ("bi+h265:crf=28", "unknown degradation step 'h265'.*h264, mpeg4, noise, jpeg"),
     ("bi+h264:qp=28", "step 'h264' .* has no parameter 'qp'; its parameters are crf, preset"),
-    ("bi+h264:crf=abc", "bad value 'abc' for h264:crf"),
-    ("bi+h264:crf=60", "bad value '60' for h264:crf.*from 0 to 51"),
+    ("bi+h264:crf=abc", "bad value for h264:crf .*'abc' is not a number"),
+    ("bi+h264:crf=60", "bad value for h264:crf .*'60' is not a number from 0 to 51"),
+    # Numbers that are not numbers: refused in one sentence, never an OverflowError or a silent nan.
+    ("bi+h264:crf=nan", "'nan' is not a number from 0 to 51"),
+    ("bi+noise:sigma=inf", "'inf' is not a number from 0 to 255"),
+    ("bi+mpeg4:bitrate=1e308", "'1e308' is not a bit rate from 1k to 1000M"),
+    ("bi+mpeg4:bitrate=infk", "'infk' is not a bit rate"),
+    ("bi+jpeg:quality=1e3", "'1e3' is not a whole number from 1 to 100"),
+    ("bi+jpeg:quality=99999999999999999999999", "is not a whole number from 1 to 100"),
+    # The same key twice used to run with the last value, silently.
+    ("bi+h264:crf=20,crf=30", "gives crf twice"),
     ("bi+h264:crf", "must be key=value"),
     ("bi+h264:preset=quick", "must be one of ultrafast"),
-    ("bi+mpeg4:bitrate=12", "at least 1k"),
+    ("bi+mpeg4:bitrate=12", "from 1k"),
     ("bi+noise:gray=2", "must be 0 or 1"),
     ("bi+jpeg:quality=0", "from 1 to 100"),
 ])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from spectraframe.checkpoints import atomic_write, current_umask
+from spectraframe.paths import atomic_write, current_umask
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077])

@@ -21,7 +21,7 @@ from spectraframe.losses import (
 )
 from spectraframe.models.building import build_loss
 from spectraframe.models.config import TrainConfig, load_config
-from spectraframe.models.trainer import step_schedule
+from spectraframe.models.schedule import step_schedule
 
 
 @pytest.fixture(autouse=True)
@@ -215,7 +215,8 @@ def test_step_schedule_warmups_and_discriminator_ratio():
 
 
 def test_recipe_options_in_config_and_overrides():
-    config = load_config("efficient_gan", ["loss.perceptual_layers=[conv4_3, conv5_3]", "loss.temporal_weight=0.1"])
+    config = load_config("efficient_gan", ["loss.perceptual_layers=[conv4_3, conv5_3]", "loss.temporal_weight=0.1",
+                                           "loss.perceptual_layer_weights=null"])
     assert config.loss.perceptual_layers == ["conv4_3", "conv5_3"] and config.loss.gan_form == "ragan"
     loss = build_loss(config)
     assert loss.perceptual.layers == ("conv4_3", "conv5_3") and loss.weights.temporal == 0.1

@@ -83,6 +83,7 @@ def test_missing_config_names_the_presets():
         ("loss.tv_weight=-.inf", "loss.tv_weight must be a finite number"),
         ("train.lr_decay_at=[.nan]", "must be a finite number"),
         ("model.base_filter=abc", "model.base_filter must be an integer"),
+        ("train.batch_size=99999999999999999999999", "train.batch_size must be a whole number of at most 2147483647"),
         ("model.residual=maybe", "model.residual must be true or false"),
         ("model.init_from=[a, b]", "model.init_from must be text"),
     ],
@@ -124,15 +125,15 @@ def test_realworld_section_reads_lists_of_names_and_numbers_and_reports_bad_rang
                                   "val.degradation=bi+h264:crf=99", "data.degradation=real"])
     message = str(caught.value)
     for expected in ("realworld.codec_list takes one or more of libx264, mpeg4", "realworld.noise_prob is a "
-                     "probability", "val.degradation: bad value '99' for h264:crf", "data.degradation must be one "
-                     "of bi, bd, realworld"):
+                     "probability", "val.degradation: bad value for h264:crf in 'bi+h264:crf=99': '99' is not a number "
+                     "from 0 to 51", "data.degradation must be one of bi, bd, realworld"):
         assert expected in message
     with pytest.raises(SpectraFrameError, match="realworld.kernel_list takes one or more of iso, aniso"):
         load_config("cpu_small", ["realworld.kernel_list=[1, 2]"])
 
 
 def test_real_preset_fine_tunes_the_shipped_default_on_the_realworld_pipeline():
-    from spectraframe.upscale.weights import default_weights_path, resolve_weights
+    from spectraframe.zoo import default_weights_path, resolve_weights
 
     real = load_config("real")
     assert real.data.degradation == "realworld" and real.model.preset == "efficient"
@@ -140,3 +141,23 @@ def test_real_preset_fine_tunes_the_shipped_default_on_the_realworld_pipeline():
     assert resolve_weights(real.model.init_from) == default_weights_path()
     assert real.validation_degradation() == "bi+h264:crf=28"
     assert {"libx264", "mpeg4"} <= set(real.realworld.codec_list) and real.realworld.crf_range == [18.0, 35.0]
+
+
+def test_a_recipe_inherits_its_base_and_states_only_what_differs(tmp_path):
+    gan, efficient = load_config("efficient_gan"), load_config("efficient")
+    assert (gan.data.source, gan.data.pack, gan.model.preset) == (efficient.data.source, ".gpu_pack", "efficient")
+    assert (gan.train.batch_size, efficient.train.batch_size, gan.loss.gan_form) == (32, 64, "ragan")
+    (tmp_path / "mine.yaml").write_text("base: parent.yaml\ntrain:\n  lr: 3.0e-4\n")
+    (tmp_path / "parent.yaml").write_text("base: efficient\ntrain:\n  batch_size: 16\n  lr: 1.0e-4\n")
+    mine = load_config(tmp_path / "mine.yaml")
+    assert (mine.train.lr, mine.train.batch_size, mine.train.seconds) == (3e-4, 16, efficient.train.seconds)
+    (tmp_path / "loop.yaml").write_text("base: loop.yaml\n")
+    with pytest.raises(SpectraFrameError, match="base chain loops"):
+        load_config(tmp_path / "loop.yaml")
+
+
+def test_resident_source_refuses_what_it_cannot_do():
+    with pytest.raises(SpectraFrameError) as caught:
+        load_config("efficient", ["data.degradation=bd", "data.targets=centre", "data.rot90=false"])
+    for expected in ("data.degradation must be bi", "data.targets=all", "the 8 symmetries"):
+        assert expected in str(caught.value)

@@ -49,7 +49,7 @@ def tiny(train_corpus, lists, flow_cache, *extra: str):
 
 
 def _fixed_batch_loss(trainer: Trainer) -> float:
-    batch = [trainer.dataset[g] for g in range(4)]
+    batch = [trainer.source.dataset[g] for g in range(4)]
     stacked = {k: torch.stack([b[k] for b in batch]) for k in batch[0]}
     with torch.no_grad():
         sr = trainer.generator(stacked["target"], stacked["neighbours"], stacked["flows"])
@@ -125,8 +125,9 @@ def test_val_holdout_validates_on_training_clips_it_never_trains_on(tmp_path, tr
     config = tiny(train_corpus, lists, flow_cache, "data.val_holdout=1", "val.list=null", "val.every=5")
     trainer = Trainer(config, tmp_path / "run")
     assert [c.name for c in trainer.val_clips] == [TRAIN[2]]  # the centre of the 4-clip list, every time
-    assert [s.name for s in trainer.sources] == [TRAIN[0], TRAIN[1], TRAIN[3]]
-    assert {trainer.sources[trainer.dataset.item_for(g)[0]].name for g in range(6)} == {TRAIN[0], TRAIN[1], TRAIN[3]}
+    assert [s.name for s in trainer.source.sources] == [TRAIN[0], TRAIN[1], TRAIN[3]]
+    source = trainer.source
+    assert {source.sources[source.dataset.item_for(g)[0]].name for g in range(6)} == {TRAIN[0], TRAIN[1], TRAIN[3]}
     data = trainer.provenance()["data"]
     assert (data["clips"], data["held_out_clips"], data["samples_per_epoch"]) == (3, 1, 3)
     # Validating on a test list is allowed but said out loud: best.safetensors would be chosen on it.
@@ -191,7 +192,7 @@ def test_generator_adversarial_term_uses_a_fresh_pass_of_the_updated_discriminat
 
     discriminator.logits = recording_logits  # DiscriminatorLogits and the generator step both call this
     before = [p.detach().clone() for p in discriminator.parameters()]
-    batch = next(iter(trainer.loader(1)))
+    batch = next(iter(trainer.source.loader(0, 1)))
     values = trainer.train_step(batch)
     after = [p.detach().clone() for p in discriminator.parameters()]
 

@@ -110,12 +110,19 @@ def test_upload_run_download_and_compare(browser, server, tmp_path):
                       what="the result")
     assert "6 frames, 40x30" in status
 
-    # The player's video, fetched as the browser would: 40x30 (30p of a 32x24 clip with a x2 model), 6 frames.
+    # The player's video, fetched as the browser would (with its cookie): 40x30 (30p of a 32x24 clip with a x2
+    # model), 6 frames. Without the cookie, the same URL gives nothing: the result is this browser's alone.
     source = browser.find_element(By.CSS_SELECTOR, "#result-video video").get_attribute("src")
-    (tmp_path / "played.mp4").write_bytes(urllib.request.urlopen(source, timeout=30).read())
+    cookie = browser.get_cookie("spectraframe-client")
+    request = urllib.request.Request(source, headers={"Cookie": f"{cookie['name']}={cookie['value']}"})
+    (tmp_path / "played.mp4").write_bytes(urllib.request.urlopen(request, timeout=30).read())
+    with pytest.raises(urllib.error.HTTPError, match="404"):
+        urllib.request.urlopen(source, timeout=30)
     frames, _, _ = read_back(tmp_path / "played.mp4")
     assert len(frames) == 6 and frames[0].shape == (30, 40, 3)
     assert browser.find_element(By.ID, "download").is_displayed()
+    # The file (played and downloaded) is named after the upload and the size (the server's own weights: no model).
+    assert source.endswith("/clip_30p.mp4")
 
     # Dragging the line of the before/after slider uncovers more of one side.
     handle = browser.find_element(By.CSS_SELECTOR, "#compare [data-testid=slider]")
@@ -130,6 +137,14 @@ def test_upload_run_download_and_compare(browser, server, tmp_path):
     ActionChains(browser).move_to_element_with_offset(track, -track.size["width"] // 2 + 1, 0).click().perform()
     wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "#detail img").get_attribute("src") != detail,
              timeout=60, what="the comparison of another frame")
+
+    # A frame number typed in the box acts on Enter, as on Tab.
+    detail = browser.find_element(By.CSS_SELECTOR, "#detail img").get_attribute("src")
+    number = browser.find_element(By.CSS_SELECTOR, "#frame input[type=number]")
+    number.send_keys(Keys.CONTROL, "a")
+    number.send_keys("4", Keys.ENTER)
+    wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "#detail img").get_attribute("src") != detail,
+             timeout=30, what="the comparison of the frame typed")
 
 
 def choose(browser, field: str, text: str) -> None:
@@ -179,8 +194,22 @@ def test_progress_then_cancel_keeps_nothing(browser, server, tmp_path):
     wait_for(lambda: "Cancelled" in browser.find_element(By.ID, "status").text, what="the cancel")
     jobs = server["work"] / "jobs"
     # The runner removes the cancelled job's folder: only finished results are left.
-    wait_for(lambda: all((folder / "upscaled.mp4").exists() for folder in jobs.iterdir()), timeout=60,
+    wait_for(lambda: all(any(folder.glob("*.mp4")) for folder in jobs.iterdir()), timeout=60,
              what="the cancelled job to be removed")
+
+
+def test_closing_the_page_cancels_its_job_and_removes_its_folder(browser, server, tmp_path):
+    # A job whose page closed used to run to the end, holding the cores, and its result stayed on disk.
+    clip = write_video(tmp_path / "left.mp4", moving_frames(150, width=32, height=24))
+    open_page(browser, server).send_keys(str(clip))
+    wait_for(lambda: "left" in browser.find_element(By.ID, "upload").text, what="the upload to show")
+    browser.find_element(By.ID, "run").click()
+    wait_for(lambda: "ETA" in browser.find_element(By.TAG_NAME, "body").text, what="the progress line")
+    jobs = server["work"] / "jobs"
+    running = [folder for folder in jobs.iterdir() if not (folder / "upscaled.mp4").exists()]
+    assert len(running) == 1
+    browser.get("about:blank")
+    wait_for(lambda: not running[0].exists(), timeout=60, what="the closed page's job to be removed")
 
 
 def test_a_too_large_upload_is_refused_with_a_message(browser, server, tmp_path):

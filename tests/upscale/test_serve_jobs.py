@@ -44,6 +44,18 @@ def test_sizes_from_the_page():
         parse_size("big")
 
 
+@pytest.mark.parametrize(("size", "message"), [("x0.05", "smaller than the input"),
+                                              ("8p", "smaller than the 24-pixel")])
+def test_the_page_keeps_the_command_line_size_rule(tmp_path, tiny_weights, size, message):
+    # A tiny size in the page's box used to write a 2x2 video (its 4:3 picture made square) without a word.
+    runner = JobRunner(Workspace(tmp_path / "work"), Limits())
+    clip = write_video(tmp_path / "clip.mp4", moving_frames(3))
+    height, outscale = parse_size(size)
+    with pytest.raises(SpectraFrameError, match=message):
+        runner.run(clip, JobSettings(weights=tiny_weights, height=height, outscale=outscale), "a")
+    assert list(runner.workspace.jobs.iterdir()) == []
+
+
 def test_limits_say_which_option_raises_them(tmp_path):
     limits = Limits(max_upload_bytes=1000, max_frames=10, max_input_pixels=100)
     (tmp_path / "big.mp4").write_bytes(b"0" * 2000)
@@ -116,6 +128,7 @@ def test_a_job_runs_through_the_pipeline_and_the_comparison_matches_the_output(t
     assert len(frames) == 6 and frames[0].shape == (30, 40, 3)
     assert seen == [1, 2, 3, 4, 5, 6]
     assert result.output.parent.parent == workspace.jobs
+    assert result.output.name == "clip_30p.mp4"  # what the download is called: the upload's name and the size
     bicubic, upscaled, side_by_side = comparison(source, result.output, 3)
     assert bicubic.shape == upscaled.shape == (30, 40, 3)
     assert np.array_equal(upscaled, frames[3])
@@ -125,7 +138,7 @@ def test_a_job_runs_through_the_pipeline_and_the_comparison_matches_the_output(t
 
 
 def test_a_job_with_a_blend_runs_the_fine_tune_mixed_with_the_default(tmp_path):
-    from spectraframe.upscale.weights import model_weights_path
+    from spectraframe.zoo import model_weights_path
 
     runner = JobRunner(Workspace(tmp_path / "work"), Limits())
     clip = write_video(tmp_path / "clip.mp4", moving_frames(3, width=24, height=16))
@@ -140,6 +153,10 @@ def test_a_job_with_a_blend_runs_the_fine_tune_mixed_with_the_default(tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(at_zero, read_back(default.output)[0], strict=True))
     assert all(np.array_equal(a, b) for a, b in zip(at_one, frames(), strict=True))
     assert not all(np.array_equal(a, b) for a, b in zip(at_zero, at_one, strict=True))
+    result, _ = runner.run(clip, JobSettings(weights=perceptual, blend=("perceptual", 0.5), precision="fp32"), "a")
+    assert result.output.name == "clip_x4_perceptual-0.5.mp4"
+    assert runner.run(clip, JobSettings(weights=perceptual, precision="fp32"), "a")[0].output.name == \
+        "clip_x4_perceptual.mp4"
 
 
 def test_frame_limit_is_checked_before_the_run(tmp_path, tiny_weights):
@@ -198,3 +215,57 @@ def test_workspace_refuses_a_folder_it_did_not_make(tmp_path):
     assert temporary.root.is_dir()
     temporary.close()
     assert not temporary.root.exists()
+
+
+def test_a_closed_page_has_its_job_cancelled_and_its_results_removed(tmp_path, tiny_weights):
+    # A job whose page closed used to run to the end, holding the cores, and its result stayed on disk.
+    runner = JobRunner(Workspace(tmp_path / "work"), Limits())
+    clip = write_video(tmp_path / "clip.mp4", moving_frames(8))
+    settings = JobSettings(weights=tiny_weights, precision="fp32")
+    finished, _ = runner.run(clip, settings, "page")
+    assert finished.output.is_file()
+
+    def close_the_page(meter):
+        if meter.done == 2:
+            runner.leave("page")
+
+    with pytest.raises(SpectraFrameError, match="cancelled"):
+        runner.run(clip, settings, "page", close_the_page)
+    assert list(runner.workspace.jobs.iterdir()) == []  # the running job's folder and the finished result
+    with pytest.raises(SpectraFrameError, match="the page was closed"):  # a job of it still in line never starts
+        runner.run(clip, settings, "page")
+
+
+def test_each_client_has_a_share_of_the_line(tmp_path):
+    runner = JobRunner(Workspace(tmp_path / "work"), Limits(), max_jobs_per_client=2)
+    runner.admit("tab1", "ana")
+    with pytest.raises(SpectraFrameError, match="this page already has a clip in line"):
+        runner.admit("tab1", "ana")
+    runner.admit("tab2", "ana")
+    with pytest.raises(SpectraFrameError, match="you already have 2 clip"):
+        runner.admit("tab3", "ana")
+    runner.admit("tab4", "bob")  # another person is not held up by ana's share
+    runner.cancel("tab1")
+    runner.admit("tab3", "ana")
+    assert runner.admitted("tab3") and not runner.admitted("tab1")
+
+
+def test_shutdown_cancels_the_running_job_and_refuses_new_ones(tmp_path, tiny_weights):
+    runner = JobRunner(Workspace(tmp_path / "work"), Limits())
+    clip = write_video(tmp_path / "clip.mp4", moving_frames(30))
+    started, errors = threading.Event(), []
+
+    def job():
+        try:
+            runner.run(clip, JobSettings(weights=tiny_weights, precision="fp32"), "a", lambda _: started.set())
+        except SpectraFrameError as exc:
+            errors.append(str(exc))
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    assert started.wait(60)
+    assert runner.shutdown(timeout_s=60)
+    thread.join()
+    assert errors == ["cancelled: nothing was kept"] and list(runner.workspace.jobs.iterdir()) == []
+    with pytest.raises(SpectraFrameError, match="stopping"):
+        runner.admit("b", "bob")

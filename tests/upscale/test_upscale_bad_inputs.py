@@ -15,12 +15,15 @@ from spectraframe.cli import main as cli_main
 from spectraframe.errors import SpectraFrameError
 from spectraframe.io.video import scan_video
 from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler
-from spectraframe.upscale.weights import default_weights_path
+from spectraframe.zoo import default_weights_path
 
 
 def run_cli(tmp_path, tiny_weights, source, *extra) -> int:
-    return cli_main(["upscale", str(source), "-o", str(tmp_path / "out.mp4"), "--weights", str(tiny_weights),
-                     "--no-progress", *extra])
+    try:
+        return cli_main(["upscale", str(source), "-o", str(tmp_path / "out.mp4"), "--weights", str(tiny_weights),
+                         "--no-progress", *extra])
+    except SystemExit as exit:  # argparse's refusal of an option's value (spectraframe.cli_numbers)
+        return exit.code
 
 
 def assert_fails_cleanly(tmp_path, tiny_weights, source, capsys, message, *extra):
@@ -201,8 +204,13 @@ def test_missing_weights_file(tmp_path, tiny_weights, capsys):
     (("--crf", "-5"), "the libx264 encoder refuses the settings crf=-5"),
     (("--preset", "sluggish"), "preset=sluggish"),
     (("--codec", "h265", "-o", "{tmp}/out.webm"), "a .webm file (webm) cannot hold libx265 video"),
-    (("--tile", "12", "--tile-overlap", "-1"), "--tile-overlap must be 0 or more"),
-    (("--tile", "-3"), "--tile must be 0"),
+    (("--tile", "12", "--tile-overlap=-1"), "argument --tile-overlap: '-1' is not a whole number from 0"),
+    (("--tile=-3",), "argument --tile: '-3' is not a whole number from 0"),
+    (("--tile", "1e23"), "argument --tile: '1e23' is not a whole number"),  # a 1e23-pixel tile used to run
+    (("--segment-frames", "0"), "argument --segment-frames: '0' is not a whole number from 1"),
+    (("--crf", "nan"), "argument --crf: 'nan' is not a number"),
+    (("--fps", "1e308"), "argument --fps: a frame rate must be more than 0 and at most 1000, got 1e308"),
+    (("--max-memory", "9" * 400 + "T"), "is more than any computer has"),  # an OverflowError traceback before
     (("--crf", "99"), "crf=99: its constant quality runs from 0 (best) to 51"),  # x264 clamped it to 51 silently
     (("--codec", "vp9", "-o", "{tmp}/out.webm", "--crf", "64"), "runs from 0 (best) to 63"),
     (("--max-memory", "0"), "memory size must be more than 0 bytes"),  # silently meant "the default"
@@ -247,3 +255,12 @@ def test_still_frame_held_at_the_end_is_not_truncation(tmp_path):
             dst.mux(packet)
     scan = scan_video(held)
     assert scan.frame_count == 4 and scan.notes == ()
+
+
+def test_paths_too_long_for_the_system_fail_in_one_sentence(tmp_path, tiny_weights, capsys):
+    # An OSError traceback (File name too long) before: the limit is now checked up front and named.
+    source = write_video(tmp_path / "in.mp4", moving_frames(3))
+    deep = str(tmp_path.joinpath(*["d" * 200] * 21))
+    assert_fails_cleanly(tmp_path, tiny_weights, source, capsys, "more than the 4095 a path may have",
+                         "-o", f"{deep}/out.mp4")
+    assert_fails_cleanly(tmp_path, tiny_weights, f"{deep}/in.mp4", capsys, "more than the 4095 a path may have")

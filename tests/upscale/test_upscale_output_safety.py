@@ -195,14 +195,14 @@ def test_a_full_disk_is_one_sentence_and_leaves_only_what_resumes(tmp_path, tiny
     # Encoding: a raw OSError (twice: the close failed too), a segment_*.partial left, the --resume hint never said.
     source = write_video(tmp_path / "in.mp4", moving_frames(9))
     out = tmp_path / "out.mp4"
-    real_open = sinks.SegmentedVideoSink._open_segment
+    real_open = sinks.SegmentEncoder.__init__
 
-    def open_on_full_disk(self, segment):
-        real_open(self, segment)
-        if segment == 1:
+    def open_on_full_disk(self, path, *rest, **kw):
+        real_open(self, path, *rest, **kw)
+        if path.name == "segment_000001.packets":
             self._file = _FullDisk(self._file)
 
-    monkeypatch.setattr(sinks.SegmentedVideoSink, "_open_segment", open_on_full_disk)
+    monkeypatch.setattr(sinks.SegmentEncoder, "__init__", open_on_full_disk)
     args = ["upscale", str(source), "-o", str(out), "--weights", str(tiny_weights), "--no-progress",
             "--segment-frames", "4", "--flow-method", "dis"]
     assert cli_main(args) == 2

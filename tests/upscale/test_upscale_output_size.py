@@ -32,11 +32,38 @@ def test_height_keeps_aspect_and_video_sides_are_even():
     ({"outscale": 8}, "x4 these weights reach"),
     ({"target_height": 200}, "more than the x4"),
     ({"target_height": 72, "outscale": 2}, "not both"),
-    ({"outscale": 0}, "more than 0"),
+    # Smaller than the input: a 2x2 or 1x1 video (its 3:2 picture made square) used to be written with exit 0.
+    ({"outscale": 0.01}, "--outscale 0.01 would make the output smaller than the input"),
+    ({"outscale": 0}, "smaller than the input"),
+    ({"outscale": float("nan")}, "smaller than the input"),
+    ({"target_height": 20}, "--height 20 would make the output smaller than the 24-pixel-high input"),
+    # The value as typed: 2.0000001 was printed as "4" in "--outscale 4 is more than the x4".
+    ({"outscale": 4.0000001}, "--outscale 4.0000001 is more than the x4"),
 ])
 def test_sizes_the_network_does_not_reach_are_refused(kwargs, message):
     with pytest.raises(SpectraFrameError, match=message):
         final_size(32, 24, 4, **kwargs)
+
+
+@pytest.mark.parametrize(("argument", "message"), [
+    (["--outscale", "0.01"], "--outscale 0.01 would make the output smaller than the input"),
+    (["--outscale", "nan"], "argument --outscale: 'nan' is not a number more than 0"),
+    (["--outscale", "1e400"], "argument --outscale: '1e400' is not a number more than 0"),
+    (["--height", "12"], "--height 12 would make the output smaller than the 24-pixel-high input"),
+    (["--height", "99999999999999999999999"], "is not a whole number from 1 to 2147483647"),
+])
+def test_cli_refuses_sizes_no_one_means_in_one_sentence(tmp_path, tiny_weights, capsys, argument, message):
+    source = write_video(tmp_path / "in.mp4", moving_frames(3))
+    try:
+        status = cli_main(["upscale", str(source), "--weights", str(tiny_weights), "-o", str(tmp_path / "out.mp4"),
+                           "--no-progress", *argument])
+    except SystemExit as exit:  # argparse's own refusal of a value that is not a number
+        status = exit.code
+    err = capsys.readouterr().err
+    assert status == 2 and message in err and "Traceback" not in err
+    assert [line for line in err.splitlines() if "error:" in line] == [next(line for line in err.splitlines()
+                                                                            if message in line)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
 
 
 def test_shrinking_is_anti_aliased():

@@ -8,7 +8,9 @@ import av
 import numpy as np
 import pytest
 from helpers.media import moving_frames, read_back, write_video
+from helpers.models import tiny_model
 
+from spectraframe.checkpoints import save_generator
 from spectraframe.cli import main as cli_main
 from spectraframe.upscale.pipeline import UpscaleOptions, Upscaler
 from spectraframe.upscale.sinks import work_dir_for
@@ -16,7 +18,8 @@ from spectraframe.upscale.sinks import work_dir_for
 
 def options(weights, **kw) -> UpscaleOptions:
     kw.setdefault("precision", "fp32")  # the exactness checks (tiled == untiled within 1e-4) are for fp32
-    return UpscaleOptions(weights=weights, progress=False, segment_frames=4, **kw)
+    kw.setdefault("segment_frames", 4)
+    return UpscaleOptions(weights=weights, progress=False, **kw)
 
 
 def test_video_with_audio_keeps_size_frames_fps_and_audio(tmp_path, tiny_weights):
@@ -62,8 +65,27 @@ def test_resume_with_other_settings_is_refused(tmp_path, tiny_weights):
 
     with pytest.raises(KeyboardInterrupt):
         Upscaler(options(tiny_weights)).run(source, tmp_path / "out.mp4", on_frame=interrupt)
-    with pytest.raises(Exception, match="crf"):
+    with pytest.raises(Exception, match=r"the quality \(--crf\) was 18 in the interrupted run and is 30 now"):
         Upscaler(options(tiny_weights, resume=True, crf=30)).run(source, tmp_path / "out.mp4")
+    other = tmp_path / "other_x2.safetensors"
+    save_generator(other, tiny_model(seed=1), flow_method="dis")
+    with pytest.raises(Exception, match=r"the model \(--model / --weights / --strength\) was tiny_x2.safetensors in "
+                                        r"the interrupted run and is other_x2.safetensors now") as refused:
+        Upscaler(options(other, resume=True)).run(source, tmp_path / "out.mp4")
+    assert "sha256" not in str(refused.value)
+
+
+def test_an_interruption_before_the_first_segment_keeps_nothing_and_asks_no_resume(tmp_path, tiny_weights, caplog):
+    source = write_video(tmp_path / "in.mp4", moving_frames(6))
+
+    def interrupt(index: int) -> None:
+        if index == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Upscaler(options(tiny_weights, segment_frames=100)).run(source, tmp_path / "out.mp4", on_frame=interrupt)
+    assert "--resume" not in caplog.text and "nothing was kept" in caplog.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
 
 
 def test_tiled_run_equals_untiled(tmp_path, tiny_weights):
@@ -231,7 +253,7 @@ def test_cli_batch_with_a_failing_input(tmp_path, tiny_weights, capsys):
     code = cli_main(["upscale", str(a), str(broken), str(b), "-o", str(tmp_path / "out"), "--weights",
                      str(tiny_weights), "--no-progress", "--flow-method", "dis"])
     out = capsys.readouterr().out
-    assert code == 2
-    assert "upscaled 2 of 3 inputs" in out and f"FAILED  {broken}: cannot open video" in out
+    assert code == 1  # some inputs failed (2 is for a command that could not start)
+    assert "upscaled 2 of 3 inputs (0 skipped, 1 failed)" in out and f"FAILED   {broken}: cannot open video" in out
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_x2.mp4", "b_x2.mp4"]
     assert len(read_back(tmp_path / "out" / "b_x2.mp4")[0]) == 5

@@ -1,8 +1,8 @@
-"""Quality of the shipped weights on `val.txt` with the pinned protocol (x4 BI, Y channel), and the model card.
+"""Quality of the shipped weights on `val.txt` with the pinned protocol (x4 BI, Y channel), into the model zoo.
 
 `make eval-val` runs this: bicubic and every shipped weights file are scored per clip (PSNR/SSIM, plus
-LPIPS and tOF unless --fast), the tables go to benchmarks/results/eval_val.{json,md}, and
-spectraframe/weights/MODEL_CARD.md is rewritten from the weights' own metadata and these figures.
+LPIPS and tOF unless --fast), the tables go to benchmarks/results/eval_val.{json,md}, the figures into the set `val`
+of spectraframe/weights/zoo.yaml, and the files generated from the zoo are rendered again (tools/zoo.py).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 from benchmarks.common import RESULTS, SHARED, write_result
-from spectraframe.archs.rbpn import count_parameters, generator_flops
-from spectraframe.checkpoints import file_digest, load_generator
+from spectraframe.checkpoints import file_digest
 from spectraframe.evaluate import evaluate, generator_method
-from spectraframe.upscale.weights import SHIPPED_WEIGHTS
+from spectraframe.zoo import load_zoo, zoo_path
+from tools.zoo import render, write_zoo
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "spectraframe" / "weights"
 CORPUS = SHARED / "data" / "train_corpus"
@@ -26,8 +26,6 @@ CORPUS = SHARED / "data" / "train_corpus"
 # re-scores only what changed (LPIPS and tOF take 20-30 min a file on 2 cores).
 FULL_RESULTS = RESULTS / "eval_val_full.json"
 REPO = Path(__file__).resolve().parents[1]
-# The shipped files, the default first, each labelled with its short name and what it is for.
-LABELS = {filename: f"`--weights {name}`: {description}" for name, (filename, description) in SHIPPED_WEIGHTS.items()}
 
 
 def score(method, perceptual_metrics: bool) -> dict:
@@ -48,45 +46,29 @@ def portable(result: dict) -> dict:
     return {**result, "settings": settings} if settings else dict(result)
 
 
-def model_card(weights: list[Path], results: dict[str, dict]) -> str:
-    bicubic = results["bicubic"]["mean_of_clip_means"]
-    lines = [
-        "# SpectraFrame x4 weights — model card",
-        "",
-        "Written by `make eval-val` (benchmarks/eval_val.py) from the weights' metadata and the measured figures;",
-        "do not edit by hand.",
-        "",
-    ]
-    for path in weights:
-        model, meta = load_generator(path)
-        c = model.config
-        prov = meta.get("provenance", {})
-        flops = generator_flops(c, 144, 180)
-        lines += [
-            f"## `{path.name}` — {LABELS.get(path.name, '')}",
-            "",
-            f"- Architecture: RBPN, x{c.scale}, {c.num_frames} frames (target + {c.num_frames - 1} neighbours), "
-            f"{c.layout} layout, base_filter {c.base_filter}, feat {c.feat}, {c.num_stages} projection stage(s), "
-            f"{c.n_resblock} residual block(s) per stack, bicubic residual: {c.residual}.",
-            f"- Parameters: {count_parameters(model):,}; {flops / 1e9:.1f} GFLOP per 720x576 output frame.",
-            f"- Optical flow: `{meta.get('flow_method')}` (the method it was trained with; used at inference).",
-            f"- Training provenance: `{json.dumps(prov, sort_keys=True)}`",
-            "",
-        ]
-    keys = ["psnr_y", "ssim_y", "lpips", "tof"]
-    lines += ["## Quality on `val.txt` (13 clips, x4 BI, pinned protocol, mean of clip means)", "",
-              "| method | " + " | ".join(k.upper().replace("_", "-") for k in keys) + " | vs bicubic (dB) |",
-              "|---|" + "---|" * (len(keys) + 1)]
-    for name, result in results.items():
-        means = result["mean_of_clip_means"]
-        cells = [f"{means[k]:.4f}" if k in means else "-" for k in keys]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {means['psnr_y'] - bicubic['psnr_y']:+.2f} |")
-    lines += ["", "Per clip (PSNR-Y dB / SSIM-Y):", "", "| clip | " + " | ".join(results) + " |",
-              "|---|" + "---|" * len(results)]
-    for clip in results["bicubic"]["clips"]:
-        cells = [f"{r['clips'][clip]['psnr_y']:.2f} / {r['clips'][clip]['ssim_y']:.4f}" for r in results.values()]
-        lines.append(f"| {clip} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+def zoo_figures(result: dict) -> dict:
+    """A result as the zoo keeps it: the means and each clip's PSNR/SSIM, rounded."""
+    figures = {key: round(value, 4) for key, value in result["mean_of_clip_means"].items()}
+    figures["clips"] = {clip: {"psnr_y": round(values["psnr_y"], 2), "ssim_y": round(values["ssim_y"], 4)}
+                        for clip, values in result["clips"].items()}
+    return figures
+
+
+def update_zoo(results: dict[str, dict]) -> None:
+    """The set `val` of every model (and of bicubic) from these results; their digests must be the zoo's."""
+    import yaml
+
+    values = yaml.safe_load(zoo_path().read_text(encoding="utf-8"))
+    values["bicubic"]["metrics"]["val"] = zoo_figures(results["bicubic"])
+    for model in values["models"]:
+        result = results.get(model["file"])
+        if result is None:
+            continue
+        if result["digest"] != model["sha256"]:
+            raise SystemExit(f"{model['file']} is not the file zoo.yaml records (sha256 {result['digest']}); "
+                             "update its entry (sha256, command, recipe) first")
+        model["metrics"]["val"] = zoo_figures(result)
+    write_zoo(values)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="score everything again (default: reuse the previous run's figures for a method whose "
                              "weights file is unchanged, when they include every metric asked for)")
     args = parser.parse_args(argv if argv is not None else [])
-    order = list(LABELS)
+    order = [model.file for model in load_zoo().models]
     weights = sorted(WEIGHTS_DIR.glob("*.safetensors"),
                      key=lambda p: (order.index(p.name) if p.name in order else len(order), p.name))
     previous = {} if args.fresh or not FULL_RESULTS.is_file() else json.loads(FULL_RESULTS.read_text())
@@ -121,9 +103,9 @@ def main(argv: list[str] | None = None) -> None:
     write_result("eval_val", rows, ["method", *metrics, "seconds"],
                  notes="val.txt of ../shared/data/train_corpus, x4 BI, Y channel, mean of clip means.")
     FULL_RESULTS.write_text(json.dumps(results, indent=1))
-    if weights:
-        (WEIGHTS_DIR / "MODEL_CARD.md").write_text(model_card(weights, results))
-        print(f"wrote {WEIGHTS_DIR / 'MODEL_CARD.md'}")
+    update_zoo(results)
+    for path in render():
+        print(f"wrote {path.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

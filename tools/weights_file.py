@@ -1,13 +1,14 @@
 """Weights files the training README scores or ships that no run writes: a blend of two fine-tunes of one model, a model
 widened to more frames, and a run's file with the provenance a shipped file carries.
 
-Run: `python -m benchmarks.weights_file blend A B S OUT` (every weight S of the way from A to B, ESRGAN's network
+Run: `python -m tools.weights_file blend A B S OUT` (every weight S of the way from A to B, ESRGAN's network
 interpolation: `checkpoints.interpolate_generators`; `--extrapolate` lets S exceed 1), `python -m
-benchmarks.weights_file widen F N OUT` (F as an N-frame model, untrained: `checkpoints.widen_window`). Score OUT with
+tools.weights_file widen F N OUT` (F as an N-frame model, untrained: `checkpoints.widen_window`). Score OUT with
 `spectraframe eval --weights OUT`.
-`python -m benchmarks.weights_file annotate F OUT KEY=VALUE... [--gan-recipe NAME]`: F's weights with those
-provenance keys set (VALUE is JSON, or else a string), and with --gan-recipe the resolved training config of that
-recipe of benchmarks/gpu_run.py (GAN_RECIPES), which the GPU run's exports record only as overrides.
+`python -m tools.weights_file annotate F OUT KEY=VALUE... [--config NAME [--override KEY=VALUE]...]`: F's
+weights with those provenance keys set (VALUE is JSON, or else a string), and with --config the recipe that makes
+the file (`provenance.recipe`: a config of spectraframe/configs/ and its overrides, checked to resolve), its
+`spectraframe train` command, and, where F records no resolved config, that recipe's.
 """
 
 from __future__ import annotations
@@ -28,17 +29,16 @@ def _setting(text: str) -> tuple[str, object]:
         return key, value
 
 
-def _gan_recipe_config(name: str, provenance: dict) -> dict:
-    """The config train_gan_one ran, from what the export recorded: the batch, D's warm-up, the starting weights
-    and the device kind (the VGG16 file's path on the GPU machine is left out)."""
-    from benchmarks.gpu_run import GAN_RECIPES, gan_config
+def _recipe(name: str, overrides: list[str], provenance: dict) -> dict:
+    """The provenance keys of the recipe `name` + `overrides` (resolved here, so a typo fails now)."""
+    import shlex
 
-    if name not in GAN_RECIPES:
-        raise SystemExit(f"annotate: --gan-recipe is one of {', '.join(GAN_RECIPES)}, got {name!r}")
-    recipe = provenance.get("recipe", {})
-    device = "cpu" if provenance.get("trained_on", "cpu") == "cpu" else "cuda"
-    return gan_config(name, provenance.get("init_from", "efficient"), recipe.get("batch", 32), device,
-                      recipe.get("d_warmup", 200)).to_dict()
+    from spectraframe.models.config import load_config
+
+    config = load_config(name, overrides)
+    command = shlex.join(["spectraframe", "train", "--config", name, "--out", f"runs/{name}", *overrides])
+    return {"recipe": {"config": name, "overrides": overrides}, "reproduce": command,
+            "config": provenance.get("config") or config.to_dict()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -58,15 +58,17 @@ def main(argv: list[str] | None = None) -> None:
     annotate.add_argument("weights", type=Path)
     annotate.add_argument("out", type=Path)
     annotate.add_argument("settings", nargs="*", metavar="KEY=VALUE")
-    annotate.add_argument("--gan-recipe", help="record this GPU GAN recipe's resolved config as provenance.config")
+    annotate.add_argument("--config", help="record the recipe: a config name of spectraframe/configs/")
+    annotate.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                          help="with --config: one of the recipe's overrides (repeat)")
     args = parser.parse_args(argv)
     from spectraframe.checkpoints import interpolate_generators, load_generator, save_generator, widen_window
 
     if args.command == "annotate":
         model, metadata = load_generator(args.weights)
         provenance = {**metadata.get("provenance", {}), **dict(_setting(text) for text in args.settings)}
-        if args.gan_recipe:
-            provenance["config"] = _gan_recipe_config(args.gan_recipe, provenance)
+        if args.config:
+            provenance.update(_recipe(args.config, args.override, provenance))
         print(save_generator(args.out, model, flow_method=metadata["flow_method"], provenance=provenance))
         return
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks.eval_val import FULL_RESULTS, REPO, portable
+from tools.eval_val import FULL_RESULTS, REPO, portable
 
 
 def test_portable_results_name_the_data_relative_to_the_repository():

@@ -11,9 +11,9 @@ compression errors that differ from frame to frame (issue 15: PSNR at CRF 28). T
 HR frames, the warp bicubic. On the 12 held-out training clips (`training/perceptual/holdout12.txt`), all
 frames, the eval protocol; the network's outputs are computed once per clip and reused by every setting.
 
-Run: `python -m benchmarks.temporal_filter [--model NAME | --weights F] [--degradation D] [--no-lpips-tof]
+Run: `python -m experiments.temporal_filter [--model NAME | --weights F] [--degradation D] [--no-lpips-tof]
 [--settings W,SIGMA,K ...] [--name N]`, e.g. `--model real --degradation bi+h264:crf=28 --no-lpips-tof --name
-temporal_filter_real_crf28`. `make bench BENCH=temporal_filter` runs the perceptual model with LPIPS and tOF.
+temporal_filter_real_crf28`. Without options it runs the perceptual model with LPIPS and tOF.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from spectraframe.evaluate import evaluate, generator_method
-    from spectraframe.upscale.weights import model_weights_path
+    from spectraframe.zoo import model_weights_path
 
     weights = args.weights or model_weights_path(args.model)
     network = generator_method(weights, degradation=args.degradation)

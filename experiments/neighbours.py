@@ -6,7 +6,7 @@ retraining), and with each neighbour replaced by a copy of the target frame, i.e
 model sees. The flow rows tell whether a better (or cheaper) flow is a lever; the copies row what the
 multi-frame branch adds.
 
-Run: `make bench BENCH=neighbours` or `python -m benchmarks.neighbours [--model NAME | --weights F] [--degradation D
+Run: `python -m experiments.neighbours [--model NAME | --weights F] [--degradation D
 --name N]` (e.g. `--model real --degradation bi+h264:crf=28 --name neighbours_real_crf28`).
 """
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     from spectraframe.checkpoints import load_generator
     from spectraframe.evaluate import evaluate, generator_clip_method
     from spectraframe.flow.api import METHODS
-    from spectraframe.upscale.weights import model_weights_path
+    from spectraframe.zoo import model_weights_path
 
     weights = args.weights or model_weights_path(args.model)
     model, metadata = load_generator(weights)
