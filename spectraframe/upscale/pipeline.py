@@ -21,8 +21,8 @@ import torch
 from tqdm import tqdm
 
 from spectraframe.accelerate import (
+    PRECISION_CHOICES,
     PRECISIONS,
-    precision_name,
     resolve_device,
     resolve_precision,
 )
@@ -58,8 +58,8 @@ from spectraframe.upscale.trim import Trim
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BACKENDS", "PRECISIONS", "UpscaleOptions", "UpscalePlan", "UpscaleResult", "Upscaler", "default_output",
-           "fill_guarded", "frames_with_cuts", "resolve_precision", "upscale"]
+__all__ = ["BACKENDS", "PRECISION_CHOICES", "PRECISIONS", "UpscaleOptions", "UpscalePlan", "UpscaleResult", "Upscaler",
+           "default_output", "fill_guarded", "frames_with_cuts", "resolve_precision", "upscale"]
 
 
 @dataclass
@@ -67,8 +67,11 @@ class UpscaleOptions:
     weights: Path | None = None  # None: the default weights shipped with the package
     scale: int | None = None  # when given, the weights must be for this scale
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    precision: str = "auto"  # auto (bf16 on CPUs with native bf16, fp16 on CUDA, else fp32) | fp32 | bf16 | fp16
-    backend: str = "torch"  # torch | onnxruntime (fp32; .onnx weights or the checkpoint exported on the fly)
+    # auto (int8 on CPUs with VNNI/AMX where the weights have an int8 model, else bf16 on CPUs with native bf16,
+    # fp16 on CUDA, else fp32) | fp32 | bf16 | fp16 | int8
+    precision: str = "auto"
+    # torch | onnxruntime (fp32; .onnx weights or the checkpoint exported on the fly) | openvino (CPU, fp32/bf16/int8)
+    backend: str = "torch"
     channels_last: bool = True  # torch backend: channels-last memory format, much faster on CPUs
     compile: bool = False  # torch backend: torch.compile the network (the first frame of each size compiles)
     ensemble: bool = False  # x8 self-ensemble: the 8 flips/rotations of each window, averaged (8x the network time)
@@ -145,11 +148,13 @@ def check_options(options: UpscaleOptions) -> None:
     onnx = options.backend == "onnxruntime"
     if options.backend not in BACKENDS:
         raise SpectraFrameError(f"unknown backend {options.backend!r}; use one of {', '.join(BACKENDS)}")
+    if options.precision not in PRECISION_CHOICES:
+        raise SpectraFrameError(f"unknown precision {options.precision!r}; use one of {', '.join(PRECISION_CHOICES)}")
     if onnx and options.precision not in ("auto", "fp32"):
         raise SpectraFrameError(f"the onnxruntime backend runs fp32 only, not {options.precision}; "
-                                "use --backend torch for bf16/fp16")
-    if onnx and options.compile:
-        raise SpectraFrameError("--compile is for the torch backend; the onnxruntime backend optimises itself")
+                                "use --backend torch for bf16/fp16/int8")
+    if options.backend != "torch" and options.compile:
+        raise SpectraFrameError(f"--compile is for the torch backend; the {options.backend} backend optimises itself")
     if options.tile is not None and options.tile < 0:
         raise SpectraFrameError(f"--tile must be 0 (never tile) or a tile size in LR pixels, got {options.tile}")
     if options.tile_overlap is not None and options.tile_overlap < 0:
@@ -170,11 +175,10 @@ class Upscaler:
         self.options = options = options or UpscaleOptions()
         self.device = resolve_device(options.device)
         check_options(options)
-        onnx = options.backend == "onnxruntime"
-        self.dtype = torch.float32 if onnx else resolve_precision(options.precision, self.device)
-        backend = load_backend(options.backend, options.weights, self.device, self.dtype, scale=options.scale,
-                               channels_last=options.channels_last, compile=options.compile, model=model,
-                               metadata=metadata)
+        backend = load_backend(options.backend, options.weights, self.device, options.precision,
+                               scale=options.scale, channels_last=options.channels_last, compile=options.compile,
+                               model=model, metadata=metadata)
+        self.precision = backend.precision
         self.generator, metadata = backend.generator, backend.metadata
         if options.ensemble:
             self.generator = SelfEnsemble(self.generator)
@@ -198,7 +202,8 @@ class Upscaler:
         self.reach_ahead = max(offsets) - 10_000
 
     def describe(self) -> str:
-        return f"{self.options.backend}, {self.generator.describe()}"
+        backend = "openvino" if self.precision == "int8" else self.options.backend  # int8 always runs OpenVINO
+        return f"{backend}, {self.generator.describe()}"
 
     # -- planning -------------------------------------------------------------------------------
 
@@ -213,7 +218,7 @@ class Upscaler:
                 raise SpectraFrameError(f"--tile {options.tile} must be at least half of --tile-overlap {overlap}")
             return options.tile, overlap
         budget = options.max_memory if options.max_memory is not None else default_memory_budget()
-        half = self.dtype != torch.float32
+        half = self.precision != "fp32"
         tile = tile_for_budget(self.config, lr_height, lr_width, budget, overlap, half_precision=half,
                                weights_bytes=self.weights_bytes)
         return tile, overlap
@@ -254,7 +259,7 @@ class Upscaler:
             "weights_sha256": self.weights_id,
             "model": self.model_description,
             "flow_method": self.flow_method,
-            "precision": precision_name(self.dtype),
+            "precision": self.precision,
             "backend": self.options.backend,
             "device": self.device.type,
             "tile": tile,

@@ -20,7 +20,7 @@ from spectraframe.zoo import blendable_models, installed, load_zoo, model_weight
 
 CUSTOM = "custom"
 SIZE_CHOICES = [NETWORK_SIZE, "x3", "x2", "2160p", "1440p", "1080p", "720p", "480p"]
-PRECISIONS = ["auto", "fp32", "bf16", "fp16"]
+PRECISIONS = ["auto", "fp32", "bf16", "fp16", "int8"]
 # System fonts: the default theme would fetch fonts from the internet, and this page is meant to work offline.
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 
@@ -159,7 +159,8 @@ def _settings_column(handlers: Handlers) -> dict:
                                  "clip's own size (x1) to the network's", elem_id="size")
     with gr.Row():
         c["precision"] = gr.Dropdown(PRECISIONS, value="auto", label="Precision",
-                                     info="auto: bf16 on CPUs that have it, fp16 on GPUs", elem_id="precision")
+                                     info="auto: int8 or bf16 on CPUs that have them, fp16 on GPUs",
+                                     elem_id="precision")
         c["crf"] = gr.Slider(0, 51, value=18, step=1, label="Encoder quality (CRF, lower is better)", elem_id="crf")
     gr.Markdown(f"Limits: {limits.max_upload_bytes / 1024**2:.0f} MB per upload, {limits.max_frames} "
                 f"frames, {limits.max_input_pixels:,} pixels a frame. One clip is upscaled at a time; "
