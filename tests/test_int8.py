@@ -175,3 +175,17 @@ def test_without_openvino_auto_keeps_to_float_and_int8_says_how_to_install(tiny_
     assert int8_model_path(default.weights_path).is_file() and default.precision != "int8"
     with pytest.raises(SpectraFrameError, match=r"--precision int8 needs OpenVINO: pip install"):
         Upscaler(UpscaleOptions(weights=tiny_weights, device="cpu", precision="int8", progress=False))
+
+
+@pytest.mark.openvino
+@needs_openvino
+def test_the_shipped_int8_model_was_made_from_the_shipped_default() -> None:
+    # A weights file rewritten (new provenance, same tensors) changes its hash: the int8 model must be remade with it,
+    # or `auto` silently stays in float with a warning on every run.
+    import hashlib
+
+    from spectraframe.int8 import int8_weights_digest
+    from spectraframe.zoo import default_weights_path
+
+    weights = default_weights_path()
+    assert int8_weights_digest(int8_model_path(weights)) == hashlib.sha256(weights.read_bytes()).hexdigest()
