@@ -25,14 +25,15 @@ COMMANDS = ["info", "models", "flow", "prepare", "train", "eval", "upscale", "pr
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse's parser, whose errors suggest the closest name for a mistyped command or choice."""
+    """argparse's parser, whose errors are one sentence (no usage block above it) that suggests the closest name for a
+    mistyped command or choice and points to --help."""
 
     def error(self, message: str):
         match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
         if match:
             choices = re.findall(r"'([^']*)'", match[2]) or [c.strip() for c in match[2].split(",")]
             message += did_you_mean(match[1], choices)
-        super().error(message)
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
 
 
 def _unknown_options_message(parser: argparse.ArgumentParser, extra: list[str]) -> str:
