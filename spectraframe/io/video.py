@@ -178,6 +178,7 @@ class VideoScan:
     notes: tuple[str, ...] = ()  # doubts the user should hear about (e.g. a possibly truncated file)
     repeated_timestamps: int = 0  # frames whose presentation timestamp another frame already has
     min_step: int = 0  # smallest gap between distinct timestamps, in time-base units (0: fewer than two)
+    pts: tuple[int, ...] = ()  # the packets' presentation timestamps in display order (sorted)
 
 
 def scan_video(path: str | Path) -> VideoScan:
@@ -232,10 +233,10 @@ def scan_video(path: str | Path) -> VideoScan:
             frames_end = max(frames_end, float((last_end - min(pts)) * time_base))
         notes = _check_frames_end(path, frames_end, interval, count, stream_duration, container_duration)
     if intervals is None or len(intervals) == 0:
-        return VideoScan(count, time_base, complete, False, 0.0, 0.0, notes, repeated, min_step)
+        return VideoScan(count, time_base, complete, False, 0.0, 0.0, notes, repeated, min_step, tuple(sorted(pts)))
     lo, hi = float(intervals.min()), float(intervals.max())
     variable = median > 0 and (hi - lo) > VFR_TOLERANCE * median
-    return VideoScan(count, time_base, complete, bool(variable), lo, hi, notes, repeated, min_step)
+    return VideoScan(count, time_base, complete, bool(variable), lo, hi, notes, repeated, min_step, tuple(sorted(pts)))
 
 
 def _stream_duration(stream: av.VideoStream) -> float | None:

@@ -40,18 +40,6 @@ class SourceInfo:
     section: tuple[float, float | None] | None = None
 
 
-def presentation_timestamps(path: Path) -> tuple[list[int], Fraction]:
-    """The timestamp of every frame of the main video stream in display order, and their time base: from one demux
-    pass, nothing decoded. For inputs whose every packet has a timestamp."""
-    import av
-
-    with av.open(str(path)) as container:
-        stream = main_video_stream(container)
-        time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 1)
-        pts = [packet.pts for packet in container.demux(stream) if packet.size and packet.pts is not None]
-    return sorted(pts), time_base
-
-
 def decode_from(path: Path, pts: list[int], first: int) -> Iterator[DecodedFrame] | None:
     """Frames `first`, `first + 1`, ... of a video whose frames have the distinct timestamps `pts` (display order),
     decoded from the key frame before frame `first` instead of from the start; None when the seek does not land
@@ -138,7 +126,7 @@ class FrameSource:
             self._refine = math.ceil(REPEAT_ROOM / scan.min_step)
         time_base = 1 / fps if self._synthesize else scan.time_base / self._refine
         self._pts: list[int] = []  # every frame's timestamp in display order, when a trim needed them
-        self._scanned_frames = scan.frame_count
+        self._scan = scan
         self.info = info = SourceInfo(
             self.path, "video", video.width, video.height, scan.frame_count, fps, time_base,
             variable_frame_rate=scan.variable_frame_rate,
@@ -163,7 +151,7 @@ class FrameSource:
         """Keep the frames of `trim`'s section: its place in the input (seconds) goes to `info.section`."""
         info = self.info
         if info.kind == "video" and not self._synthesize:
-            self._pts, time_base = presentation_timestamps(self.path)
+            self._pts, time_base = list(self._scan.pts), self._scan.time_base
             times = [float(p * time_base) for p in self._pts]
             zero = times[0]
         else:
@@ -225,7 +213,7 @@ class FrameSource:
         """The input's frames, from the section's first one on when a seek gets there exactly: timestamps all
         present and distinct (otherwise the numbering and the timestamp fixes need every frame from the start)."""
         seekable = self.first_frame > 0 and not self._synthesize and self._refine == 1 and \
-            len(set(self._pts)) == len(self._pts) == self._scanned_frames
+            len(set(self._pts)) == len(self._pts) == self._scan.frame_count
         frames = decode_from(self.path, self._pts, self.first_frame) if seekable else None
         return frames if frames is not None else decode_video(self.path, warn_conversions=False)
 
