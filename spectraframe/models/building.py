@@ -11,6 +11,7 @@ import torch
 
 from spectraframe.archs.overparameterise import overparameterise
 from spectraframe.archs.rbpn import RBPN, RBPNConfig
+from spectraframe.archs.rbpn_int8 import QuantizedRBPN, calibrate_quantizers
 from spectraframe.checkpoints import check_compatible, load_generator, load_torch_file, widen_window
 from spectraframe.data.train_datasets import TrainingSamples, find_training_clips, split_holdout
 from spectraframe.errors import SpectraFrameError
@@ -75,8 +76,9 @@ def validation_clips(config: Config, holdout: list) -> list:
 def build_generator(config: Config, rbpn: RBPNConfig, *, resuming: bool) -> RBPN:
     """A new RBPN, or with model.init_from (ignored on resume, where the checkpoint wins) those weights; with
     model.overparameterise its 3x3 convolutions get their training-time branches (on resume too: the checkpoint
-    holds them)."""
-    generator = RBPN(rbpn)
+    holds them); with model.quantize=int8 it is a QuantizedRBPN (int8 fake quantization)."""
+    quantized = config.model.quantize == "int8"
+    generator = QuantizedRBPN(rbpn) if quantized else RBPN(rbpn)
     if config.model.init_from and not resuming:
         from spectraframe.zoo import resolve_weights
 
@@ -86,11 +88,42 @@ def build_generator(config: Config, rbpn: RBPNConfig, *, resuming: bool) -> RBPN
             initial = widen_window(initial, rbpn.num_frames, str(weights))
             log.info("generator initialised from %s, widened to %d frames", weights, rbpn.num_frames)
         check_compatible(initial.config, rbpn, str(weights))
-        generator.load_state_dict(initial.state_dict())
+        if quantized:
+            generator.load_float_weights(initial.state_dict())
+            calibrate_on_training_frames(generator, config)
+        else:
+            generator.load_state_dict(initial.state_dict())
         log.info("generator initialised from %s", weights)
     if config.model.overparameterise:
         overparameterise(generator, config.model.overparameterise)
     return generator
+
+
+QAT_CALIBRATION_CLIPS = 32  # as `spectraframe export --int8` calibrates
+
+
+def calibrate_on_training_frames(generator: QuantizedRBPN, config: Config) -> None:
+    """The quantizers' ranges from whole frames (the centre window of up to 32 training clips, the held-out ones
+    left out), degraded as the validation protocol does."""
+    from spectraframe.int8 import centre_windows
+
+    data = config.data
+    sources = split_holdout(find_training_clips(data.root, data.train_list), data.val_holdout)[0]
+    windows = centre_windows(sources, min(QAT_CALIBRATION_CLIPS, len(sources)), generator.config.num_frames,
+                             generator.config.scale, data.flow_method)
+    calibrate_quantizers(generator, (w[:3] for w in windows))
+    log.info("int8 ranges calibrated on %d training clips", len(windows))
+
+
+def quantization_source(config: Config) -> dict | None:
+    """For a model.quantize run started from weights: the file and SHA-256 of those float weights."""
+    if config.model.quantize == "none" or not config.model.init_from:
+        return None
+    from spectraframe.checkpoints import file_digest
+    from spectraframe.zoo import resolve_weights
+
+    weights = resolve_weights(config.model.init_from)
+    return {"weights_file": Path(weights).name, "weights_sha256": file_digest(weights)}
 
 
 def build_loss(config: Config, gan_phase: bool = True) -> GeneratorLoss:

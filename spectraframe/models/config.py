@@ -33,7 +33,7 @@ TRAINING_DEGRADATIONS = ("bi", "bd", "realworld")
 
 
 # The model section's keys that are not RBPNConfig fields.
-NOT_ARCHITECTURE = ("preset", "init_from", "discriminator_from", "overparameterise")
+NOT_ARCHITECTURE = ("preset", "init_from", "discriminator_from", "overparameterise", "quantize")
 
 
 def _model_rbpn_config(self) -> RBPNConfig:
@@ -60,13 +60,17 @@ def _model_rbpn_config(self) -> RBPNConfig:
 # that continues one from its exported weights (its 60+ MB checkpoint not kept) does not restart D from scratch.
 # `overparameterise`: train every 3x3 convolution with an expand-squeeze branch this many times as wide, fused into
 # a plain RBPN of the same shape and speed when exported (archs/overparameterise.py); 0: off.
+# `quantize`: "int8" trains with int8 fake quantization (quantization-aware training, archs/rbpn_int8.py), usually
+# briefly from `init_from`; `spectraframe export --int8` then writes the run's weights as the OpenVINO int8 model.
+QUANTIZE_CHOICES = ("none", "int8")
 ModelConfig = dataclasses.make_dataclass(
     "ModelConfig",
     [("preset", "str | None", field(default=None)),
      *[(item.name, f"{item.type} | None", field(default=None)) for item in dataclasses.fields(RBPNConfig)],
      ("init_from", "str | None", field(default=None)),
      ("discriminator_from", "str | None", field(default=None)),
-     ("overparameterise", "int", field(default=0))],
+     ("overparameterise", "int", field(default=0)),
+     ("quantize", "str", field(default="none"))],
     namespace={"rbpn_config": _model_rbpn_config, "__module__": __name__},
 )
 
@@ -334,7 +338,28 @@ class Config:
             problems.append("train.lr and train.lr_d must be > 0")
         if not 0 <= self.train.lr_warmup < 1:
             problems.append(f"train.lr_warmup is a fraction of the schedule in [0, 1), got {self.train.lr_warmup}")
-        return [*problems, *self._resident_problems()]
+        return [*problems, *self._quantize_problems(), *self._resident_problems()]
+
+    def _quantize_problems(self) -> list[str]:
+        model = self.model
+        if model.quantize not in QUANTIZE_CHOICES:
+            return [f"model.quantize must be one of {', '.join(QUANTIZE_CHOICES)}, got {model.quantize!r}"]
+        if model.quantize == "none":
+            return []
+        problems = []
+        if not model.init_from:
+            problems.append(f"model.quantize={model.quantize} fine-tunes trained weights: set model.init_from (e.g. "
+                            "default)")
+        if self.data.root is None:
+            problems.append(f"model.quantize={model.quantize} calibrates on whole frames of the training clips: set "
+                            "data.root (a folder with the train list; a packed corpus is not read for this)")
+        if self.train.amp != "none":
+            problems.append(f"model.quantize={model.quantize} trains in float32 (the fake quantization is "
+                            f"float32): set train.amp=none, not {self.train.amp}")
+        if model.overparameterise:
+            problems.append("model.quantize and model.overparameterise cannot be combined: quantize the fused "
+                            "model (model.init_from=its weights, model.overparameterise=0)")
+        return problems
 
     def _resident_problems(self) -> list[str]:
         """What the resident source cannot do: it prepares bicubic LR once and draws every frame with the 8

@@ -33,7 +33,13 @@ from spectraframe.archs.rbpn import RBPN
 from spectraframe.archs.srgan_discriminator import Discriminator
 from spectraframe.checkpoints import atomic_write, load_discriminator, save_discriminator, save_generator
 from spectraframe.errors import SpectraFrameError
-from spectraframe.models.building import amp_dtype, build_generator, build_loss, read_training_checkpoint
+from spectraframe.models.building import (
+    amp_dtype,
+    build_generator,
+    build_loss,
+    quantization_source,
+    read_training_checkpoint,
+)
 from spectraframe.models.config import Config, config_from_dict, save_config
 from spectraframe.models.data_sources import build_source
 from spectraframe.models.distributed import for_training, init_distributed, training_device
@@ -147,6 +153,8 @@ class Trainer:
         self.sched_d = build_scheduler(self.opt_d, cfg.train, self.total_steps, lambda: self.wall_time)
         # A pixel-loss run never trains D: its state is left out of the checkpoint (small enough to commit).
         self.ema = ema_copy(self.generator) if cfg.train.ema else None
+        # A quantization-aware run records which float weights it is the int8 form of (`auto` pairs them).
+        self.quantized_from = quantization_source(cfg) if not resuming else None
         self.gan_step = GanStep(
             self.generator, self.discriminator, self.loss, self.opt_g, self.opt_d, gan_form=cfg.loss.gan_form,
             autocast=partial(autocast_context, self.device, amp_dtype(cfg.train.amp)),
@@ -191,6 +199,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "data": self.source.state_dict(),
             "origins": self.origins,
+            "quantized_from": self.quantized_from,
         }
 
     def _load_state(self, state: dict) -> None:
@@ -216,6 +225,7 @@ class Trainer:
         self.best_psnr = state["best_psnr"]
         self.source.load_state_dict(state.get("data"))
         self.origins = list(state.get("origins", []))
+        self.quantized_from = state.get("quantized_from")
 
     def save_checkpoint(self) -> None:
         state = self.state_dict()  # on every rank: the data source gathers each rank's state
@@ -237,6 +247,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "world_size": self.ddp.world_size,
             "trained_on": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
+            **({"quantized_from": self.quantized_from} if self.quantized_from else {}),
             **extra,
         }
 

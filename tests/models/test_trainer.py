@@ -352,3 +352,29 @@ def test_overparameterised_run_resumes_bit_exact_and_exports_a_plain_generator(t
     assert not is_overparameterised(model)
     exported = model.state_dict()
     assert all(torch.equal(exported[k], v) for k, v in fused_state_dict(straight.ema).items())
+
+
+def test_quantization_aware_run_starts_from_float_weights_and_resumes_exactly(tmp_path, train_corpus, lists,
+                                                                              flow_cache):
+    from spectraframe.archs.rbpn import RBPN
+    from spectraframe.archs.rbpn_int8 import QuantizedRBPN
+    from spectraframe.checkpoints import file_digest, save_generator
+
+    first = Trainer(tiny(train_corpus, lists, flow_cache), tmp_path / "a")
+    torch.manual_seed(123)
+    weights = save_generator(tmp_path / "pixel.safetensors", RBPN(first.rbpn_config))
+    config = tiny(train_corpus, lists, flow_cache, f"model.init_from={weights}", "model.quantize=int8",
+                  "train.iterations=4", "train.ema=0.9")
+    straight, _ = _straight_and_resumed_agree(config, tmp_path)
+    assert isinstance(straight.generator, QuantizedRBPN)
+    ranges = straight.generator.hr_quant[0]  # calibrated on whole training frames before the first step
+    assert bool(ranges.calibrated) and ranges.low < 0 < ranges.high
+    model, metadata = load_generator(tmp_path / "straight" / "generator.safetensors")
+    assert isinstance(model, QuantizedRBPN) and metadata["quantize"] == "int8"
+    assert metadata["provenance"]["quantized_from"] == {"weights_file": "pixel.safetensors",
+                                                        "weights_sha256": file_digest(weights)}
+    with pytest.raises(SpectraFrameError, match="(?s)fine-tunes trained weights: set model.init_from.*fake "
+                                                "quantization is float32.*set train.amp=none"):
+        Trainer(tiny(train_corpus, lists, flow_cache, "model.quantize=int8", "train.amp=bf16"), tmp_path / "b")
+    with pytest.raises(SpectraFrameError, match="model.quantize must be one of none, int8"):
+        Trainer(tiny(train_corpus, lists, flow_cache, "model.quantize=int4"), tmp_path / "c")
