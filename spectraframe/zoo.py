@@ -39,8 +39,8 @@ class ZooModel:
     aliases: tuple[str, ...] = ()
     fine_tune_of: str | None = None
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # The model's int8 form for CPUs (OpenVINO IR beside the weights; keys: file, sha256, bin_sha256, recipe,
-    # command, trained_on, summary), or None.
+    # The model's int8 form for CPUs (OpenVINO IR beside the weights; keys: file, sha256, bin_sha256, command,
+    # summary), or None.
     int8: dict[str, str] | None = None
 
 

@@ -145,8 +145,8 @@ def _int8_lines(model: ZooModel) -> list[str]:
         return []
     int8 = model.int8
     return [f"- int8 form (`--precision int8`, and `auto` on CPUs with VNNI/AMX): `{int8['file']}` + `.bin`, sha256 "
-            f"`{int8['sha256']}`. {_sentence(int8['summary'])}. Recipe `{int8['recipe']}`; made by: {int8['command']}; "
-            f"trained on {int8['trained_on']}."]
+            f"`{int8['sha256']}` (.bin `{int8['bin_sha256']}`). {_sentence(int8['summary'])}. Made by: "
+            f"{int8['command']}."]
 
 
 def _sources_table(zoo: Zoo) -> list[str]:

@@ -7,8 +7,6 @@ import argparse
 from spectraframe.cli_numbers import integer
 from spectraframe.commands import add_model_arguments, add_strength_argument
 
-CALIBRATION_CLIPS = 96
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("export", help="export a generator to ONNX, or quantize it to int8 for OpenVINO")
@@ -22,8 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--calibration", metavar="LIST",
                    help="with --int8 of float weights: a train.txt-style list of training clips to calibrate on "
                         "(weights trained with model.quantize=int8 carry their ranges and need none)")
-    p.add_argument("--calibration-clips", type=integer(1), default=CALIBRATION_CLIPS,
-                   help=f"clips to calibrate on, spread over the list (default {CALIBRATION_CLIPS})")
+    p.add_argument("--calibration-clips", type=integer(1),
+                   help="clips to calibrate on, spread over the list (default 96: spectraframe.int8.CALIBRATION_CLIPS)")
     p.add_argument("--held-out", type=integer(0), default=12,
                    help="clips of the list that training holds out for validation (data.val_holdout of the run, "
                         "default 12): never calibrated on")
@@ -93,11 +91,18 @@ def quantize_after_training(args: argparse.Namespace, weights, model, metadata: 
     """Post-training quantization of float weights, calibrated on whole frames of training clips."""
     from pathlib import Path
 
-    from spectraframe.int8 import OpenvinoGenerator, calibrated_int8, mean_psnr, training_windows, write_int8
+    from spectraframe.int8 import (
+        CALIBRATION_CLIPS,
+        OpenvinoGenerator,
+        calibrated_int8,
+        mean_psnr,
+        training_windows,
+        write_int8,
+    )
 
     config = model.config
-    calibration = training_windows(args.calibration, args.calibration_clips, config.num_frames, config.scale,
-                                   metadata["flow_method"], held_out=args.held_out)
+    calibration = training_windows(args.calibration, args.calibration_clips or CALIBRATION_CLIPS, config.num_frames,
+                                   config.scale, metadata["flow_method"], held_out=args.held_out)
     provenance = {**describe(weights, model, metadata),
                   "calibration": {"list": Path(args.calibration).name, "clips": len(calibration),
                                   "held_out": args.held_out, "degradation": "bi"}}

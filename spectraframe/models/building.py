@@ -99,17 +99,15 @@ def build_generator(config: Config, rbpn: RBPNConfig, *, resuming: bool) -> RBPN
     return generator
 
 
-QAT_CALIBRATION_CLIPS = 32  # as `spectraframe export --int8` calibrates
-
-
 def calibrate_on_training_frames(generator: QuantizedRBPN, config: Config) -> None:
-    """The quantizers' ranges from whole frames (the centre window of up to 32 training clips, the held-out ones
-    left out), degraded as the validation protocol does."""
-    from spectraframe.int8 import centre_windows
+    """The quantizers' ranges from whole frames (the centre window of up to CALIBRATION_CLIPS training clips, as
+    `spectraframe export --int8` calibrates, the held-out ones left out), degraded as the validation protocol
+    does."""
+    from spectraframe.int8 import CALIBRATION_CLIPS, centre_windows
 
     data = config.data
     sources = split_holdout(find_training_clips(data.root, data.train_list), data.val_holdout)[0]
-    windows = centre_windows(sources, min(QAT_CALIBRATION_CLIPS, len(sources)), generator.config.num_frames,
+    windows = centre_windows(sources, min(CALIBRATION_CLIPS, len(sources)), generator.config.num_frames,
                              generator.config.scale, data.flow_method)
     calibrate_quantizers(generator, (w[:3] for w in windows))
     log.info("int8 ranges calibrated on %d training clips", len(windows))
