@@ -1,6 +1,7 @@
 """int8 precision: OpenVINO's run of the int8 model (post-training, or trained with model.quantize=int8) equals the
-fp32 model, and the trained one its PyTorch fake quantization, within stated bounds on a tiny model; `auto` takes it only where it is ready and the CPU has VNNI/AMX; int8 without them falls back to the
-float precision with one warning; a stale int8 model is never run."""
+fp32 model, and the trained one its PyTorch fake quantization, within stated bounds on a tiny model; `auto` takes it
+only where it is ready and the CPU has VNNI/AMX; int8 without them falls back to the float precision with one
+warning; a stale int8 model is never run."""
 
 from __future__ import annotations
 
