@@ -6,14 +6,14 @@ layers as uint8, which is what makes int8 pay on a network of 32/64-channel conv
 benchmarks/cpu_precision.py compare it with the bf16 torch path, ONNX Runtime's static QDQ int8 and OpenVINO's own
 fp32/bf16).
 
-An int8 model is an OpenVINO IR pair (`.xml` + `.bin`) next to the float weights it stands for
+An int8 model is an OpenVINO IR pair (`.xml` + `.bin`) next to the weights it was made from
 (`int8_model_path`), made by `spectraframe export --int8` in one of two ways:
 * from float weights, after training (the shipped one: `calibrated_int8`): the network with int8 fake quantization
   (archs/rbpn_int8.py: int8 weights per output channel, uint8 activations per tensor, the first layers float), its
   ranges calibrated on whole frames of training clips;
 * from weights trained with that fake quantization (`model.quantize=int8`): the ranges they carry.
 Either way `write_int8` exports the network, fake quantization included, which OpenVINO turns into int8
-convolutions. Its metadata holds the SHA-256 of the float weights it stands for, so a model made for other weights
+convolutions. Its metadata holds the SHA-256 of the weights it was made from, so a model made for other weights
 is never run in their place. OpenVINO is needed to run or write one: `pip install "spectraframe[openvino]"`.
 """
 

@@ -195,10 +195,10 @@ def test_the_shipped_int8_model_was_made_from_the_shipped_default() -> None:
 
 
 @pytest.fixture(scope="module")
-def trained_int8(tmp_path_factory) -> tuple[Path, Path]:
+def trained_int8(tmp_path_factory) -> Path:
     """Tiny float weights, and quantization-aware weights made from them (calibrated, as a model.quantize=int8
-    run starts), with the int8 model `spectraframe export --int8` writes of the latter beside the
-    former (where `upscale` looks for it)."""
+    run starts) with the int8 model `spectraframe export --int8` writes of them beside them (where `upscale` looks
+    for it)."""
     from spectraframe.archs.rbpn_int8 import QuantizedRBPN, calibrate_quantizers
     from spectraframe.checkpoints import file_digest
 
@@ -211,20 +211,21 @@ def trained_int8(tmp_path_factory) -> tuple[Path, Path]:
     source = {"weights_file": float_weights.name, "weights_sha256": file_digest(float_weights)}
     trained = save_generator(root / "tiny_int8.safetensors", quantized.eval(), flow_method="dis",
                              provenance={"quantized_from": source})
-    assert main(["export", "--weights", str(trained), "--int8", str(int8_model_path(float_weights))]) == 0
-    return float_weights, trained
+    assert main(["export", "--weights", str(trained), "--int8", str(int8_model_path(trained))]) == 0
+    return trained
 
 
 @pytest.mark.openvino
 @needs_openvino
-def test_trained_int8_model_runs_in_int8_as_it_trained(trained_int8: tuple[Path, Path], tmp_path: Path) -> None:
+def test_trained_int8_model_runs_in_int8_as_it_trained(trained_int8: Path, tmp_path: Path, monkeypatch) -> None:
     from spectraframe.checkpoints import load_generator
     from spectraframe.int8 import int8_weights_digest
 
-    float_weights, trained = trained_int8
-    path = int8_model_path(float_weights)
-    # It stands for the float weights it was trained from: `upscale --weights tiny.safetensors` pairs them.
-    assert int8_weights_digest(path) == sha256_of(float_weights)
+    trained = trained_int8
+    path = int8_model_path(trained)
+    assert int8_weights_digest(path) == sha256_of(trained)
+    monkeypatch.setattr(accelerate, "cpu_has_int8_dot", lambda: True)
+    assert Upscaler(UpscaleOptions(weights=trained, device="cpu", progress=False)).precision == "int8"
     int8 = OpenvinoGenerator(path, threads=1)
     precisions = {op.get_rt_info()["runtimePrecision"].astype(str) for op in int8.compiled.get_runtime_model().get_ops()
                   if op.get_rt_info()["layerType"].astype(str) == "Convolution"}

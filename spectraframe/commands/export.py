@@ -115,23 +115,19 @@ def quantize_after_training(args: argparse.Namespace, weights, model, metadata: 
 
 
 def write_trained(args: argparse.Namespace, weights, model, metadata: dict, out) -> int:
-    """Weights trained with model.quantize=int8: written with the ranges they carry. The model stands for the
-    float weights their run started from (`quantized_from`), which `upscale` pairs it with."""
+    """Weights trained with model.quantize=int8: written with the ranges they carry."""
     import torch
 
     from spectraframe.int8 import OpenvinoGenerator, write_int8
 
-    trained = describe(weights, model, metadata)
     recorded = metadata.get("provenance", {})
-    provenance = {**trained, **(recorded.get("quantized_from") or {}),
-                  "trained_int8": {k: trained[k] for k in ("weights_file", "weights_sha256")},
+    provenance = {**describe(weights, model, metadata), "quantized_from": recorded.get("quantized_from"),
                   "recipe": recorded.get("recipe"), "commands": recorded.get("commands", [])}
     write_int8(model, out, provenance)
     window = sample_window(model)
     with torch.no_grad():
         difference = float((OpenvinoGenerator(out)(*window) - model.eval()(*window)).abs().max())
-    print(f"wrote {out} (the int8 form of {provenance['weights_file']}); max |OpenVINO - PyTorch| on a sample "
-          f"window: {difference * 255:.2f} levels")
+    print(f"wrote {out}; max |OpenVINO - PyTorch| on a sample window: {difference * 255:.2f} levels")
     if args.calibration:
         print("(--calibration is not used: these weights carry the ranges they were trained with)")
     return 0

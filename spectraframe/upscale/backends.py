@@ -112,8 +112,8 @@ def missing_int8_model(weights: Path | None) -> Path:
                                 "model in memory")
     raise SpectraFrameError(
         f"no int8 model of {weights.name} (looked for {int8_model_path(weights)}): make one with `spectraframe "
-        f"export --weights {weights} --int8 {int8_model_path(weights)} --calibration train.txt`, or use "
-        "--precision auto")
+        f"export --weights {weights} --int8 {int8_model_path(weights)} --calibration train.txt` (weights trained "
+        "with model.quantize=int8 need no --calibration), or use --precision auto")
 
 
 def onnx_generator(path: Path, device: torch.device):
