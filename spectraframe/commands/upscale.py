@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     """Check everything that can be checked without a model (inputs, outputs, settings), then load the model once
     and upscale each input."""
     from spectraframe.paths import require_file
-    from spectraframe.upscale.batch import plan_jobs, run_jobs
+    from spectraframe.upscale.batch import BatchInterrupted, plan_jobs, run_jobs
     from spectraframe.upscale.weights import peek_scale
     from spectraframe.zoo import check_strength, weights_from_arguments
 
@@ -130,7 +130,12 @@ def run(args: argparse.Namespace) -> int:
         from spectraframe.upscale.cluster import UpscalerRecipe, upscale_on_cluster
 
         return _report(plan, upscale_on_cluster(UpscalerRecipe(options, blend), plan, cluster, driver=upscaler))
-    return _report(plan, run_jobs(plan, lambda job: upscaler.run(job.input, job.output)))
+    try:
+        report = run_jobs(plan, lambda job: upscaler.run(job.input, job.output))
+    except BatchInterrupted as stop:  # the summary of what was done, then the usual interrupted exit
+        _report(plan, stop.report)
+        raise
+    return _report(plan, report)
 
 
 def _checked_settings(args: argparse.Namespace):

@@ -53,15 +53,35 @@ class BatchReport:
     done: list = field(default_factory=list)  # UpscaleResult of each finished job
     skipped: list[Passed] = field(default_factory=list)
     failed: list[Passed] = field(default_factory=list)
+    # After Ctrl-C: the input it stopped, and those not started.
+    interrupted: Path | None = None
+    not_started: list[Path] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """The summary: a count, then one line per input."""
-        total = len(self.done) + len(self.skipped) + len(self.failed)
-        head = (f"upscaled {len(self.done)} of {total} inputs ({len(self.skipped)} skipped, {len(self.failed)} "
-                "failed):")
-        return [head, *(f"  done     {r.summary()}" for r in self.done),
-                *(f"  skipped  {p.input}: {p.reason}" for p in self.skipped),
-                *(f"  FAILED   {p.input}: {p.reason}" for p in self.failed)]
+        stopped = [self.interrupted] if self.interrupted else []
+        total = len(self.done) + len(self.skipped) + len(self.failed) + len(stopped) + len(self.not_started)
+        counts = f"{len(self.skipped)} skipped, {len(self.failed)} failed"
+        if stopped:
+            counts += f", 1 interrupted, {len(self.not_started)} not started"
+        lines = [f"upscaled {len(self.done)} of {total} inputs ({counts}):",
+                 *(f"  done     {r.summary()}" for r in self.done),
+                 *(f"  skipped  {p.input}: {p.reason}" for p in self.skipped),
+                 *(f"  FAILED   {p.input}: {p.reason}" for p in self.failed),
+                 *(f"  STOPPED  {path}: interrupted" for path in stopped),
+                 *(f"  not run  {path}" for path in self.not_started)]
+        if stopped:
+            lines.append("to go on, run the command again with --resume: finished outputs are skipped, and the "
+                         "interrupted input continues from the segments it kept")
+        return lines
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a batch of several inputs, with the report of what was done and what was not."""
+
+    def __init__(self, report: BatchReport):
+        super().__init__()
+        self.report = report
 
 
 # --- what the command line names ------------------------------------------------------------------------------
@@ -175,7 +195,8 @@ def _check_job_outputs(plan: BatchPlan, weights: Path | None, overwrite: bool) -
 
 def run_jobs(plan: BatchPlan, run: Callable[[UpscaleJob], object]) -> BatchReport:
     """Run each job with `run(job)` (returns an UpscaleResult), in order. With several inputs an error fails that
-    job only (logged and reported) and Ctrl-C stops the batch; a single input's error is raised."""
+    job only (logged and reported) and Ctrl-C stops the batch (BatchInterrupted, with the report so far); a single
+    input's error is raised."""
     report = BatchReport(skipped=list(plan.skipped), failed=list(plan.refused))
     for passed in plan.skipped:
         log.info("skipped %s: %s", passed.input, passed.reason)
@@ -184,7 +205,12 @@ def run_jobs(plan: BatchPlan, run: Callable[[UpscaleJob], object]) -> BatchRepor
             log.info("[%d/%d] %s -> %s", number, len(plan.jobs), job.input, job.output)
         try:
             report.done.append(run(job))
-        except Exception as exc:  # not Ctrl-C: the other inputs still run
+        except KeyboardInterrupt:
+            if not plan.many:
+                raise
+            report.interrupted, report.not_started = job.input, [later.input for later in plan.jobs[number:]]
+            raise BatchInterrupted(report) from None
+        except Exception as exc:  # the other inputs still run
             if not plan.many:
                 raise
             report.failed.append(failure(job.input, exc))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 
 import pytest
 from helpers.media import moving_frames, read_back, write_video
@@ -102,6 +103,16 @@ def test_the_python_api_takes_folders_as_the_command_does(tmp_path, tiny_weights
         upscale([tmp_path], None, options)
 
 
+@dataclass
+class Finished:
+    """Stands for an UpscaleResult in the batch report."""
+
+    name: str
+
+    def summary(self) -> str:
+        return self.name
+
+
 def test_an_unexpected_error_fails_its_input_only_and_ctrl_c_stops_all(tmp_path):
     from spectraframe.upscale.batch import run_jobs
 
@@ -118,8 +129,18 @@ def test_an_unexpected_error_fails_its_input_only_and_ctrl_c_stops_all(tmp_path)
     assert report.done == ["a.mp4", "c.mp4"]
     assert [(p.input.name, p.reason) for p in report.failed] == [("b.mp4", "RuntimeError: out of memory")]
 
-    def interrupted(job):
-        raise KeyboardInterrupt
+    def interrupted_at_b(job):
+        if job.input.name == "b.mp4":
+            raise KeyboardInterrupt
+        return Finished(job.input.name)
 
-    with pytest.raises(KeyboardInterrupt):
-        run_jobs(plan, interrupted)
+    with pytest.raises(KeyboardInterrupt) as stop:  # BatchInterrupted, a KeyboardInterrupt with the report
+        run_jobs(plan, interrupted_at_b)
+    report = stop.value.report
+    assert [r.name for r in report.done] == ["a.mp4"]
+    assert report.interrupted.name == "b.mp4" and [p.name for p in report.not_started] == ["c.mp4"]
+    lines = report.lines()
+    assert lines[0] == "upscaled 1 of 3 inputs (0 skipped, 0 failed, 1 interrupted, 1 not started):"
+    assert any(line.startswith("  STOPPED") and "b.mp4" in line for line in lines)
+    assert any(line.startswith("  not run") and "c.mp4" in line for line in lines)
+    assert "again with --resume: finished outputs are skipped" in lines[-1]
