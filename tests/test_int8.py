@@ -182,16 +182,17 @@ def test_without_openvino_auto_keeps_to_float_and_int8_says_how_to_install(tiny_
 
 @pytest.mark.openvino
 @needs_openvino
-def test_the_shipped_int8_model_was_made_from_the_shipped_default() -> None:
+def test_every_shipped_int8_model_was_made_from_its_shipped_weights() -> None:
     # A weights file rewritten (new provenance, same tensors) changes its hash: the int8 model must be remade with it,
     # or `auto` silently stays in float with a warning on every run.
-    import hashlib
-
     from spectraframe.int8 import int8_weights_digest
-    from spectraframe.zoo import default_weights_path
+    from spectraframe.zoo import load_zoo, model_weights_path
 
-    weights = default_weights_path()
-    assert int8_weights_digest(int8_model_path(weights)) == hashlib.sha256(weights.read_bytes()).hexdigest()
+    with_int8 = [model for model in load_zoo().models if model.int8]
+    assert [model.name for model in with_int8] == ["default", "real"]
+    for model in with_int8:
+        weights = model_weights_path(model.name)
+        assert int8_weights_digest(int8_model_path(weights)) == sha256_of(weights), model.name
 
 
 @pytest.fixture(scope="module")
