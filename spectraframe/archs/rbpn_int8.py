@@ -8,13 +8,11 @@ That is the arithmetic of OpenVINO's int8 convolutions (uint8 x int8 products su
 float, bias and activation after), so what training sees is what the CPU computes. Exported to ONNX, the fake
 quantization becomes QuantizeLinear/DequantizeLinear pairs that OpenVINO reads as its own FakeQuantize.
 
-Left in floating point: the first convolutions (`feat0`, `feat1`), which read the frames and the flows (one
-range for the frame and flow channels together would cost the flows their precision); the activations that come
-straight from them and the first residual block of the neighbour encoder (`FLOAT_ACTIVATIONS`), whose values follow
-the frame's content and the flows' magnitude, which change from frame to frame more than one 8-bit range can hold
-(on the default's held-out clips, quantizing them costs 0.10 dB of the 0.13 dB that quantizing every activation
-loses; keeping them float costs about 10% of the int8 network's time); and the fixed bicubic residual. Everything
-else, the output layer included, is int8.
+Left in floating point: the first convolutions (`feat0`, `feat1`: they read the frames and the flows) with their
+outputs, and the neighbour encoder's first residual block (`FLOAT_ACTIVATIONS`), whose activations follow the
+frame's content and the flows' magnitude, which change from frame to frame more than one 8-bit range can hold (they
+are most of what quantizing every activation loses: docs/speed.md, experiments/int8_choices.py); and the fixed
+bicubic residual. Everything else, the output layer included, is int8.
 """
 
 from __future__ import annotations
@@ -36,8 +34,7 @@ from spectraframe.archs.rbpn import (
     bicubic_residual,
 )
 
-FLOAT_MODULES = ("feat0", "feat1")
-FLOAT_ACTIVATIONS = ("feat0.out_quant", "feat1.out_quant", "res_feat1.0.inner_quant", "res_feat1.0.branch_quant")
+FLOAT_ACTIVATIONS = ("res_feat1.0.inner_quant", "res_feat1.0.branch_quant")
 ACTIVATION_LEVELS = (0, 255)  # uint8
 WEIGHT_LEVELS = (-128, 127)  # int8; the scale maps the largest weight of a channel to 127, so -128 is unused
 
@@ -47,10 +44,10 @@ class ActivationQuantizer(nn.Module):
     over whole training frames of each frame's extremes (NNCF's default for activations). Gradients pass straight
     through inside the range.
 
-    Not the extremes over all frames: one frame with an outlier would coarsen the steps for every other (0.85 dB
-    lost on the default's held-out clips, against 0.12); not quantiles: clipping the large activations of each
-    frame costs more (0.28 dB at the 1e-4 quantiles); not learned on training patches: they reach smaller extremes
-    than whole frames, so a range fitted to them clips at inference."""
+    Not the extremes over all frames: one frame with an outlier would coarsen the steps for every other; not
+    quantiles: clipping the large activations of each frame costs more; not learned on training patches: they reach
+    smaller extremes than whole frames, so a range fitted to them clips at inference (experiments/int8_choices.py
+    measures each)."""
 
     def __init__(self):
         super().__init__()
@@ -111,21 +108,18 @@ def quantized_conv(conv: nn.Conv2d | nn.ConvTranspose2d, x: Tensor) -> Tensor:
 
 
 class QuantizedConvBlock(nn.Module):
-    """ConvBlock / DeconvBlock: conv (int8 weights), activation, output quantized. `int8=False` keeps the
-    convolution in floating point (the first layers) and still quantizes the output for the layers after it."""
+    """ConvBlock / DeconvBlock: conv (int8 weights), activation, output quantized."""
 
-    def __init__(self, block: ConvBlock | DeconvBlock, int8: bool = True):
+    def __init__(self, block: ConvBlock | DeconvBlock):
         super().__init__()
         conv = block.conv if isinstance(block, ConvBlock) else block.deconv
         self.kind = "conv" if isinstance(block, ConvBlock) else "deconv"
         setattr(self, self.kind, conv)
         self.act = block.act
-        self.int8 = int8
         self.out_quant = ActivationQuantizer()
 
     def forward(self, x: Tensor) -> Tensor:
-        conv = getattr(self, self.kind)
-        out = quantized_conv(conv, x) if self.int8 else conv(x)
+        out = quantized_conv(getattr(self, self.kind), x)
         return self.out_quant(self.act(out) if self.act is not None else out)
 
 
@@ -181,8 +175,6 @@ class QuantizedRBPN(RBPN):
     def __init__(self, config: RBPNConfig | None = None, **overrides):
         super().__init__(config, **overrides)
         n = self.config.num_frames - 1
-        for name in FLOAT_MODULES:
-            setattr(self, name, QuantizedConvBlock(getattr(self, name), int8=False))
         quantize_blocks(self.DBPN)
         for stack in (self.res_feat1, self.res_feat2, self.res_feat3):
             quantize_blocks(stack)
@@ -203,10 +195,6 @@ class QuantizedRBPN(RBPN):
             raise ValueError(f"not an RBPN of this shape: {exc}") from None
         if unexpected or any(not is_quantizer_state(k) for k in missing):
             raise ValueError(f"not an RBPN of this shape: missing {missing}, unexpected {unexpected}")
-
-    def float_state_dict(self) -> dict[str, Tensor]:
-        """The weights alone, as an RBPN's state dict."""
-        return {k: v for k, v in self.state_dict().items() if not is_quantizer_state(k)}
 
     def forward(self, target: Tensor, neighbours: Tensor, flows: Tensor) -> Tensor:
         if not torch.jit.is_tracing():
